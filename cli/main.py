@@ -1,0 +1,61 @@
+"""The `tdxray` command: one click group, each subcommand in a module of its own (loaded lazily)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from tdxray import __version__
+from tdxray.schema.errors import InputError
+
+# name -> (module, one-line description shown by `tdxray --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "simulate": ("tdxray.cli.simulate", "Write a trace from the reference simulator of a TD's life."),
+    "ingest": ("tdxray.cli.ingest", "Read trace files into a store (Parquet), one trace per TD."),
+    "export": ("tdxray.cli.export", "Write a trace back out as JSON Lines."),
+    "info": ("tdxray.cli.info", "Summarise a trace or a store: TD, counts, time span, provenance."),
+    "replay": ("tdxray.cli.replay", "Replay a trace against the TDX kexec model; store the results."),
+    "check": ("tdxray.cli.check", "CI gate: replay traces and report divergences (exit 1 if any)."),
+    "rules": ("tdxray.cli.rules", "List the divergence catalogue: rule ids, severities, meaning."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(COMMANDS[cmd_name][0])
+        command: click.Command = module.command
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"tdxray: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tdxray")
+def cli() -> None:
+    """tdxray: store, replay and explore traces of Intel TDX guests (TDs).
+
+    It replays what a TD did against a reference model of TDX kexec and kdump and reports
+    every divergence (leaked shared memory, CR4.MCE cleared, mailbox misuse, ...).
+    """
+
+
+def main() -> None:
+    cli(prog_name="tdxray")

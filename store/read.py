@@ -1,0 +1,105 @@
+"""Read a trace back: header, Arrow batches, Polars (lazy) and DuckDB, with version checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tdxray.schema.errors import InputError
+from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
+from tdxray.schema.td import HeaderError, TraceHeader
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+
+@dataclass
+class TraceFile:
+    """One trace's Parquet file, opened and checked."""
+
+    path: Path
+    header: TraceHeader
+    schema_version: int
+    parquet: pq.ParquetFile
+
+    @property
+    def trace_id(self) -> str:
+        return self.header.trace_id
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.parquet.metadata.num_rows)
+
+    @property
+    def num_row_groups(self) -> int:
+        return int(self.parquet.metadata.num_row_groups)
+
+    def iter_batches(self, columns: Sequence[str] | None = None,
+                     batch_size: int = 1 << 19) -> Iterator[pa.RecordBatch]:
+        """Stream the trace row group by row group (constant memory in trace length)."""
+        for rg in range(self.num_row_groups):
+            try:
+                table = self.parquet.read_row_group(rg, columns=list(columns) if columns else None)
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"corrupt Parquet: {exc}", str(self.path),
+                                 where=f"row group {rg}") from exc
+            yield from table.to_batches(max_chunksize=batch_size)
+
+    def read(self, columns: Sequence[str] | None = None) -> pa.Table:
+        try:
+            return self.parquet.read(columns=list(columns) if columns else None)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"corrupt Parquet: {exc}", str(self.path)) from exc
+
+    def lazy(self) -> pl.LazyFrame:
+        import polars as pl
+
+        return pl.scan_parquet(self.path)
+
+    def duckdb(self, con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyRelation:
+        import duckdb
+
+        con = con or duckdb.connect()
+        return con.read_parquet(str(self.path))
+
+
+def open_trace(path: Path | str) -> TraceFile:
+    """Open a trace file; a corrupt file or another schema version is an InputError."""
+    path = Path(path)
+    try:
+        parquet = pq.ParquetFile(path)
+    except FileNotFoundError:
+        raise InputError("no such file", str(path)) from None
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"not a readable Parquet file: {exc}", str(path)) from exc
+    meta = parquet.schema_arrow.metadata or {}
+    if META_SCHEMA_VERSION not in meta or META_HEADER not in meta:
+        raise InputError("not a tdxray trace (no tdxray schema version in the file metadata)",
+                         str(path))
+    try:
+        version = int(meta[META_SCHEMA_VERSION])
+    except ValueError:
+        raise InputError("malformed tdxray schema version in the file metadata", str(path)) from None
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"written by a newer tdxray (schema version {version}); this tdxray reads up to "
+            f"version {SCHEMA_VERSION}: upgrade tdxray", str(path))
+    if version < SCHEMA_VERSION:
+        raise InputError(
+            f"schema version {version} is older than this tdxray's {SCHEMA_VERSION}: re-ingest "
+            "the original source (tdxray ingest SOURCE -o STORE --replace)", str(path))
+    missing = [f.name for f in EVENT_SCHEMA if f.name not in parquet.schema_arrow.names]
+    if missing:
+        raise InputError(f"not a tdxray trace: missing columns {', '.join(missing)}", str(path))
+    try:
+        header = TraceHeader.from_json(json.loads(meta[META_HEADER]))
+    except (ValueError, HeaderError) as exc:
+        raise InputError(f"malformed trace header in the file metadata: {exc}", str(path)) from exc
+    return TraceFile(path, header, version, parquet)

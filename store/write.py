@@ -1,0 +1,128 @@
+"""Write one trace as Parquet, atomically, with its header and schema version in the metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tdxray.schema.errors import InputError
+from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
+from tdxray.schema.td import TraceHeader
+
+ROW_GROUP_ROWS = 1 << 19  # 524,288 events: a few MB per row group, many per file for parallel scans
+
+
+def trace_metadata(header: TraceHeader) -> dict[bytes, bytes]:
+    return {
+        META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode(),
+        META_HEADER: json.dumps(header.to_json()).encode(),
+    }
+
+
+def parquet_writer(path: Path | str, schema: pa.Schema) -> pq.ParquetWriter:
+    return pq.ParquetWriter(
+        str(path),
+        schema,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=[f.name for f in schema if pa.types.is_dictionary(f.type)],
+        column_encoding={"seq": "DELTA_BINARY_PACKED", "ts_ns": "DELTA_BINARY_PACKED"}
+        if "seq" in schema.names and "ts_ns" in schema.names
+        else None,
+        write_statistics=True,
+    )
+
+
+class TraceWriter:
+    """Stream record batches into `path`; the file appears under its name only on close().
+
+    Checks that seq strictly increases across the whole trace (a backstop: readers check
+    per line and name it).
+    """
+
+    def __init__(self, path: Path | str, header: TraceHeader) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                   dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._schema = EVENT_SCHEMA.with_metadata(trace_metadata(header))
+        self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, self._schema)
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._last_seq: int | None = None
+        self.rows = 0
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if batch.schema != EVENT_SCHEMA:
+            batch = pa.RecordBatch.from_arrays(
+                [batch.column(name).cast(EVENT_SCHEMA.field(name).type) for name in EVENT_SCHEMA.names],
+                schema=EVENT_SCHEMA,
+            )
+        self._check_seq(batch)
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self.rows += batch.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(final=False)
+
+    def _check_seq(self, batch: pa.RecordBatch) -> None:
+        seq = batch.column("seq").to_numpy()
+        bad = np.flatnonzero(np.diff(seq.astype(np.uint64)) <= 0) if len(seq) > 1 else []
+        if self._last_seq is not None and seq[0] <= self._last_seq:
+            raise InputError(f"seq {seq[0]} does not increase (previous {self._last_seq})",
+                             str(self.path))
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(f"seq {seq[i + 1]} does not increase (previous {seq[i]})",
+                             str(self.path))
+        self._last_seq = int(seq[-1])
+
+    def _flush(self, final: bool) -> None:
+        assert self._writer is not None
+        table = pa.Table.from_batches(self._pending, schema=EVENT_SCHEMA)
+        whole = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+        cut = table.num_rows if final else whole
+        if cut:
+            self._writer.write_table(table.slice(0, cut).replace_schema_metadata(None),
+                                     row_group_size=ROW_GROUP_ROWS)
+        rest = table.slice(cut)
+        self._pending = rest.to_batches()
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> Path:
+        if self._writer is None:
+            return self.path
+        self._flush(final=True)
+        self._writer.close()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._tmp.exists():
+            self._tmp.unlink()
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
