@@ -1,0 +1,80 @@
+"""Checks over every event, done in bulk with numpy: T001 (time backwards) and T004 (vCPU).
+
+They run per row group after the sequential core, so they know the generation boundaries
+(boots) and where the TD died (events after a fatal divergence are not judged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tdxray.model.divergence import Divergence
+
+
+@dataclass
+class BulkChecks:
+    vcpus: int
+    reported_vcpus: set[int] = field(default_factory=set)
+    reported_clock: set[tuple[int, int]] = field(default_factory=set)  # (vcpu, clock segment)
+    # vcpu -> (clock segment, ts, seq) of its last event so far
+    last: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    found: list[Divergence] = field(default_factory=list)
+
+    def run(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray, boots: np.ndarray,
+            gen_starts: np.ndarray, dead_seq: int | None) -> None:
+        if dead_seq is not None:
+            keep = seq <= dead_seq
+            if not keep.all():
+                seq, ts, vcpu = seq[keep], ts[keep], vcpu[keep]
+        if not len(seq):
+            return
+        generation = np.searchsorted(gen_starts, seq, side="right")
+        self._vcpus_in_config(seq, ts, vcpu, generation)
+        self._time_backwards(seq, ts, vcpu, np.searchsorted(boots, seq, side="right"), generation)
+
+    def _vcpus_in_config(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray,
+                         generation: np.ndarray) -> None:
+        bad = np.flatnonzero(vcpu >= self.vcpus)
+        if not len(bad):
+            return
+        ids, first = np.unique(vcpu[bad], return_index=True)
+        for v, i in zip(ids.tolist(), bad[first].tolist(), strict=True):
+            if v in self.reported_vcpus:
+                continue
+            self.reported_vcpus.add(v)
+            self.found.append(Divergence(
+                "T004", f"vCPU {v} is not in the TD configuration ({self.vcpus} vCPUs)",
+                seq=int(seq[i]), ts_ns=int(ts[i]), vcpu=v, generation=int(generation[i]),
+                location=f"vcpu:{v}"))
+
+    def _time_backwards(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray,
+                        clock: np.ndarray, generation: np.ndarray) -> None:
+        order = np.argsort(vcpu, kind="stable")
+        v, t, c = vcpu[order], ts[order], clock[order]
+        same = (v[1:] == v[:-1]) & (c[1:] == c[:-1])
+        back = np.flatnonzero(same & (t[1:] < t[:-1])) + 1
+        # the first event of each vCPU in this batch against the carry from earlier batches
+        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+        hits: list[tuple[int, int, int]] = []  # (row, previous seq, previous ts)
+        for j in back.tolist():
+            prev = int(order[j - 1])
+            hits.append((int(order[j]), int(seq[prev]), int(ts[prev])))
+        for j in starts.tolist():
+            carry = self.last.get(int(v[j]))
+            if carry is not None and carry[0] == c[j] and t[j] < carry[1]:
+                hits.append((int(order[j]), carry[2], carry[1]))
+        ends = np.r_[starts[1:], len(v)] - 1
+        for j in ends.tolist():
+            self.last[int(v[j])] = (int(c[j]), int(t[j]), int(seq[order[j]]))
+        for row, prev_seq, prev_ts in sorted(hits):
+            key = (int(vcpu[row]), int(clock[row]))
+            if key in self.reported_clock:
+                continue
+            self.reported_clock.add(key)
+            self.found.append(Divergence(
+                "T001", f"timestamp goes backwards on vCPU {key[0]}: {int(ts[row])} ns after "
+                f"{prev_ts} ns (seq {prev_seq})", seq=int(seq[row]), ts_ns=int(ts[row]),
+                vcpu=key[0], cause_seqs=[prev_seq], generation=int(generation[row]),
+                location=f"vcpu:{key[0]}"))

@@ -1,0 +1,68 @@
+"""Which rules a trace lets the model run, and why the others are skipped (T003, §6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tdxray.model.catalogue import RULE_IDS
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What kinds of evidence a trace holds (from the pre-scan)."""
+
+    kexec: bool        # kexec phase events, console phase markers or relocate_kernel CR4 writes
+    map_gpa: bool      # MapGPA in either spelling
+    convert: bool      # host-observed conversions
+    accept: bool       # ACCEPT in either spelling
+    cr4_write: bool
+    mailbox: bool      # mailbox_write events
+    cpu: bool          # cpu events or mailbox traffic (AP states)
+    mem_access: bool
+    log: bool
+
+
+Need = tuple[tuple[str, ...], str]  # (attributes of Observed, one of which must hold; why not)
+
+KEXEC: Need = (("kexec",), "no kexec events")
+CONVERSIONS: Need = (("map_gpa", "convert"), "no map_gpa or convert events")
+MAPGPA: Need = (("map_gpa",), "no map_gpa events")
+# A host cannot see ACCEPT: without guest-side conversions a pending page proves nothing.
+GUEST_CONVERSIONS: Need = (("map_gpa", "accept"), "no guest-side map_gpa or accept events")
+ACCEPT: Need = (("accept",), "no accept events")
+CR4: Need = (("cr4_write",), "no cr4_write events")
+MAILBOX: Need = (("mailbox",), "no mailbox_write events")
+CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
+ACCESS: Need = (("mem_access",), "no mem_access events")
+LOG: Need = (("log",), "no log events")
+
+_NEEDS: dict[str, list[Need]] = {
+    "K001": [KEXEC, CONVERSIONS],
+    "K002": [KEXEC, GUEST_CONVERSIONS],
+    "K003": [KEXEC, GUEST_CONVERSIONS],
+    "K004": [KEXEC, CONVERSIONS],
+    "K005": [KEXEC, MAPGPA],
+    "K006": [KEXEC, MAPGPA],
+    "K007": [LOG],
+    "C001": [CR4],
+    "C002": [CR4],
+    **{rule: [MAILBOX] for rule in ("M001", "M002", "M003", "M004", "M005", "M006", "M007")},
+    "M008": [KEXEC, CPUS],
+    **{rule: [MAPGPA] for rule in ("G001", "G002", "G003")},
+    **{rule: [ACCEPT] for rule in ("G004", "G005", "G006")},
+    **{rule: [ACCESS] for rule in ("A001", "A002", "A003")},
+}
+
+
+def plan(observed: Observed) -> tuple[list[str], list[tuple[str, str]]]:
+    """(rules that run, [(rule skipped, why)]) in catalogue order."""
+    run: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for rule in RULE_IDS:
+        why = next((reason for attrs, reason in _NEEDS.get(rule, [])
+                    if not any(getattr(observed, a) for a in attrs)), None)
+        if why is None:
+            run.append(rule)
+        else:
+            skipped.append((rule, why))
+    return run, skipped

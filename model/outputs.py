@@ -1,0 +1,148 @@
+"""The replay's results on disk, beside the trace: divergences and page history (versioned).
+
+divergences.parquet also carries, in its metadata, the replay's coverage and counts, so that
+`check` can reuse fresh results without replaying.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tdxray.model.divergence import Divergence
+from tdxray.model.pagemap import NO_SEQ, STATE_NAMES, HistoryRow, PageState
+from tdxray.model.result import ReplayResult
+
+RESULTS_VERSION = 1
+META_RESULTS_VERSION = b"tdxray.results_version"
+META_REPLAY = b"tdxray.replay"
+
+DIVERGENCES_FILE = "divergences.parquet"
+PAGE_HISTORY_FILE = "page_history.parquet"
+STAMP_FILE = "replay.json"
+
+_STR = pa.dictionary(pa.int32(), pa.string())
+
+DIVERGENCE_SCHEMA = pa.schema([
+    pa.field("trace_id", _STR, nullable=False),
+    pa.field("rule", _STR, nullable=False),
+    pa.field("name", _STR, nullable=False),
+    pa.field("severity", _STR, nullable=False),
+    pa.field("seq", pa.uint64()),
+    pa.field("ts_ns", pa.int64()),
+    pa.field("vcpu", pa.uint32()),
+    pa.field("gpa_start", pa.uint64()),
+    pa.field("gpa_end", pa.uint64()),
+    pa.field("pages", pa.uint64()),
+    pa.field("apic_id", pa.uint32()),
+    pa.field("cause_seqs", pa.list_(pa.uint64()), nullable=False),
+    pa.field("generation", pa.uint32(), nullable=False),
+    pa.field("location", pa.string()),
+    pa.field("fingerprint", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+])
+
+PAGE_HISTORY_SCHEMA = pa.schema([
+    pa.field("trace_id", _STR, nullable=False),
+    pa.field("gpa_start", pa.uint64(), nullable=False),
+    pa.field("gpa_end", pa.uint64(), nullable=False),
+    pa.field("state", _STR, nullable=False),
+    pa.field("from_seq", pa.uint64()),  # null: the state the TD started with
+    pa.field("from_ts", pa.int64()),
+    pa.field("to_seq", pa.uint64()),    # null: still the state at the end of the trace
+    pa.field("to_ts", pa.int64()),
+    pa.field("generation", pa.uint32(), nullable=False),
+    pa.field("cause_seq", pa.uint64()),
+])
+
+
+def _meta(extra: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+    meta = {META_RESULTS_VERSION: str(RESULTS_VERSION).encode()}
+    meta.update(extra or {})
+    return meta
+
+
+def divergences_table(trace_id: str, divergences: list[Divergence],
+                      result: ReplayResult | None = None) -> pa.Table:
+    rows: dict[str, list[Any]] = {name: [] for name in DIVERGENCE_SCHEMA.names}
+    for d in divergences:
+        for name in DIVERGENCE_SCHEMA.names:
+            rows[name].append(trace_id if name == "trace_id" else getattr(d, name))
+    extra = {}
+    if result is not None:
+        extra[META_REPLAY] = json.dumps({
+            "trace_id": result.trace_id, "events": result.events,
+            "rules_run": result.rules_run, "rules_skipped": result.rules_skipped,
+            "generations": result.generations, "kind_counts": result.kind_counts,
+        }).encode()
+    return pa.table(rows, schema=DIVERGENCE_SCHEMA.with_metadata(_meta(extra)))
+
+
+def read_result(path: Path) -> ReplayResult:
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    if int(meta.get(META_RESULTS_VERSION, b"0")) != RESULTS_VERSION:
+        raise ValueError(f"{path}: results of another version")
+    info = json.loads(meta[META_REPLAY])
+    divergences = [
+        Divergence(rule=r["rule"], message=r["message"], seq=r["seq"], ts_ns=r["ts_ns"],
+                   vcpu=r["vcpu"], gpa_start=r["gpa_start"], gpa_end=r["gpa_end"],
+                   pages=r["pages"], apic_id=r["apic_id"], cause_seqs=list(r["cause_seqs"]),
+                   generation=r["generation"], location=r["location"])
+        for r in table.to_pylist()
+    ]
+    return ReplayResult(
+        trace_id=info["trace_id"], events=info["events"], rules_run=info["rules_run"],
+        rules_skipped=[tuple(x) for x in info["rules_skipped"]], divergences=divergences,
+        generations=info["generations"], kind_counts=info["kind_counts"])
+
+
+class PageHistoryWriter:
+    """Streams page-history intervals to Parquet as replay produces them."""
+
+    FLUSH_ROWS = 1 << 16
+
+    def __init__(self, path: Path, trace_id: str) -> None:
+        self.trace_id = trace_id
+        self._writer = pq.ParquetWriter(str(path), PAGE_HISTORY_SCHEMA.with_metadata(_meta()),
+                                        compression="zstd")
+        self._rows: list[HistoryRow] = []
+        self.rows_written = 0
+
+    def add(self, rows: list[HistoryRow]) -> None:
+        self._rows.extend(rows)
+        if len(self._rows) >= self.FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        cols = list(zip(*self._rows, strict=True))
+        n = len(self._rows)
+
+        def opt(values: tuple[int, ...]) -> list[int | None]:
+            return [None if v == NO_SEQ else v for v in values]
+
+        table = pa.table({
+            "trace_id": pa.array([self.trace_id] * n).dictionary_encode(),
+            "gpa_start": pa.array(cols[0], pa.uint64()),
+            "gpa_end": pa.array(cols[1], pa.uint64()),
+            "state": pa.array([STATE_NAMES[PageState(s)] for s in cols[2]]).dictionary_encode(),
+            "from_seq": pa.array(opt(cols[3]), pa.uint64()),
+            "from_ts": pa.array(opt(cols[4]), pa.int64()),
+            "to_seq": pa.array(opt(cols[5]), pa.uint64()),
+            "to_ts": pa.array(opt(cols[6]), pa.int64()),
+            "generation": pa.array(cols[7], pa.uint32()),
+            "cause_seq": pa.array(opt(cols[8]), pa.uint64()),
+        }).cast(PAGE_HISTORY_SCHEMA)
+        self._writer.write_table(table)
+        self.rows_written += n
+        self._rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self._writer.close()
