@@ -1,0 +1,55 @@
+"""Test support: build a trace from a list of events, write it, replay it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tdxray.model.result import ReplayResult
+from tdxray.schema.build import events_to_batch
+from tdxray.schema.td import Mailbox, TdConfig, TraceHeader
+from tdxray.store.write import TraceWriter
+
+SHARED = 1 << 47  # the shared bit at GPAW 48
+
+Events = list[dict[str, Any]]
+
+
+def td_config(vcpus: int = 1, mailbox: int | None = None, memory: str = "accepted",
+              **kw: Any) -> TdConfig:
+    box = None
+    if mailbox is not None:
+        box = Mailbox(mailbox, 0x7FFD6000, 0x7FFD7000 if mailbox == 1 else None)
+    return TdConfig(gpaw=48, apic_ids=tuple(range(vcpus)), ram=((0, 0x80000000),),
+                    memory=memory, mailbox=box, **kw)
+
+
+def number(events: Events) -> Events:
+    """Give events seq 1, 2, … and a timestamp 1 µs apart unless they carry their own."""
+    out = []
+    ts = 1_000_000
+    for i, e in enumerate(events, start=1):
+        e = dict(e)
+        e.setdefault("seq", i)
+        ts = e.setdefault("ts_ns", ts + 1000)
+        e.setdefault("vcpu", 0)
+        out.append(e)
+    return out
+
+
+def write_trace(path: Path, events: Events, td: TdConfig | None = None,
+                trace_id: str = "t") -> Path:
+    header = TraceHeader(trace_id, td or td_config())
+    with TraceWriter(path, header) as writer:
+        if events:
+            writer.write_batch(events_to_batch(number(events)))
+    return path
+
+
+def found(result: ReplayResult) -> set[tuple[str, int | None]]:
+    """(rule, revealing seq) of every finding above info."""
+    return {(d.rule, d.seq) for d in result.divergences if d.severity != "info"}
+
+
+def rules(result: ReplayResult) -> set[str]:
+    return {d.rule for d in result.divergences if d.severity != "info"}
