@@ -13,11 +13,11 @@ from tdxray.schema.errors import InputError
 
 # name -> (module, one-line description shown by `tdxray --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "simulate": ("tdxray.cli.simulate", "Write a trace from the reference simulator of a TD's life."),
+    "simulate": ("tdxray.cli.simulate", "Write a trace from the reference simulator of a TD."),
     "ingest": ("tdxray.cli.ingest", "Read trace files into a store (Parquet), one trace per TD."),
     "export": ("tdxray.cli.export", "Write a trace back out as JSON Lines."),
     "info": ("tdxray.cli.info", "Summarise a trace or a store: TD, counts, time span, provenance."),
-    "replay": ("tdxray.cli.replay", "Replay a trace against the TDX kexec model; store the results."),
+    "replay": ("tdxray.cli.replay", "Replay a trace against the TDX kexec model; keep results."),
     "check": ("tdxray.cli.check", "CI gate: replay traces and report divergences (exit 1 if any)."),
     "rules": ("tdxray.cli.rules", "List the divergence catalogue: rule ids, severities, meaning."),
 }

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 
 from tdxray.model.divergence import Divergence
-from tdxray.model.pagemap import NO_SEQ, PageMap, PageState
+from tdxray.model.pagemap import ACCEPTED, NO_SEQ, TO_PRIVATE, TO_SHARED, PageMap, PageState
 from tdxray.model.state import Cpu, CpuState, Kernel, Mailbox, MapGpaOp
 from tdxray.schema.constants import (
     ACCEPT_LEVEL_NAMES,
@@ -47,8 +47,10 @@ from tdxray.schema.td import TdConfig
 
 NR_SHARED_RE = re.compile(r"nr_shared = (-?\d+), nr_found = (-?\d+)")
 ACCOUNTING_OFF = "shared page accounting is off"
+NR_SHARED = "nr_shared = "
 MCE = cr4_bit(Cr4.MCE)
 KEXEC_IN_PROGRESS = ("stopping", "finishing", "crashed")
+_NOT_ACCEPTED = (int(PageState.PENDING), int(PageState.UNACCEPTED))
 
 
 def _pages(start: int, end: int) -> int:
@@ -57,18 +59,6 @@ def _pages(start: int, end: int) -> int:
 
 def _rng(start: int, end: int) -> str:
     return f"[{start:#x}, {end:#x})"
-
-
-def _to_shared(state: int) -> int:
-    return PageState.SHARED if state != PageState.NONE else state
-
-
-def _to_private(state: int) -> int:
-    return PageState.PENDING if state == PageState.SHARED else state
-
-
-def _accepted(state: int) -> int:
-    return PageState.PRIVATE if state != PageState.NONE else state
 
 
 class Model:
@@ -120,7 +110,10 @@ class Model:
         return self.td.apic_ids[vcpu] if vcpu < len(self.td.apic_ids) else None
 
     def _outside_ram(self, start: int, end: int) -> bool:
-        return not any(s <= start and end <= e for s, e in self.td.ram)
+        for s, e in self.td.ram:  # noqa: SIM110 (a plain loop: this runs per MapGPA)
+            if s <= start and end <= e:
+                return False
+        return True
 
     def _fatal(self, seq: int, ts: int, vcpu: int) -> None:
         """The TD dies here. Dying during a kexec still gets the jump-time checks (§4)."""
@@ -135,34 +128,38 @@ class Model:
 
     def map_gpa(self, seq: int, ts: int, vcpu: int, gpa: int, size: int, status: int,
                 resume: int | None) -> None:
-        self._touch(seq, ts, vcpu)
-        if self.dead:
+        self.last = (seq, ts, vcpu)
+        if self.k.dead_seq is not None:
             return
-        to_private = not gpa & self.sbit
-        start = gpa & ~self.sbit
+        sbit = self.sbit
+        to_private = not gpa & sbit
+        start = gpa & ~sbit
         end = start + size
         last = gpa + size - 1
-        direction = "private" if to_private else "shared"
-        beyond = gpa >= self.gpa_limit or (size > 0 and last >= self.gpa_limit)
-        invalid = (size == 0 or last >= 1 << 64 or beyond
-                   or (size > 0 and (gpa ^ last) & self.sbit != 0))
-        misaligned = bool(gpa % PAGE_SIZE or size % PAGE_SIZE)
+        beyond = gpa >= self.gpa_limit or last >= self.gpa_limit
+        invalid = size == 0 or beyond or bool((gpa ^ last) & sbit)
+        misaligned = bool((gpa | size) & (PAGE_SIZE - 1))
         if beyond:
             self.emit("T004", f"MapGPA {gpa:#x}+{size:#x} lies beyond GPAW {self.td.gpaw}",
                       seq, ts, vcpu, location=f"gpa:{gpa:x}")
         elif size and self._outside_ram(start, end):
+            direction = "private" if to_private else "shared"
             self.emit("T004", f"MapGPA to {direction} of {_rng(start, end)} lies outside RAM",
                       seq, ts, vcpu, gpa=(start, end))
-        self._check_mapgpa_status(seq, ts, vcpu, gpa, size, status, invalid, misaligned)
+        if invalid or misaligned or status == TDVMCALL_ALIGN_ERROR:
+            self._check_mapgpa_status(seq, ts, vcpu, gpa, size, status, invalid, misaligned)
 
         op = self.k.ops.get(vcpu)
-        continuing = (op is not None and op.open and op.to_private == to_private
-                      and op.end == end)
-        if op is not None and continuing:
+        if op is not None and op.open and op.to_private == to_private and op.end == end:
             self._continue(op, seq, ts, vcpu, start)
         else:
             op = self._start(seq, ts, vcpu, start, end, to_private)
-        self._outcome(op, seq, ts, vcpu, start, end, status, resume, invalid or misaligned)
+        if status == TDVMCALL_SUCCESS and not invalid:
+            op.open = False
+            self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
+                                  self.k.generation)
+        else:
+            self._outcome(op, seq, ts, vcpu, start, end, status, resume, invalid or misaligned)
 
     def _check_mapgpa_status(self, seq: int, ts: int, vcpu: int, gpa: int, size: int,
                              status: int, invalid: bool, misaligned: bool) -> None:
@@ -213,7 +210,7 @@ class Model:
 
     def _outcome(self, op: MapGpaOp, seq: int, ts: int, vcpu: int, start: int, end: int,
                  status: int, resume: int | None, bad_operands: bool) -> None:
-        change = _to_private if op.to_private else _to_shared
+        change = TO_PRIVATE if op.to_private else TO_SHARED
         gen = self.k.generation
         if status == TDVMCALL_SUCCESS:
             op.open = False
@@ -249,9 +246,9 @@ class Model:
                                  f"MapGPA to private got {MAPGPA_MAX_NO_PROGRESS} RETRYs "
                                  "without progress")
 
-    def _convert(self, start: int, end: int, change: object, seq: int, ts: int,
+    def _convert(self, start: int, end: int, change: tuple[int, ...], seq: int, ts: int,
                  gen: int) -> None:
-        self.pages.transition(start, end, change, seq, ts, gen)  # type: ignore[arg-type]
+        self.pages.transition(start, end, change, seq, ts, gen)
 
     def _unshare_failed(self, op: MapGpaOp, seq: int, ts: int, vcpu: int, start: int, end: int,
                         why: str) -> None:
@@ -265,10 +262,16 @@ class Model:
     # --- ACCEPT (TDG.MEM.PAGE.ACCEPT) ----------------------------------------------------------
 
     def accept(self, seq: int, ts: int, vcpu: int, gpa: int, level: int, status: int) -> None:
-        self._touch(seq, ts, vcpu)
-        if self.dead:
+        self.last = (seq, ts, vcpu)
+        if self.k.dead_seq is not None:
             return
         size = ACCEPT_LEVEL_SIZES.get(level)
+        if status == TDX_SUCCESS and size is not None and not gpa % size and gpa < self.sbit:
+            # the common case: a pending page accepted (one piece, inside RAM, nothing to say)
+            end = gpa + size
+            if self.pages.uniform_state(gpa, end) in _NOT_ACCEPTED:
+                self.pages.transition(gpa, end, ACCEPTED, seq, ts, self.k.generation)
+                return
         cls = tdx_status_class(status)
         if gpa >= self.gpa_limit:
             self.emit("T004", f"ACCEPT of {gpa:#x} lies beyond GPAW {self.td.gpaw}", seq, ts, vcpu,
@@ -302,7 +305,7 @@ class Model:
                       "the page was accepted before", seq, ts, vcpu, gpa=(gpa, end),
                       causes=self._causes_in(gpa, end, (PageState.PRIVATE,)))
         if cls == TDX_SUCCESS:
-            self.pages.transition(gpa, end, _accepted, seq, ts, self.k.generation)
+            self.pages.transition(gpa, end, ACCEPTED, seq, ts, self.k.generation)
         else:
             self._accept_failed(seq, ts, vcpu, gpa, size, level, status)
 
@@ -350,7 +353,7 @@ class Model:
         elif size and self._outside_ram(start, end):
             self.emit("T004", f"conversion {_rng(start, end)} lies outside RAM", seq, ts, vcpu,
                       gpa=(start, end))
-        change = _to_private if to_private else _to_shared
+        change = TO_PRIVATE if to_private else TO_SHARED
         self._convert(start, end, change, seq, ts, self.k.generation)
 
     def mem_access(self, seq: int, ts: int, vcpu: int, gpa: int, write: bool) -> None:

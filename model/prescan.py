@@ -13,19 +13,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tdxray.model.columns import BatchView, isin_small
 from tdxray.model.coverage import Observed
 from tdxray.schema.constants import (
     LEAF_NAMES,
     LOG_BOOT_MARKER,
     LOG_SHUTDOWN_MARKER,
     SUBFN_NAMES,
-    Leaf,
-    Subfn,
 )
 from tdxray.schema.events import KNOWN_KINDS
 from tdxray.store.read import TraceFile
-
-PRESCAN_COLUMNS = ["seq", "ts_ns", "vcpu", "kind", "leaf", "subfn", "r10", "phase", "text", "site"]
 
 
 @dataclass
@@ -98,90 +95,89 @@ def _explicit_nearby(items: list[tuple[int, str, bool]], i: int, phase: str) -> 
 
 
 def prescan(trace: TraceFile) -> Prescan:
+    """Pass 1: kinds per trace (the `kind` column only) and, if there are console lines,
+    the phase events and markers. The rest of the evidence comes from `observe` in pass 2."""
     scan = Prescan()
-    known_kinds = pa.array(list(KNOWN_KINDS))
-    for batch in trace.iter_batches(PRESCAN_COLUMNS):
-        if batch.num_rows == 0:
-            continue
-        scan.events += batch.num_rows
+    for batch in trace.iter_batches(["kind"]):
         kind = batch.column("kind")
         if not isinstance(kind, pa.DictionaryArray):
             kind = kind.dictionary_encode()
         counts = np.bincount(kind.indices.to_numpy(zero_copy_only=False),
                              minlength=len(kind.dictionary))
-        names = kind.dictionary.to_pylist()
-        for name, count in zip(names, counts.tolist(), strict=True):
+        for name, count in zip(kind.dictionary.to_pylist(), counts.tolist(), strict=True):
             if count:
                 scan.kind_counts[name] += count
-        kinds = kind.cast(pa.string())
-        _scan_calls(scan, batch, kinds)
-        site = batch.column("site").cast(pa.string())
-        scan.relocate_cr4 += pc.sum(pc.equal(site, "relocate_kernel")).as_py() or 0
-        _scan_phases(scan, batch, kinds)
-        _scan_unknown_kinds(scan, batch, kind, known_kinds)
-        n = batch.num_rows - 1
-        scan.last = (batch.column("seq")[n].as_py(), batch.column("ts_ns")[n].as_py(),
-                     batch.column("vcpu")[n].as_py())
+        scan.events += batch.num_rows
+    if scan.kind_counts["log"]:
+        for batch in trace.iter_batches(["seq", "kind", "phase", "text"]):
+            _scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
+    else:
+        for batch in trace.iter_batches(["seq", "kind", "phase"]):
+            if scan.kind_counts["kexec"]:
+                _scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
     return scan
 
 
-def _note(scan: Prescan, what: str, batch: pa.RecordBatch, rows: np.ndarray) -> None:
+def observe(scan: Prescan, view: BatchView) -> None:
+    """Pass 2, per batch: generic MapGPA/ACCEPT spellings, relocate_kernel CR4 writes,
+    unmodeled kinds, leaves and sub-functions (T002), the last event."""
+    if view.rows == 0:
+        return
+    names = set(view.kind_names)
+    if "tdvmcall" in names:
+        vm = view.standard_vmcall()
+        scan.mapgpa_generic += int(view.generic_mapgpa().sum())
+        subfn = view.number("subfn", fill=-1 & 0xFFFFFFFFFFFFFFFF)
+        odd = vm & ~isin_small(subfn, _KNOWN_SUBFNS)
+        _note_values(scan, view, odd, subfn, "tdvmcall sub-function")
+    if "tdcall" in names:
+        scan.accept_generic += int(view.generic_accept().sum())
+        leaf = view.number("leaf", fill=-1 & 0xFFFFFFFFFFFFFFFF)
+        odd = view.is_kind("tdcall") & ~isin_small(leaf, _KNOWN_LEAVES)
+        _note_values(scan, view, odd, leaf, "TDCALL leaf")
+    if "cr4_write" in names:
+        rows = np.flatnonzero(view.is_kind("cr4_write"))
+        scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
+    for name in names - set(KNOWN_KINDS):
+        rows = np.flatnonzero(view.is_kind(name))
+        if len(rows):
+            _note(scan, f"event kind {name!r}", view, rows)
+    scan.last = (int(view.seq[-1]), int(view.ts[-1]), int(view.vcpu[-1]))
+
+
+_KNOWN_SUBFNS = np.array(sorted(SUBFN_NAMES), dtype=np.uint64)
+_KNOWN_LEAVES = np.array(sorted(LEAF_NAMES), dtype=np.uint64)
+_NONE = 0xFFFFFFFFFFFFFFFF
+
+
+def _note(scan: Prescan, what: str, view: BatchView, rows: np.ndarray) -> None:
     entry = scan.unmodeled.get(what)
     if entry is None:
         i = int(rows[0])
-        entry = Unmodeled(what, batch.column("seq")[i].as_py(), batch.column("ts_ns")[i].as_py(),
-                          batch.column("vcpu")[i].as_py())
+        entry = Unmodeled(what, int(view.seq[i]), int(view.ts[i]), int(view.vcpu[i]))
         scan.unmodeled[what] = entry
     entry.count += len(rows)
 
 
-def _scan_calls(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
-    is_vmcall = pc.equal(kinds, "tdvmcall")
-    standard = pc.fill_null(pc.equal(batch.column("r10"), 0), True)
-    subfn = batch.column("subfn")
-    vm = pc.and_(is_vmcall, standard)
-    scan.mapgpa_generic += pc.sum(pc.and_(vm, pc.equal(subfn, int(Subfn.MAP_GPA)))).as_py() or 0
-    is_tdcall = pc.equal(kinds, "tdcall")
-    leaf = batch.column("leaf")
-    scan.accept_generic += pc.sum(pc.and_(is_tdcall,
-                                          pc.equal(leaf, int(Leaf.MEM_PAGE_ACCEPT)))).as_py() or 0
-    known_subfns = pa.array(sorted(SUBFN_NAMES), type=pa.uint64())
-    odd_vm = pc.fill_null(pc.and_(vm, pc.invert(pc.is_in(subfn, known_subfns))), False)
-    _note_values(scan, batch, odd_vm, subfn, "tdvmcall sub-function")
-    known_leaves = pa.array(sorted(LEAF_NAMES), type=pa.uint64())
-    odd_leaf = pc.fill_null(pc.and_(is_tdcall, pc.invert(pc.is_in(leaf, known_leaves))), False)
-    _note_values(scan, batch, odd_leaf, leaf, "TDCALL leaf")
-
-
-def _note_values(scan: Prescan, batch: pa.RecordBatch, mask: pa.Array, values: pa.Array,
+def _note_values(scan: Prescan, view: BatchView, mask: np.ndarray, values: np.ndarray,
                  label: str) -> None:
-    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    rows = np.flatnonzero(mask)
     if not len(rows):
         return
-    picked = values.take(pa.array(rows)).to_pylist()
-    by_value: dict[object, list[int]] = {}
-    for row, value in zip(rows.tolist(), picked, strict=True):
-        by_value.setdefault(value, []).append(row)
-    for value, value_rows in by_value.items():
-        shown = f"{value:#x}" if isinstance(value, int) else "none"
-        _note(scan, f"{label} {shown}", batch, np.array(value_rows))
-
-
-def _scan_unknown_kinds(scan: Prescan, batch: pa.RecordBatch, kind: pa.DictionaryArray,
-                        known: pa.Array) -> None:
-    names = kind.dictionary
-    unknown = pc.invert(pc.is_in(names, known)).to_numpy(zero_copy_only=False)
-    if not unknown.any():
-        return
-    codes = kind.indices.to_numpy(zero_copy_only=False)
-    for code in np.flatnonzero(unknown).tolist():
-        rows = np.flatnonzero(codes == code)
-        if len(rows):
-            _note(scan, f"event kind {names[code].as_py()!r}", batch, rows)
+    for value in np.unique(values[rows]).tolist():
+        shown = "none" if value == _NONE else f"{value:#x}"
+        _note(scan, f"{label} {shown}", view, rows[values[rows] == value])
 
 
 def _scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
     is_kexec = pc.equal(kinds, "kexec").to_numpy(zero_copy_only=False)
+    if "text" not in batch.schema.names:
+        rows = np.flatnonzero(is_kexec)
+        for seq, phase in zip(batch.column("seq").take(pa.array(rows)).to_pylist(),
+                              batch.column("phase").take(pa.array(rows)).cast(pa.string())
+                              .to_pylist(), strict=True):
+            scan.phase_items.append((seq, phase, True))
+        return
     text = batch.column("text")
     is_log = pc.equal(kinds, "log")
     shutdown = pc.fill_null(pc.and_(is_log, pc.match_substring(text, LOG_SHUTDOWN_MARKER)), False)

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from tdxray import __version__
 from tdxray.model.bulk import BulkChecks
-from tdxray.model.core import ACCOUNTING_OFF, Model
+from tdxray.model.columns import BatchView
+from tdxray.model.core import ACCOUNTING_OFF, NR_SHARED, Model
 from tdxray.model.coverage import plan
 from tdxray.model.divergence import Divergence
 from tdxray.model.outputs import (
@@ -33,20 +34,20 @@ from tdxray.model.outputs import (
     divergences_table,
     read_result,
 )
-from tdxray.model.prescan import Prescan, prescan
+from tdxray.model.prescan import Prescan, observe, prescan
 from tdxray.model.result import ReplayResult
-from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY, Leaf, Subfn
+from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY
 from tdxray.store.read import TraceFile, open_trace
 
 Progress = Callable[[int, int], None]
 
 CORE_KINDS = ("map_gpa", "accept", "cr4_write", "mailbox_write", "mailbox_read", "cpu", "kexec",
               "convert", "mem_access")
-CORE_COLUMNS = ["seq", "ts_ns", "vcpu", "kind", "leaf", "subfn", "status", "gpa", "size",
-                "resume_gpa", "level", "rcx", "r10", "r12", "r13", "r11_out", "old", "new",
-                "site", "field", "value", "apic_id", "action", "phase", "to_private", "write",
-                "text"]
-_CORE_KIND_SET = pa.array(CORE_KINDS)
+# What the sequential core reads of each of its events (the order _dispatch unpacks).
+CORE_COLUMNS = ["seq", "ts_ns", "vcpu", "kind", "status", "gpa", "size", "resume_gpa", "level",
+                "rcx", "r12", "r13", "r11_out", "old", "new", "site", "field", "value",
+                "apic_id", "action", "phase", "to_private", "write", "text"]
+READ_COLUMNS = [*CORE_COLUMNS, "leaf", "subfn", "r10"]
 
 
 def replay_trace(path: Path, results_dir: Path | None = None,
@@ -110,22 +111,23 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
 def _replay(trace: TraceFile, history: PageHistoryWriter,
             progress: Progress | None) -> ReplayResult:
     scan = prescan(trace)
-    rules_run, rules_skipped = plan(scan.observed())
-    model = Model(trace.header.td, enabled=rules_run)
+    model = Model(trace.header.td)
     bulk = BulkChecks(trace.header.td.vcpus)
     markers = scan.console_markers()
-    marker_seqs = pa.array(sorted(markers), type=pa.uint64())
+    marker_seqs = np.array(sorted(markers), dtype=np.uint64)
     done = 0
-    for batch in trace.iter_batches(CORE_COLUMNS):
-        _replay_batch(model, batch, markers, marker_seqs)
-        bulk.run(batch.column("seq").to_numpy(), batch.column("ts_ns").to_numpy(),
-                 batch.column("vcpu").to_numpy(), np.array(model.boot_seqs, dtype=np.uint64),
+    for batch in trace.iter_batches(READ_COLUMNS, prefetch=True):
+        view = BatchView(batch)
+        observe(scan, view)
+        _replay_batch(model, view, markers, marker_seqs)
+        bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
                  np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
         history.add(model.pages.take_history())
         done += batch.num_rows
         if progress is not None:
             progress(done, trace.num_rows)
     model.end()
+    rules_run, rules_skipped = plan(scan.observed())
     history.add(model.pages.take_history())
     history.add(list(model.pages.open_intervals()))
     found = [d for d in model.found + bulk.found if d.rule in set(rules_run)]
@@ -147,48 +149,55 @@ def _info_findings(scan: Prescan, skipped: list[tuple[str, str]]) -> list[Diverg
     return out
 
 
-def _core_mask(batch: pa.RecordBatch, marker_seqs: pa.Array) -> np.ndarray:
-    kind = batch.column("kind")
-    if isinstance(kind, pa.DictionaryArray):
-        in_dict = pc.is_in(kind.dictionary, _CORE_KIND_SET)
-        mask = pc.fill_null(pc.take(in_dict, kind.indices), False)
-        kinds = kind.cast(pa.string())
-    else:
-        mask = pc.is_in(kind, _CORE_KIND_SET)
-        kinds = kind
-    mapgpa = pc.and_(pc.and_(pc.equal(kinds, "tdvmcall"),
-                             pc.equal(batch.column("subfn"), int(Subfn.MAP_GPA))),
-                     pc.fill_null(pc.equal(batch.column("r10"), 0), True))
-    accept = pc.and_(pc.equal(kinds, "tdcall"),
-                     pc.equal(batch.column("leaf"), int(Leaf.MEM_PAGE_ACCEPT)))
-    text = batch.column("text")
-    accounting = pc.and_(pc.equal(kinds, "log"),
-                         pc.or_(pc.match_substring(text, ACCOUNTING_OFF),
-                                pc.match_substring(text, "nr_shared = ")))
-    out = pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
-    for extra in (mapgpa, accept, accounting):
-        out |= pc.fill_null(extra, False).to_numpy(zero_copy_only=False)
-    if len(marker_seqs):
-        out |= pc.is_in(batch.column("seq"), marker_seqs).to_numpy(zero_copy_only=False)
-    return out
+def _core_mask(view: BatchView, marker_seqs: np.ndarray) -> np.ndarray:
+    """The events the sequential core must see, picked with columnar operations."""
+    mask = view.is_kind(*CORE_KINDS).copy()
+    names = set(view.kind_names)
+    if "tdvmcall" in names:
+        mask |= view.generic_mapgpa()
+    if "tdcall" in names:
+        mask |= view.generic_accept()
+    if "log" in names:
+        logs = np.flatnonzero(view.is_kind("log"))
+        text = view.batch.column("text").take(pa.array(logs))
+        hit = pc.or_(pc.match_substring(text, ACCOUNTING_OFF),
+                     pc.match_substring(text, NR_SHARED))
+        mask[logs[pc.fill_null(hit, False).to_numpy(zero_copy_only=False)]] = True
+        if len(marker_seqs):
+            mask[logs[np.isin(view.seq[logs], marker_seqs)]] = True
+    return mask
 
 
-def _replay_batch(model: Model, batch: pa.RecordBatch, markers: dict[int, str],
-                  marker_seqs: pa.Array) -> None:
-    rows = np.flatnonzero(_core_mask(batch, marker_seqs))
-    all_ts = batch.column("ts_ns").to_numpy()
+def _pylist(column: pa.Array) -> list:
+    """A column as a Python list, fast: numpy for null-free numbers, decoded dictionaries."""
+    n = len(column)
+    if column.null_count == n:
+        return [None] * n
+    if isinstance(column, pa.DictionaryArray):
+        names = column.dictionary.to_pylist()
+        return [names[i] if i is not None else None for i in column.indices.to_pylist()]
+    if column.null_count == 0 and pa.types.is_integer(column.type):
+        return column.to_numpy().tolist()
+    return column.to_pylist()
+
+
+def _replay_batch(model: Model, view: BatchView, markers: dict[int, str],
+                  marker_seqs: np.ndarray) -> None:
+    rows = np.flatnonzero(_core_mask(view, marker_seqs))
+    batch = view.batch
+    all_ts = view.ts
     prev = -1
     if len(rows):
         core = batch.take(pa.array(rows))
-        cols = {name: core.column(name).to_pylist() for name in CORE_COLUMNS}
-        for j, row in enumerate(rows.tolist()):
-            if model.dead:
+        columns = [_pylist(core.column(name)) for name in CORE_COLUMNS]
+        for row, values in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
+            if model.k.dead_seq is not None:
                 return
             if model.mailbox.test_deadline is not None:
                 _test_deadline(model, batch, all_ts, prev + 1, row + 1)
-            _dispatch(model, cols, j, markers)
+            _dispatch(model, values, markers)
             prev = row
-    if model.mailbox.test_deadline is not None and not model.dead:
+    if model.mailbox.test_deadline is not None and model.k.dead_seq is None:
         _test_deadline(model, batch, all_ts, prev + 1, batch.num_rows)
 
 
@@ -204,39 +213,36 @@ def _test_deadline(model: Model, batch: pa.RecordBatch, all_ts: np.ndarray, lo: 
                            batch.column("vcpu")[i].as_py())
 
 
-def _dispatch(model: Model, c: dict[str, list], j: int, markers: dict[int, str]) -> None:
-    kind = c["kind"][j]
-    seq, ts, vcpu = c["seq"][j], c["ts_ns"][j], c["vcpu"][j]
+def _dispatch(model: Model, values: tuple, markers: dict[int, str]) -> None:
+    (seq, ts, vcpu, kind, status, gpa, size, resume_gpa, level, rcx, r12, r13, r11_out, old,
+     new, site, field, value, apic_id, action, phase, to_private, write, text) = values
     if kind == "map_gpa":
-        model.map_gpa(seq, ts, vcpu, c["gpa"][j], c["size"][j], c["status"][j],
-                      c["resume_gpa"][j])
-    elif kind == "tdvmcall":
-        status = c["status"][j]
-        model.map_gpa(seq, ts, vcpu, c["r12"][j] or 0, c["r13"][j] or 0, status,
-                      c["r11_out"][j] if status == TDVMCALL_RETRY else None)
+        model.map_gpa(seq, ts, vcpu, gpa, size, status, resume_gpa)
     elif kind == "accept":
-        model.accept(seq, ts, vcpu, c["gpa"][j], c["level"][j], c["status"][j])
+        model.accept(seq, ts, vcpu, gpa, level, status)
+    elif kind == "tdvmcall":
+        model.map_gpa(seq, ts, vcpu, r12 or 0, r13 or 0, status,
+                      r11_out if status == TDVMCALL_RETRY else None)
     elif kind == "tdcall":
-        rcx = c["rcx"][j] or 0
-        model.accept(seq, ts, vcpu, rcx & ~ACCEPT_LEVEL_MASK, rcx & ACCEPT_LEVEL_MASK,
-                     c["status"][j])
+        rcx = rcx or 0
+        model.accept(seq, ts, vcpu, rcx & ~ACCEPT_LEVEL_MASK, rcx & ACCEPT_LEVEL_MASK, status)
     elif kind == "mem_access":
-        model.mem_access(seq, ts, vcpu, c["gpa"][j], bool(c["write"][j]))
+        model.mem_access(seq, ts, vcpu, gpa, bool(write))
     elif kind == "convert":
-        model.convert(seq, ts, vcpu, c["gpa"][j], c["size"][j], bool(c["to_private"][j]))
+        model.convert(seq, ts, vcpu, gpa, size, bool(to_private))
     elif kind == "cr4_write":
-        model.cr4_write(seq, ts, vcpu, c["old"][j], c["new"][j], c["site"][j])
+        model.cr4_write(seq, ts, vcpu, old, new, site)
     elif kind == "mailbox_write":
-        model.mailbox_write(seq, ts, vcpu, c["field"][j], c["value"][j])
+        model.mailbox_write(seq, ts, vcpu, field, value)
     elif kind == "mailbox_read":
-        model.mailbox_read(seq, ts, vcpu, c["field"][j], c["value"][j])
+        model.mailbox_read(seq, ts, vcpu, field, value)
     elif kind == "cpu":
-        model.cpu(seq, ts, vcpu, c["apic_id"][j], c["action"][j])
+        model.cpu(seq, ts, vcpu, apic_id, action)
     elif kind == "kexec":
-        model.kexec(seq, ts, vcpu, c["phase"][j])
+        model.kexec(seq, ts, vcpu, phase)
     elif kind == "log":
-        phase = markers.get(seq)
-        if phase is not None:
-            model.kexec(seq, ts, vcpu, phase)
+        marker = markers.get(seq)
+        if marker is not None:
+            model.kexec(seq, ts, vcpu, marker)
         else:
-            model.log(seq, ts, vcpu, c["text"][j] or "")
+            model.log(seq, ts, vcpu, text or "")

@@ -22,7 +22,7 @@ class Cpu:
     cr4: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class MapGpaOp:
     """One conversion request: a first MapGPA and its continuations after RETRY (§2)."""
 

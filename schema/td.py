@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,9 +25,13 @@ def parse_int(value: Any, what: str, lo: int = 0, hi: int = (1 << 64) - 1) -> in
         raise HeaderError(f"{what}: expected an integer, got {value!r}")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value[:2].lower() == "0x" and len(value) > 2:
+    elif isinstance(value, str) and value[:2].lower() == "0x":
+        digits = value[2:]
+        # int() would also take a sign, spaces, underscores and non-ASCII digits.
+        if not (digits.isascii() and digits.isalnum()):
+            raise HeaderError(f"{what}: malformed hex integer {value!r}")
         try:
-            number = int(value[2:], 16)
+            number = int(digits, 16)
         except ValueError:
             raise HeaderError(f"{what}: malformed hex integer {value!r}") from None
     else:
@@ -91,7 +96,8 @@ class TdConfig:
             raise HeaderError("td: expected an object")
         unknown = sorted(set(td) - TD_KEYS)
         if unknown:
-            raise HeaderError(f"td: unknown key {unknown[0]!r} (known: {', '.join(sorted(TD_KEYS))})")
+            raise HeaderError(f"td: unknown key {unknown[0]!r} "
+                              f"(known: {', '.join(sorted(TD_KEYS))})")
         for key in ("gpaw", "apic_ids", "ram", "memory"):
             if key not in td:
                 raise HeaderError(f"td: missing key {key!r}")
@@ -104,7 +110,8 @@ class TdConfig:
         ram = _parse_ram(td["ram"], gpaw)
         memory = td["memory"]
         if memory not in MEMORY_MODES:
-            raise HeaderError(f"td.memory: expected one of {', '.join(MEMORY_MODES)}, got {memory!r}")
+            raise HeaderError(f"td.memory: expected one of {', '.join(MEMORY_MODES)}, "
+                              f"got {memory!r}")
         mailbox = _parse_mailbox(td["mailbox"]) if td.get("mailbox") is not None else None
         attributes = parse_int(td["attributes"], "td.attributes") if "attributes" in td else None
         xfam = parse_int(td["xfam"], "td.xfam") if "xfam" in td else None
@@ -126,7 +133,7 @@ def _parse_ram(ram: Any, gpaw: int) -> tuple[tuple[int, int], ...]:
             raise HeaderError(f"td.ram: range [{start:#x}, {end:#x}) reaches the shared bit")
         ranges.append((start, end))
     ranges.sort()
-    for (_, e1), (s2, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, e1), (s2, _) in itertools.pairwise(ranges):
         if s2 < e1:
             raise HeaderError("td.ram: ranges overlap")
     return tuple(ranges)
@@ -141,7 +148,8 @@ def _parse_mailbox(mb: Any) -> Mailbox:
     if "version" not in mb or "gpa" not in mb:
         raise HeaderError("td.mailbox: needs version and gpa")
     version = parse_int(mb["version"], "td.mailbox.version", 0, 0xFFFF)
-    reset = parse_int(mb["reset_vector"], "td.mailbox.reset_vector") if "reset_vector" in mb else None
+    reset = (parse_int(mb["reset_vector"], "td.mailbox.reset_vector")
+             if "reset_vector" in mb else None)
     return Mailbox(version, parse_int(mb["gpa"], "td.mailbox.gpa"), reset)
 
 
@@ -171,7 +179,7 @@ class TraceHeader:
     def from_json(cls, obj: Any) -> TraceHeader:
         if not isinstance(obj, dict) or "tdxray" not in obj:
             raise HeaderError("missing header: the first line must be {\"tdxray\": 1, …}")
-        if obj["tdxray"] != 1:
+        if type(obj["tdxray"]) is not int or obj["tdxray"] != 1:
             raise HeaderError(f"unsupported JSONL version {obj['tdxray']!r} (this tdxray reads 1)")
         trace_id = obj.get("trace_id")
         check_trace_id(trace_id)

@@ -44,7 +44,7 @@ class Store:
 
 @dataclass(frozen=True)
 class TraceRef:
-    """A trace named on the command line: its file, where its replay results go, how it was named."""
+    """A trace named on the command line: its file, where replay results go, how it was named."""
 
     path: Path            # the trace's Parquet file (for JSONL input: a converted temporary)
     results_dir: Path     # where replay writes divergences and page history
@@ -66,8 +66,8 @@ def resolve_traces(arg: str, trace_id: str | None = None, allow_many: bool = Fal
         ids = store.trace_ids()
         if trace_id is not None:
             if trace_id not in ids:
-                raise InputError(f"store has no trace {trace_id!r} (it has: {', '.join(ids) or 'none'})",
-                                 arg)
+                raise InputError(f"store has no trace {trace_id!r} "
+                                 f"(it has: {', '.join(ids) or 'none'})", arg)
             return [store.trace_path(trace_id)]
         if not ids:
             raise InputError("store holds no traces", arg)

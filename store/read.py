@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,16 +42,36 @@ class TraceFile:
     def num_row_groups(self) -> int:
         return int(self.parquet.metadata.num_row_groups)
 
-    def iter_batches(self, columns: Sequence[str] | None = None,
-                     batch_size: int = 1 << 19) -> Iterator[pa.RecordBatch]:
-        """Stream the trace row group by row group (constant memory in trace length)."""
-        for rg in range(self.num_row_groups):
-            try:
-                table = self.parquet.read_row_group(rg, columns=list(columns) if columns else None)
-            except (OSError, pa.ArrowException) as exc:
-                raise InputError(f"corrupt Parquet: {exc}", str(self.path),
-                                 where=f"row group {rg}") from exc
+    def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
+                     prefetch: bool = False) -> Iterator[pa.RecordBatch]:
+        """Stream the trace row group by row group (constant memory in trace length).
+
+        With prefetch, the next row group is read in a background thread (Parquet decoding
+        releases the GIL) while the caller works on the current one.
+        """
+        cols = list(columns) if columns else None
+        groups = self._read_ahead(cols) if prefetch else (
+            self._read_group(rg, cols) for rg in range(self.num_row_groups))
+        for table in groups:
             yield from table.to_batches(max_chunksize=batch_size)
+
+    def _read_group(self, rg: int, columns: list[str] | None) -> pa.Table:
+        try:
+            return self.parquet.read_row_group(rg, columns=columns)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"corrupt Parquet: {exc}", str(self.path),
+                             where=f"row group {rg}") from exc
+
+    def _read_ahead(self, columns: list[str] | None) -> Iterator[pa.Table]:
+        count = self.num_row_groups
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdxray-read") as pool:
+            pending = pool.submit(self._read_group, 0, columns) if count else None
+            for rg in range(count):
+                assert pending is not None
+                table = pending.result()
+                pending = pool.submit(self._read_group, rg + 1, columns) if rg + 1 < count \
+                    else None
+                yield table
 
     def read(self, columns: Sequence[str] | None = None) -> pa.Table:
         try:
@@ -86,7 +107,8 @@ def open_trace(path: Path | str) -> TraceFile:
     try:
         version = int(meta[META_SCHEMA_VERSION])
     except ValueError:
-        raise InputError("malformed tdxray schema version in the file metadata", str(path)) from None
+        raise InputError("malformed tdxray schema version in the file metadata",
+                         str(path)) from None
     if version > SCHEMA_VERSION:
         raise InputError(
             f"written by a newer tdxray (schema version {version}); this tdxray reads up to "

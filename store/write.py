@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
 from tdxray.schema.td import TraceHeader
+from tdxray.store.atomic import default_file_mode
 
 ROW_GROUP_ROWS = 1 << 19  # 524,288 events: a few MB per row group, many per file for parallel scans
 
@@ -55,6 +56,7 @@ class TraceWriter:
                                    dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
+        self._tmp.chmod(default_file_mode())
         self._schema = EVENT_SCHEMA.with_metadata(trace_metadata(header))
         self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, self._schema)
         self._pending: list[pa.RecordBatch] = []
@@ -67,7 +69,8 @@ class TraceWriter:
             return
         if batch.schema != EVENT_SCHEMA:
             batch = pa.RecordBatch.from_arrays(
-                [batch.column(name).cast(EVENT_SCHEMA.field(name).type) for name in EVENT_SCHEMA.names],
+                [batch.column(name).cast(EVENT_SCHEMA.field(name).type)
+                 for name in EVENT_SCHEMA.names],
                 schema=EVENT_SCHEMA,
             )
         self._check_seq(batch)
@@ -79,10 +82,10 @@ class TraceWriter:
 
     def _check_seq(self, batch: pa.RecordBatch) -> None:
         seq = batch.column("seq").to_numpy()
-        bad = np.flatnonzero(np.diff(seq.astype(np.uint64)) <= 0) if len(seq) > 1 else []
-        if self._last_seq is not None and seq[0] <= self._last_seq:
+        if self._last_seq is not None and int(seq[0]) <= self._last_seq:
             raise InputError(f"seq {seq[0]} does not increase (previous {self._last_seq})",
                              str(self.path))
+        bad = np.flatnonzero(seq[1:] <= seq[:-1])
         if len(bad):
             i = int(bad[0])
             raise InputError(f"seq {seq[i + 1]} does not increase (previous {seq[i]})",

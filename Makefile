@@ -1,0 +1,41 @@
+# tdxray: the two commands of the README's quick start, and a few more.
+#   make demo   set up, then ingest the bundled sample traces, replay them and print the report
+#   make test   set up, then lint and run the test suite
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+STORE  ?= demo-store
+
+.PHONY: demo test lint bench samples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(STORE)
+	@for f in sample_traces/*.jsonl; do $(BIN)/tdxray ingest "$$f" -o $(STORE) || exit 2; done
+	$(BIN)/tdxray info $(STORE) --brief
+	@$(BIN)/tdxray check $(STORE); status=$$?; \
+	  echo; echo "tdxray check exited $$status (1 = divergences found: the faulty sample traces are meant to have them)"; \
+	  [ $$status -le 1 ]
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m tdxray.benchmarks
+
+samples: $(STAMP)
+	$(BIN)/python sample_traces/make_samples.py
+
+clean:
+	rm -rf $(VENV) $(STORE) bench-data .pytest_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""Report formats of `tdxray check`: each renders a list of CheckedTrace to a string."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from tdxray.analyses.formats import github, json_, junit, markdown, sarif, text
+from tdxray.analyses.formats.base import RenderOptions
+from tdxray.analyses.report import CheckedTrace
+
+Renderer = Callable[[Sequence[CheckedTrace], RenderOptions], str]
+
+FORMATS: dict[str, Renderer] = {
+    "text": text.render,
+    "json": json_.render_json,
+    "jsonl": json_.render_jsonl,
+    "junit": junit.render,
+    "sarif": sarif.render,
+    "github": github.render,
+    "markdown": markdown.render,
+}
+# Formats that point at source lines (the others need no event lookup).
+WANT_LINES = frozenset({"text", "junit", "sarif", "github"})
+
+
+def render(name: str, traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
+    return FORMATS[name](traces, opts)

@@ -1,0 +1,19 @@
+"""What every report format is given besides the traces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tdxray.model.catalogue import SEVERITIES
+
+# Most severe first; used to order groups and annotations.
+SEVERITY_ORDER = SEVERITIES
+MAX_ANNOTATIONS = 10
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    fail_on: str = "error"
+    color: bool = False  # text only: ANSI colour
+    step_summary: Path | None = None  # github only: the $GITHUB_STEP_SUMMARY file

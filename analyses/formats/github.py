@@ -1,0 +1,58 @@
+"""GitHub Actions: workflow-command annotations for the worst divergences, a job summary for all.
+
+At most MAX_ANNOTATIONS annotations (the most severe non-baselined divergences above info);
+the whole report is appended as Markdown to $GITHUB_STEP_SUMMARY when that is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tdxray.analyses.escape import escape_control
+from tdxray.analyses.formats import human, markdown
+from tdxray.analyses.formats.base import MAX_ANNOTATIONS, RenderOptions
+from tdxray.analyses.report import CheckedTrace
+from tdxray.model.divergence import Divergence
+
+COMMANDS = {"fatal": "error", "error": "error", "warning": "warning", "info": "notice"}
+
+
+def _data(text: str) -> str:
+    """Escape a workflow command's message (GitHub's escapeData)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _property(text: str) -> str:
+    """Escape a workflow command's property value (GitHub's escapeProperty)."""
+    return _data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _annotation(trace: CheckedTrace, div: Divergence) -> str:
+    file, line = trace.location_of(div)
+    props = [f"file={_property(escape_control(file))}"]
+    if line is not None:
+        props.append(f"line={line}")
+    props.append(f"title={_property(f'{div.rule} {div.name}')}")
+    facts = [f for f in (human.place(div), human.revealed(div), human.causes(div)) if f]
+    text = f"{trace.result.trace_id}: {human.message(div)} ({'; '.join(facts)})"
+    return f"::{COMMANDS[div.severity]} {','.join(props)}::{_data(text)}"
+
+
+def worst(traces: Sequence[CheckedTrace]) -> list[tuple[CheckedTrace, Divergence]]:
+    pairs = [(t, d) for t in traces for d in t.divergences
+             if not d.baselined and d.severity != "info"]
+    return sorted(pairs, key=lambda pair: pair[1].sort_key())
+
+
+def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
+    pairs = worst(traces)
+    lines = [_annotation(t, d) for t, d in pairs[:MAX_ANNOTATIONS]]
+    if len(pairs) > MAX_ANNOTATIONS:
+        where = "the job summary" if opts.step_summary else "the full report (--format text)"
+        lines.append(f"::notice title=tdxray::{len(pairs) - MAX_ANNOTATIONS} more divergences "
+                     f"not annotated; see {where}")
+    if opts.step_summary is not None:
+        with opts.step_summary.open("a", encoding="utf-8") as summary:
+            summary.write(markdown.render(traces, opts) + "\n")
+    lines.append(human.counts_line(traces))
+    return "\n".join(lines) + "\n"

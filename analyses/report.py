@@ -1,0 +1,100 @@
+"""The check report (FORMATS.md §5): the traces checked, their divergences, the verdict.
+
+Every output format renders from the same `CheckedTrace` list; `build_report` is the JSON
+contract itself, key order included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from tdxray.analyses.baseline import Baseline, apply_baseline
+from tdxray.model.catalogue import SEVERITIES, SEVERITY_RANK
+from tdxray.model.divergence import Divergence
+from tdxray.model.result import ReplayResult
+
+REPORT_VERSION = 1
+FAIL_ON_LEVELS = ("fatal", "error", "warning")
+
+
+@dataclass(frozen=True)
+class CheckedTrace:
+    """One replayed trace as the report shows it."""
+
+    result: ReplayResult
+    source: str  # the TRACE argument as given on the command line
+    artifact: str | None = None  # the file to point at (a store's Parquet file), else source
+    lines: Mapping[int, tuple[str, int]] = field(default_factory=dict)  # seq -> (file, line)
+
+    @property
+    def divergences(self) -> list[Divergence]:
+        return sorted(self.result.divergences, key=Divergence.sort_key)
+
+    def location_of(self, div: Divergence) -> tuple[str, int | None]:
+        """Where to point a reader: the revealing event's source line when ingest recorded one."""
+        if div.seq is not None and div.seq in self.lines:
+            return self.lines[div.seq]
+        return (self.artifact or self.source, None)
+
+
+TraceLike = CheckedTrace | tuple[ReplayResult, str]
+
+
+def as_checked(traces: Iterable[TraceLike], baseline: Baseline | None = None) -> list[CheckedTrace]:
+    """Normalise (result, source) pairs and apply a baseline when one is given."""
+    out = []
+    for item in traces:
+        checked = item if isinstance(item, CheckedTrace) else CheckedTrace(item[0], item[1])
+        if baseline is not None:
+            checked = CheckedTrace(apply_baseline(checked.result, baseline), checked.source,
+                                   checked.artifact, checked.lines)
+        out.append(checked)
+    return out
+
+
+def is_failing(div: Divergence, fail_on: str) -> bool:
+    """A divergence that fails the check: not baselined and at least as severe as fail_on."""
+    return not div.baselined and SEVERITY_RANK[div.severity] <= SEVERITY_RANK[fail_on]
+
+
+def failing(traces: Sequence[CheckedTrace], fail_on: str) -> list[tuple[CheckedTrace, Divergence]]:
+    return [(t, d) for t in traces for d in t.divergences if is_failing(d, fail_on)]
+
+
+def exit_status(traces: Sequence[CheckedTrace], fail_on: str) -> int:
+    """0: nothing at or above fail_on (baselined ones aside); 1: something."""
+    return 1 if failing(traces, fail_on) else 0
+
+
+def summarize(traces: Sequence[CheckedTrace]) -> dict[str, int]:
+    """Counts per severity of the divergences not baselined; baselined ones counted apart."""
+    out = dict.fromkeys(SEVERITIES, 0)
+    out["baselined"] = 0
+    for trace in traces:
+        for div in trace.result.divergences:
+            out["baselined" if div.baselined else div.severity] += 1
+    return out
+
+
+def trace_json(trace: CheckedTrace) -> dict[str, object]:
+    result = trace.result
+    return {
+        "trace_id": result.trace_id,
+        "source": trace.source,
+        "events": result.events,
+        "rules_run": list(result.rules_run),
+        "rules_skipped": [{"rule": rule, "why": why} for rule, why in result.rules_skipped],
+        "divergences": [d.to_json() for d in trace.divergences],
+    }
+
+
+def build_report(traces: Iterable[TraceLike],
+                 baseline: Baseline | None = None) -> dict[str, object]:
+    """The FORMATS.md §5 document for traces (CheckedTrace or (ReplayResult, source) pairs)."""
+    checked = as_checked(traces, baseline)
+    return {
+        "tdxray": REPORT_VERSION,
+        "traces": [trace_json(t) for t in checked],
+        "summary": summarize(checked),
+    }

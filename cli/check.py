@@ -1,0 +1,120 @@
+"""`tdxray check TRACE…`: the CI gate. Replay, compare with a baseline, report, exit 0/1/2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from tdxray.analyses.baseline import Baseline, baseline_from, read_baseline, write_baseline
+from tdxray.analyses.event_lines import source_lines
+from tdxray.analyses.formats import FORMATS, WANT_LINES, render
+from tdxray.analyses.formats.base import RenderOptions
+from tdxray.analyses.formats.text import verdict
+from tdxray.analyses.report import FAIL_ON_LEVELS, CheckedTrace, as_checked, exit_status
+from tdxray.cli.progress import ReplayProgress
+from tdxray.ingest.materialize import trace_file_for
+from tdxray.model.result import ReplayResult
+from tdxray.schema.errors import InputError
+from tdxray.store.atomic import atomic_path
+
+Resolved = tuple[Path, Path | None, str]  # (Parquet file, results dir or None, source as given)
+
+
+def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
+    """The traces one TRACE argument names: a Parquet file, every trace of a store, or a text
+    trace (JSONL) converted on the fly."""
+    return [(ref.path, ref.results_dir, ref.source)
+            for ref in trace_file_for(arg, trace_id, allow_many=True)]
+
+
+def _replay(path: Path, results_dir: Path | None, progress: ReplayProgress) -> ReplayResult:
+    from tdxray.model import replay
+
+    if results_dir is None:
+        return replay.replay_trace(path, None, progress)
+    return replay.load_or_replay(path, results_dir, progress)
+
+
+def _check_one(ref: Resolved, fmt: str) -> CheckedTrace:
+    path, results_dir, source = ref
+    with ReplayProgress(f"replaying {path.name}") as progress:
+        result = _replay(path, results_dir, progress)
+    seqs = {d.seq for d in result.divergences if d.seq is not None}
+    lines = source_lines(path, seqs) if fmt in WANT_LINES else {}
+    artifact = str(path) if Path(source).is_dir() else source
+    return CheckedTrace(result, source, artifact, lines)
+
+
+def _emit(text: str, output: Path | None, color: bool) -> None:
+    if output is None:
+        click.echo(text, nl=False, color=color)
+        return
+    try:
+        with atomic_path(output) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.strerror or exc}", str(output)) from None
+
+
+def _use_color(flag: bool | None, output: Path | None) -> bool:
+    if flag is not None:
+        return flag
+    return output is None and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _step_summary(fmt: str) -> Path | None:
+    value = os.environ.get("GITHUB_STEP_SUMMARY")
+    return Path(value) if fmt == "github" and value else None
+
+
+def _new_baseline(path: Path, traces: Sequence[CheckedTrace]) -> Baseline:
+    baseline = baseline_from(t.result for t in traces)
+    try:
+        write_baseline(path, baseline)
+    except OSError as exc:
+        raise InputError(f"cannot write the baseline: {exc.strerror or exc}", str(path)) from None
+    click.echo(f"tdxray: wrote {len(baseline.entries)} baseline entries to {path}", err=True)
+    return baseline
+
+
+@click.command("check")
+@click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
+@click.option("--trace", "trace_id", metavar="ID",
+              help="In a store directory, check only this trace.")
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="text",
+              show_default=True, help="Report format.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="error", show_default=True,
+              help="Exit 1 when a divergence at or above this severity is not baselined.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Known divergences (a baseline file): reported, but never fail the check.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every current divergence above info as a baseline, then exit 0.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of stdout.")
+@click.option("--color/--no-color", default=None, help="Colour the text report [default: auto].")
+def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
+            baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
+            color: bool | None) -> None:
+    """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
+    and report every divergence from the TDX kexec model.
+
+    Exit status: 0 when no divergence at or above --fail-on is left after the baseline,
+    1 when some is, 2 when an input or the command line cannot be used.
+    """
+    baseline = read_baseline(baseline_path) if baseline_path is not None else None
+    refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
+    checked = [_check_one(ref, fmt) for ref in refs]
+    if write_baseline is not None:
+        baseline = _new_baseline(write_baseline, checked)
+    checked = as_checked(checked, baseline)
+    use_color = _use_color(color, output)
+    opts = RenderOptions(fail_on=fail_on, color=use_color and fmt == "text",
+                         step_summary=_step_summary(fmt))
+    _emit(render(fmt, checked, opts), output, use_color)
+    if output is not None:
+        click.echo(f"tdxray: report written to {output}: {verdict(checked, fail_on)}", err=True)
+    sys.exit(0 if write_baseline is not None else exit_status(checked, fail_on))

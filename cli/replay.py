@@ -1,0 +1,36 @@
+"""`tdxray replay TRACE`: replay against the model and store divergences and page history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tdxray.cli.progress import ReplayProgress
+from tdxray.ingest.materialize import trace_file_for
+from tdxray.model.replay import replay_trace
+
+
+@click.command("replay")
+@click.argument("trace")
+@click.option("--trace", "trace_id", metavar="ID", help="Which trace of a store (default: all).")
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the results into DIR instead of beside the trace in its store.")
+def command(trace: str, trace_id: str | None, output: Path | None) -> None:
+    """Replay TRACE against the TDX kexec model.
+
+    TRACE is a trace's Parquet file, a store directory or a JSONL file. The results
+    (divergences.parquet, page_history.parquet) go beside the trace in its store, as
+    STORE/<trace_id>.replay/, or into -o DIR. `tdxray check` and `tdxray sql` read them.
+    """
+    refs = trace_file_for(trace, trace_id, allow_many=True)
+    for ref in refs:
+        out = output / ref.path.stem if output is not None and len(refs) > 1 else output
+        results_dir = out if out is not None else ref.results_dir
+        with ReplayProgress(f"replaying {ref.source}") as progress:
+            result = replay_trace(ref.path, results_dir, progress)
+        summary = result.summary()
+        counts = ", ".join(f"{summary[s]} {s}" for s in ("fatal", "error", "warning", "info"))
+        click.echo(f"{result.trace_id}: {result.events:,} events, {result.generations} "
+                   f"generation{'s' if result.generations != 1 else ''}; {counts}")
+        click.echo(f"  results: {results_dir}")

@@ -1,0 +1,75 @@
+"""Open an input named on the command line: a file or `-` (stdin), gzip or zstd transparently."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import sys
+from collections.abc import Iterator
+
+import zstandard
+
+from tdxray.schema.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+PARQUET_MAGIC = b"PAR1"
+BUFFER = 1 << 20
+STDIN = "-"
+# What reading a damaged compressed stream raises (readers turn it into an InputError).
+DECOMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile,
+                                                     zstandard.ZstdError)
+
+
+def display_name(arg: str) -> str:
+    """How messages and provenance name an input."""
+    return "<stdin>" if arg == STDIN else arg
+
+
+@contextlib.contextmanager
+def open_input(arg: str) -> Iterator[io.BufferedReader]:
+    """A buffered binary stream of the (decompressed) input; `peek` shows its first bytes."""
+    with contextlib.ExitStack() as stack:
+        raw = _open_raw(arg, stack)
+        head = raw.peek(4)[:4]
+        if head[:2] == GZIP_MAGIC:
+            raw = io.BufferedReader(stack.enter_context(gzip.GzipFile(fileobj=raw)), BUFFER)
+        elif head == ZSTD_MAGIC:
+            reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+            raw = io.BufferedReader(reader, BUFFER)
+        yield raw
+
+
+def _open_raw(arg: str, stack: contextlib.ExitStack) -> io.BufferedReader:
+    if arg == STDIN:
+        stdin = sys.stdin.buffer
+        return stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin, BUFFER)
+    try:
+        return stack.enter_context(open(arg, "rb", buffering=BUFFER))
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", arg) from None
+
+
+def head_of(stream: io.BufferedReader) -> bytes:
+    """The first bytes of a stream without consuming them (for format detection)."""
+    return bytes(stream.peek(1 << 16))
+
+
+def first_line_text(head: bytes) -> bytes | None:
+    """The first line of `head` that is neither blank nor a `#` comment, or None."""
+    for line in head.split(b"\n"):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(b"#"):
+            return stripped
+    return None
+
+
+def is_parquet_file(arg: str) -> bool:
+    if arg == STDIN:
+        return False
+    try:
+        with open(arg, "rb") as fh:
+            return fh.read(4) == PARQUET_MAGIC
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", arg) from None

@@ -1,0 +1,110 @@
+"""Read tdxray JSON Lines v1 (FORMATS.md §1): the header, then events in RecordBatches.
+
+Streams: memory is bounded by one batch, whatever the length of the file. Every line is checked;
+anything unusable is an InputError naming the file, the line and the field. Events go through
+the fast column path (jsonl_fast); when it finds a problem, the batch is re-read line by line
+(jsonl_event.check_lines) to report the first bad line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+
+from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
+from tdxray.ingest.jsonl_event import check_lines, exact
+from tdxray.ingest.jsonl_fast import BulkInvalid, FastColumns
+from tdxray.schema.errors import InputError
+from tdxray.schema.td import HeaderError, TraceHeader
+
+BATCH_ROWS = 1 << 16
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A line that is not JSON (reported once the lines before it are checked)."""
+
+    error: str
+
+
+class JsonlReader:
+    """One JSONL trace. The header is read on construction; `batches()` yields the events."""
+
+    def __init__(self, stream: IO[bytes], source: str, warn: Warn,
+                 batch_rows: int = BATCH_ROWS, record_source: bool = True) -> None:
+        self.source = source
+        self._lines = enumerate(stream, 1)
+        self._warn = warn
+        self._batch_rows = batch_rows
+        self._record_source = record_source
+        self._last_seq: int | None = None
+        self.line_count = 0
+        self._content_iter = self._content()
+        self.header = self._read_header()
+
+    def _content(self) -> Iterator[tuple[int, bytes, Any]]:
+        """(line number, stripped line, parsed JSON or Malformed) of each line with content."""
+        try:
+            yield from self._parsed_lines()
+        except DECOMPRESSION_ERRORS as exc:
+            raise InputError(f"cannot decompress: {exc}", self.source,
+                             self.line_count + 1) from exc
+
+    def _parsed_lines(self) -> Iterator[tuple[int, bytes, Any]]:
+        for number, raw in self._lines:
+            self.line_count = number
+            stripped = raw.strip()
+            if not stripped or stripped[:1] == b"#":
+                continue
+            try:
+                obj = orjson.loads(stripped)
+            except orjson.JSONDecodeError as exc:
+                if not raw.endswith(b"\n"):
+                    self._warn(f"{self.source}:{number}: incomplete last line skipped "
+                               "(no newline, does not parse)")
+                    return
+                obj = Malformed(str(exc))
+            yield number, stripped, obj
+
+    def _read_header(self) -> TraceHeader:
+        first = next(self._content_iter, None)
+        if first is None:
+            raise InputError("missing header: the input holds no JSON line", self.source)
+        number, raw, obj = first
+        if isinstance(obj, Malformed):
+            raise InputError(f"malformed JSON: {obj.error}", self.source, number)
+        try:
+            return TraceHeader.from_json(exact(raw, obj))
+        except HeaderError as exc:
+            raise InputError(str(exc), self.source, number) from None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        columns = FastColumns(self.source if self._record_source else None)
+        for number, raw, obj in self._content_iter:
+            if not columns.add(number, raw, obj):
+                check_lines([*columns.lines, (number, raw)], self.source, self._last_seq)
+                raise _disagree()
+            if len(columns) >= self._batch_rows:
+                yield self._take(columns)
+        if len(columns):
+            yield self._take(columns)
+
+    def _take(self, columns: FastColumns) -> pa.RecordBatch:
+        try:
+            batch = columns.take(self._last_seq)
+        except BulkInvalid:
+            check_lines(columns.lines, self.source, self._last_seq)
+            raise _disagree() from None
+        self._last_seq = batch.column("seq")[-1].as_py()
+        columns.reset()
+        return batch
+
+
+def _disagree() -> AssertionError:
+    return AssertionError("the fast and the strict JSONL readers disagree on a line")

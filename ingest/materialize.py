@@ -1,0 +1,77 @@
+"""Resolve a command's TRACE argument to Parquet trace files (FORMATS.md §4).
+
+TRACE is a trace's Parquet file, a store directory (with a trace id when it holds several), or
+a text trace (JSONL, maybe compressed, or `-`) that is converted on the fly into a temporary
+Parquet file. Every command that takes TRACE calls `trace_file_for`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tdxray.ingest.inputs import STDIN, is_parquet_file
+from tdxray.ingest.jsonl import Warn
+from tdxray.ingest.registry import AUTO, read_traces
+from tdxray.ingest.to_store import write_trace
+from tdxray.schema.errors import InputError
+from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
+from tdxray.store.read import open_trace
+
+_workdir: Path | None = None
+_counter = itertools.count()
+
+
+def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
+                   workdir: Path | None = None, warn: Warn | None = None) -> list[TraceRef]:
+    """The traces TRACE names, each as (Parquet path, results dir, source as given).
+
+    Parquet files are opened once to check them (corrupt file or other schema version: an
+    InputError). Text traces are converted under `workdir` (default: a temporary directory
+    removed when the process exits); their results dir is a temporary too.
+    """
+    warn = warn or _warn_stderr
+    path = Path(arg)
+    if arg != STDIN and path.is_dir():
+        refs = [TraceRef(p, results_dir_for(p), str(p))
+                for p in resolve_traces(arg, trace_id, allow_many)]
+        for ref in refs:
+            open_trace(ref.path)
+        return refs
+    if arg != STDIN and not path.exists():
+        raise InputError("no such file or directory", arg)
+    if is_parquet_file(arg):
+        _check_trace_id(open_trace(path).trace_id, trace_id, arg)
+        return [TraceRef(path, results_dir_for(path), arg)]
+    return [_convert(arg, trace_id, workdir or _default_workdir(), warn)]
+
+
+def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn) -> TraceRef:
+    with contextlib.closing(read_traces([arg], AUTO, warn)) as traces:
+        trace = next(traces)
+        _check_trace_id(trace.header.trace_id, trace_id, arg)
+        target = workdir / str(next(_counter)) / f"{trace.header.trace_id}.parquet"
+        write_trace(trace, trace.header, target, replace=True)
+    return TraceRef(target, results_dir_for(target), arg)
+
+
+def _check_trace_id(actual: str, wanted: str | None, arg: str) -> None:
+    if wanted is not None and wanted != actual:
+        raise InputError(f"holds trace {actual!r}, not {wanted!r}", arg)
+
+
+def _default_workdir() -> Path:
+    global _workdir
+    if _workdir is None:
+        _workdir = Path(tempfile.mkdtemp(prefix="tdxray-"))
+        atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
+    return _workdir
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"tdxray: warning: {message}", file=sys.stderr)

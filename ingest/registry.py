@@ -1,0 +1,92 @@
+"""Input formats by name, detection from content, and one entry point that reads traces.
+
+A stream format (JSONL today; ftrace, QEMU and console logs later) registers a sniffer that looks
+at the first bytes and a reader that turns one stream into one TraceInput. Parquet is read from
+its path (it needs to seek) and is recognised by its magic bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+import pyarrow as pa
+
+from tdxray.ingest.inputs import (
+    display_name,
+    first_line_text,
+    head_of,
+    is_parquet_file,
+    open_input,
+)
+from tdxray.ingest.jsonl import JsonlReader, Warn
+from tdxray.schema.errors import InputError
+from tdxray.schema.td import TraceHeader
+from tdxray.store.read import open_trace
+
+AUTO = "auto"
+PARQUET = "parquet"
+
+
+@dataclass
+class TraceInput:
+    """One trace arriving: its header and its events (consume them before the next trace)."""
+
+    header: TraceHeader
+    batches: Iterator[pa.RecordBatch]
+    sources: tuple[str, ...]
+    format: str
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    name: str
+    sniff: Callable[[bytes], bool]
+    read: Callable[[IO[bytes], str, Warn], TraceInput]
+
+
+def _sniff_jsonl(head: bytes) -> bool:
+    line = first_line_text(head)
+    return line is not None and line.startswith(b"{")
+
+
+def _read_jsonl(stream: IO[bytes], source: str, warn: Warn) -> TraceInput:
+    reader = JsonlReader(stream, source, warn)
+    return TraceInput(reader.header, reader.batches(), (source,), "jsonl")
+
+
+STREAM_FORMATS: dict[str, StreamFormat] = {
+    "jsonl": StreamFormat("jsonl", _sniff_jsonl, _read_jsonl),
+}
+FORMAT_NAMES: tuple[str, ...] = (AUTO, *STREAM_FORMATS, PARQUET)
+
+
+def read_traces(args: Sequence[str], fmt: str, warn: Warn) -> Iterator[TraceInput]:
+    """The traces in the named inputs, one per input, in order."""
+    for arg in args:
+        if fmt == PARQUET or (fmt == AUTO and is_parquet_file(arg)):
+            yield _read_parquet(arg)
+            continue
+        with open_input(arg) as stream:
+            source = display_name(arg)
+            name = fmt if fmt != AUTO else detect_stream_format(head_of(stream), source)
+            yield STREAM_FORMATS[name].read(stream, source, warn)
+
+
+def detect_stream_format(head: bytes, source: str) -> str:
+    for name, stream_format in STREAM_FORMATS.items():
+        if stream_format.sniff(head):
+            return name
+    if not head.strip():
+        raise InputError("missing header: the input is empty", source)
+    raise InputError("cannot tell the format from the content (a JSONL trace starts with "
+                     f"a {{\"tdxray\": 1, …}} line); give --format ({', '.join(FORMAT_NAMES)})",
+                     source, 1)
+
+
+def _read_parquet(arg: str) -> TraceInput:
+    if arg == "-":
+        raise InputError("a Parquet trace cannot be read from stdin: name the file", "<stdin>")
+    trace = open_trace(arg)
+    return TraceInput(trace.header, trace.iter_batches(), (arg,), PARQUET)

@@ -1,0 +1,95 @@
+"""One record batch seen as numpy: kind codes and null-filled numeric columns, computed once."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+class BatchView:
+    def __init__(self, batch: pa.RecordBatch) -> None:
+        self.batch = batch
+        self.rows = batch.num_rows
+        kind = batch.column("kind")
+        if not isinstance(kind, pa.DictionaryArray):
+            kind = pc.dictionary_encode(kind)
+        self._codes = kind.indices.to_numpy(zero_copy_only=False)
+        self.kind_names: list[str] = kind.dictionary.to_pylist()
+        self._masks: dict[str, np.ndarray] = {}
+        self._numbers: dict[str, np.ndarray] = {}
+
+    def is_kind(self, *names: str) -> np.ndarray:
+        """Rows whose kind is one of names."""
+        key = "|".join(names)
+        mask = self._masks.get(key)
+        if mask is None:
+            lut = np.array([n in names for n in self.kind_names] or [False], dtype=bool)
+            mask = lut[self._codes]
+            self._masks[key] = mask
+        return mask
+
+    def has_kind(self, name: str) -> bool:
+        return name in self.kind_names and bool(self.is_kind(name).any())
+
+    def number(self, column: str, fill: int = 0) -> np.ndarray:
+        """An integer column as numpy, nulls replaced by `fill`."""
+        key = f"{column}:{fill}"
+        arr = self._numbers.get(key)
+        if arr is None:
+            col = self.batch.column(column)
+            if col.null_count:
+                col = pc.fill_null(col, fill)
+            arr = col.to_numpy(zero_copy_only=False)
+            self._numbers[key] = arr
+        return arr
+
+    def valid(self, column: str) -> np.ndarray:
+        col = self.batch.column(column)
+        if col.null_count == 0:
+            return np.ones(self.rows, dtype=bool)
+        return pc.is_valid(col).to_numpy(zero_copy_only=False)
+
+    @cached_property
+    def seq(self) -> np.ndarray:
+        return self.number("seq")
+
+    @cached_property
+    def ts(self) -> np.ndarray:
+        return self.number("ts_ns")
+
+    @cached_property
+    def vcpu(self) -> np.ndarray:
+        return self.number("vcpu")
+
+    def strings_at(self, column: str, rows: np.ndarray) -> list[str | None]:
+        col = self.batch.column(column)
+        return col.take(pa.array(rows)).cast(pa.string()).to_pylist() if len(rows) else []
+
+    def standard_vmcall(self) -> np.ndarray:
+        """TDVMCALLs of the standard ABI (R10 = 0 or not recorded), not KVM hypercalls."""
+        return self.is_kind("tdvmcall") & (self.number("r10") == 0)
+
+    def generic_mapgpa(self) -> np.ndarray:
+        from tdxray.schema.constants import Subfn
+
+        return self.standard_vmcall() & (self.number("subfn") == int(Subfn.MAP_GPA)) \
+            & self.valid("subfn")
+
+    def generic_accept(self) -> np.ndarray:
+        from tdxray.schema.constants import Leaf
+
+        return self.is_kind("tdcall") & (self.number("leaf") == int(Leaf.MEM_PAGE_ACCEPT)) \
+            & self.valid("leaf")
+
+
+def isin_small(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """values ∈ known for small non-negative known values, by table lookup (no sort)."""
+    table = np.zeros(int(known.max()) + 1, dtype=bool)
+    table[known] = True
+    inside = values < len(table)
+    out = np.zeros(len(values), dtype=bool)
+    out[inside] = table[values[inside]]
+    return out

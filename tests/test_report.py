@@ -1,0 +1,312 @@
+"""The check report and its formats, on a hand-built replay result."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tdxray.analyses.baseline import (
+    Baseline,
+    BaselineEntry,
+    apply_baseline,
+    baseline_from,
+    parse_baseline,
+    read_baseline,
+    write_baseline,
+)
+from tdxray.analyses.escape import escape_control
+from tdxray.analyses.event_lines import source_lines
+from tdxray.analyses.formats import FORMATS, render
+from tdxray.analyses.formats.base import MAX_ANNOTATIONS, RenderOptions
+from tdxray.analyses.report import CheckedTrace, build_report, exit_status, failing
+from tdxray.model.catalogue import RULES
+from tdxray.model.divergence import Divergence
+from tdxray.model.result import ReplayResult
+from tdxray.schema.errors import InputError
+
+DIV_KEYS = ["rule", "name", "severity", "seq", "ts_ns", "vcpu", "gpa_start", "gpa_end", "pages",
+            "apic_id", "cause_seqs", "fingerprint", "baselined", "message"]
+
+
+def sample_result() -> ReplayResult:
+    """A fatal, three errors, a warning, a baselined error and two info findings."""
+    divs = [
+        Divergence("C001", "CR4 0x370ee0 -> 0x20 clears MCE in relocate_kernel", seq=17,
+                   ts_ns=11_004_001_000, vcpu=0, location="vcpu:0"),
+        Divergence("K001", "6 pages still shared at the jump", seq=16, ts_ns=11_004_000_000,
+                   vcpu=0, gpa_start=0x1A0000, gpa_end=0x1A6000, pages=6, cause_seqs=[5]),
+        Divergence("K001", "16384 pages still shared at the jump", seq=16,
+                   ts_ns=11_004_000_000, vcpu=0, gpa_start=0x3C000000, gpa_end=0x40000000,
+                   pages=16384, cause_seqs=[3, 4]),
+        Divergence("K004", "jump with 16390 shared pages and no kexec_finish", seq=16,
+                   ts_ns=11_004_000_000, vcpu=0, pages=16390, cause_seqs=[3, 4, 5]),
+        Divergence("M008", "APIC id 1 is stopped in kernel code at the jump", seq=16,
+                   ts_ns=11_004_000_000, vcpu=0, apic_id=1, cause_seqs=[13]),
+        Divergence("A003", "console said \x1b[31mboom\x1b[0m", seq=9, ts_ns=2_000_000, vcpu=1,
+                   gpa_start=0x5000, gpa_end=0x6000, pages=1, baselined=True),
+        Divergence("T002", "unmodeled event kind 'foo' (12 events)", location="kind:foo"),
+        Divergence("T003", "C002 skipped: no cr4_write events", location="rule:C002"),
+    ]
+    return ReplayResult(
+        trace_id="td-42", events=17, rules_run=["K001", "K004", "C001", "M008", "A003"],
+        rules_skipped=[("C002", "no cr4_write events")],
+        divergences=sorted(divs, key=Divergence.sort_key), generations=2,
+        kind_counts={"map_gpa": 5, "foo": 12})
+
+
+def clean_result() -> ReplayResult:
+    return ReplayResult(trace_id="td-clean", events=3, rules_run=["K001"])
+
+
+@pytest.fixture
+def traces() -> list[CheckedTrace]:
+    return [CheckedTrace(sample_result(), "traces/td-42.jsonl", lines={17: ("dmesg.log", 120)}),
+            CheckedTrace(clean_result(), "store")]
+
+
+def rendered(name: str, traces: list[CheckedTrace], **kw: object) -> str:
+    return render(name, traces, RenderOptions(**kw))  # type: ignore[arg-type]
+
+
+# -- the JSON contract ------------------------------------------------------------------------
+
+def test_report_document_shape(traces: list[CheckedTrace]) -> None:
+    doc = build_report(traces)
+    assert list(doc) == ["tdxray", "traces", "summary"]
+    assert doc["tdxray"] == 1
+    first = doc["traces"][0]  # type: ignore[index]
+    assert list(first) == ["trace_id", "source", "events", "rules_run", "rules_skipped",
+                           "divergences"]
+    assert first["source"] == "traces/td-42.jsonl"
+    assert first["rules_skipped"] == [{"rule": "C002", "why": "no cr4_write events"}]
+    for div in first["divergences"]:
+        assert list(div) == DIV_KEYS
+    assert [d["rule"] for d in first["divergences"]] == [
+        "C001", "A003", "K001", "K001", "K004", "M008", "T002", "T003"]
+    assert doc["summary"] == {"fatal": 1, "error": 3, "warning": 1, "info": 2, "baselined": 1}
+
+
+def test_report_divergence_values(traces: list[CheckedTrace]) -> None:
+    k001 = build_report(traces)["traces"][0]["divergences"][2]  # type: ignore[index]
+    assert k001 == {
+        "rule": "K001", "name": "leaked-shared-memory", "severity": "error", "seq": 16,
+        "ts_ns": 11_004_000_000, "vcpu": 0, "gpa_start": "0x1a0000", "gpa_end": "0x1a6000",
+        "pages": 6, "apic_id": None, "cause_seqs": [5], "fingerprint": k001["fingerprint"],
+        "baselined": False, "message": "6 pages still shared at the jump"}
+    t003 = build_report(traces)["traces"][0]["divergences"][-1]  # type: ignore[index]
+    assert t003["seq"] is None and t003["gpa_start"] is None and t003["cause_seqs"] == []
+
+
+def test_report_accepts_pairs_and_baseline() -> None:
+    result = sample_result()
+    k004 = next(d for d in result.divergences if d.rule == "K004")
+    doc = build_report([(result, "x.parquet")], Baseline((BaselineEntry(k004.fingerprint),)))
+    assert doc["summary"] == {"fatal": 1, "error": 2, "warning": 1, "info": 2, "baselined": 2}
+    baselined = [d["rule"] for d in doc["traces"][0]["divergences"] if d["baselined"]]  # type: ignore[index]
+    assert baselined == ["A003", "K004"]
+
+
+def test_json_format_round_trips(traces: list[CheckedTrace]) -> None:
+    assert json.loads(rendered("json", traces)) == build_report(traces)
+
+
+def test_jsonl_format(traces: list[CheckedTrace]) -> None:
+    rows = [json.loads(line) for line in rendered("jsonl", traces).splitlines()]
+    assert len(rows) == 8
+    assert list(rows[0]) == ["trace_id", *DIV_KEYS]
+    assert {r["trace_id"] for r in rows} == {"td-42"}
+
+
+# -- verdict ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("fail_on", "count"), [("fatal", 1), ("error", 4), ("warning", 5)])
+def test_failing_levels(traces: list[CheckedTrace], fail_on: str, count: int) -> None:
+    assert len(failing(traces, fail_on)) == count
+    assert exit_status(traces, fail_on) == 1
+    assert exit_status(traces[1:], fail_on) == 0
+
+
+# -- text ------------------------------------------------------------------------
+
+def test_text_format(traces: list[CheckedTrace]) -> None:
+    out = rendered("text", traces)
+    assert out.splitlines()[0] == "td-42  traces/td-42.jsonl  17 events, 2 generations"
+    assert out.index("C001") < out.index("K001") < out.index("K004") < out.index("M008")
+    assert "[0x1a0000, 0x1a6000) 6 pages · seq 16 t=11.004000000s vCPU 0 · caused by seq 5" in out
+    assert "APIC id 1" in out and "caused by seqs 3, 4, 5" in out
+    assert "dmesg.log:120" in out
+    assert "K001 leaked-shared-memory ×2: " + RULES["K001"].summary in out
+    assert "  baselined: A003 ×1" in out
+    assert "  coverage: C002 skipped (no cr4_write events)" in out
+    assert "  unmodeled: 1 (unmodeled event kind 'foo' (12 events))" in out
+    assert "td-clean  store  3 events, 1 generation\n  no divergences above info" in out
+    assert out.rstrip().endswith(
+        "2 traces: 1 fatal, 3 errors, 1 warning (2 info, 1 baselined)  FAIL (--fail-on error)")
+    assert "\x1b" not in out
+
+
+def test_text_escapes_control_characters() -> None:
+    result = ReplayResult("td-1", 2, divergences=[
+        Divergence("K003", "tdx: Failed to unshare \x1b]0;pwned\x07 range", seq=1)])
+    out = rendered("text", [CheckedTrace(result, "a\x1bb.parquet")])
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Failed to unshare \\x1b]0;pwned\\x07 range" in out
+    assert "a\\x1bb.parquet" in out
+
+
+def test_text_colour_only_when_asked(traces: list[CheckedTrace]) -> None:
+    assert "\x1b[" in rendered("text", traces, color=True)
+    assert "\x1b[" not in rendered("text", traces, color=False)
+
+
+def test_text_pass_verdict() -> None:
+    out = rendered("text", [CheckedTrace(clean_result(), "c.parquet")], fail_on="warning")
+    assert out.rstrip().endswith("0 fatal, 0 errors, 0 warnings (0 info)  PASS (--fail-on warning)")
+
+
+def test_escape_control_keeps_printable_unicode() -> None:
+    assert escape_control("café → ok") == "café → ok"
+    assert escape_control("a\x1bb\tc\x9bd\u202ee") == "a\\x1bb\\x09c\\x9bd\\u202ee"
+
+
+# -- junit, sarif, github, markdown -------------------------------------------------------------
+
+def test_junit_format(traces: list[CheckedTrace]) -> None:
+    root = ET.fromstring(rendered("junit", traces))
+    assert root.tag == "testsuites"
+    suite = root.find("testsuite[@name='td-42']")
+    assert suite is not None
+    failures = suite.findall("testcase/failure")
+    assert len(failures) == 4 == int(suite.get("failures", "-1"))
+    assert {f.get("type") for f in failures} == {"fatal", "error"}
+    assert int(suite.get("tests", "0")) == len(suite.findall("testcase"))
+    skipped = [c.find("skipped").get("message") for c in suite.findall("testcase")  # type: ignore[union-attr]
+               if c.find("skipped") is not None]
+    assert any(m.startswith("baselined") for m in skipped)
+    assert "not checked: no cr4_write events" in skipped
+    clean = root.find("testsuite[@name='td-clean']")
+    assert clean is not None and clean.get("failures") == "0" and clean.get("tests") == "1"
+    warning_only = rendered("junit", traces, fail_on="warning")
+    assert len(ET.fromstring(warning_only).findall(".//failure")) == 5
+
+
+def test_sarif_format(traces: list[CheckedTrace]) -> None:
+    log = json.loads(rendered("sarif", traces))
+    assert log["version"] == "2.1.0"
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == list(RULES)
+    c001 = next(r for r in rules if r["id"] == "C001")
+    assert c001["name"] == "cr4-mce-cleared"
+    assert c001["defaultConfiguration"]["level"] == "error"
+    assert c001["shortDescription"]["text"] == RULES["C001"].summary
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels == {"C001": "error", "K001": "error", "K004": "error", "M008": "warning",
+                      "A003": "error", "T002": "note", "T003": "note"}
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    assert by_rule["C001"]["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "dmesg.log"}, "region": {"startLine": 120}}
+    assert by_rule["K004"]["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "traces/td-42.jsonl"}}
+    k004 = next(d for d in traces[0].divergences if d.rule == "K004")
+    assert by_rule["K004"]["partialFingerprints"] == {"tdxray/v1": k004.fingerprint}
+    assert "suppressions" in by_rule["A003"] and "suppressions" not in by_rule["K004"]
+
+
+def many_errors(n: int) -> CheckedTrace:
+    divs = [Divergence("G004", f"accept {i}", seq=i, gpa_start=i << 12, gpa_end=(i + 1) << 12,
+                       pages=1) for i in range(1, n + 1)]
+    divs.append(Divergence("C001", "mce", seq=n + 1))
+    return CheckedTrace(ReplayResult("td-many", n + 1, divergences=divs), "t/many.parquet")
+
+
+def test_github_format_limits_annotations(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("before\n")
+    out = rendered("github", [many_errors(14)], step_summary=summary)
+    annotations = [line for line in out.splitlines() if line.startswith("::error")]
+    assert len(annotations) == MAX_ANNOTATIONS
+    assert annotations[0].startswith("::error file=t/many.parquet,title=C001 cr4-mce-cleared::")
+    assert "::notice title=tdxray::5 more divergences not annotated; see the job summary" in out
+    text = summary.read_text()
+    assert text.startswith("before\n## tdxray check: FAIL")
+    assert text.count("| **error** |") == 14
+
+
+def test_github_format_escapes_and_lines(traces: list[CheckedTrace]) -> None:
+    out = rendered("github", traces)
+    assert "::error file=dmesg.log,line=120,title=C001 cr4-mce-cleared::td-42: CR4" in out
+    assert "::warning file=traces/td-42.jsonl,title=M008 cpu-not-parked::" in out
+    assert "A003" not in out  # baselined: not annotated
+    assert "\x1b" not in out
+
+
+def test_markdown_format(traces: list[CheckedTrace]) -> None:
+    out = rendered("markdown", traces)
+    assert out.startswith("## tdxray check: FAIL")
+    assert "| Severity | Rule | Where | Revealed by | Caused by | Message |" in out
+    assert "| **fatal** | `C001` cr4-mce-cleared |" in out
+    assert "~~error~~ baselined" in out
+    assert "No divergences above info." in out
+    assert "\x1b" not in out and "\\x1b[31mboom" in out
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_handles_no_traces_with_findings(name: str, tmp_path: Path) -> None:
+    out = render(name, [CheckedTrace(clean_result(), "c.parquet")],
+                 RenderOptions(step_summary=tmp_path / "s.md"))
+    assert isinstance(out, str)
+
+
+# -- baselines ------------------------------------------------------------------------
+
+def test_baseline_round_trip(tmp_path: Path) -> None:
+    result = sample_result()
+    baseline = baseline_from([result])
+    assert {e.rule for e in baseline.entries} == {"C001", "K001", "K004", "M008", "A003"}
+    assert all(e.trace_id == "td-42" for e in baseline.entries)
+    path = tmp_path / "base.json"
+    write_baseline(path, baseline)
+    doc = json.loads(path.read_text())
+    assert doc["tdxray_baseline"] == 1
+    assert list(doc["entries"][0]) == ["fingerprint", "rule", "trace_id", "message"]
+    again = apply_baseline(result, read_baseline(path))
+    assert all(d.baselined for d in again.divergences if d.severity != "info")
+    assert exit_status([CheckedTrace(again, "x")], "warning") == 0
+    assert not any(d.baselined for d in result.divergences if d.rule != "A003")  # not mutated
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ('{"tdxray_baseline": 1,\n "entries": [,]}', "base.json:2: malformed baseline"),
+    ("[]", "not a tdxray baseline"),
+    ('{"tdxray_baseline": 2, "entries": []}', "unsupported baseline version 2"),
+    ('{"tdxray_baseline": 1}', "\"entries\" is not a list"),
+    ('{"tdxray_baseline": 1, "entries": [{"rule": "K001"}]}', "entries[0]"),
+    ('{"tdxray_baseline": 1, "entries": [{"fingerprint": "ab", "rule": 3}]}', "'rule'"),
+])
+def test_malformed_baseline(text: str, needle: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_baseline(text, "base.json")
+    assert str(info.value).startswith("base.json")
+    assert needle in str(info.value)
+
+
+def test_missing_baseline_names_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"nope\.json"):
+        read_baseline(tmp_path / "nope.json")
+
+
+# -- source lines -------------------------------------------------------------------------------
+
+def test_source_lines(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"seq": pa.array([1, 2, 3], pa.uint64()),
+                             "source": ["a.log", None, "a.log"],
+                             "line": pa.array([10, None, 30], pa.uint64())}), path)
+    assert source_lines(path, {1, 2, 3, 9}) == {1: ("a.log", 10), 3: ("a.log", 30)}
+    assert source_lines(path, set()) == {}
