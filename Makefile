@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	rm -rf $(STORE)
-	@for f in sample_traces/*.jsonl; do $(BIN)/tdxray ingest "$$f" -o $(STORE) || exit 2; done
-	$(BIN)/tdxray info $(STORE) --brief
+	@for f in sample_traces/*.jsonl; do $(BIN)/tdxray ingest "$$f" -o $(STORE) >/dev/null || exit 2; done
+	@echo "ingested $$(ls sample_traces/*.jsonl | wc -l) sample traces into $(STORE)/"
 	@$(BIN)/tdxray check $(STORE); status=$$?; \
 	  echo; echo "tdxray check exited $$status (1 = divergences found: the faulty sample traces are meant to have them)"; \
 	  [ $$status -le 1 ]

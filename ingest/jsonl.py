@@ -21,7 +21,7 @@ from tdxray.ingest.jsonl_fast import BulkInvalid, FastColumns
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
-BATCH_ROWS = 1 << 16
+BATCH_ROWS = 1 << 12  # small enough that one batch of parsed lines stays in cache
 
 Warn = Callable[[str], None]
 

@@ -57,6 +57,11 @@ def _pages(start: int, end: int) -> int:
     return (end - start) >> PAGE_SHIFT
 
 
+def _count(start: int, end: int) -> str:
+    n = _pages(start, end)
+    return f"{n} page{'s' if n != 1 else ''}"
+
+
 def _rng(start: int, end: int) -> str:
     return f"[{start:#x}, {end:#x})"
 
@@ -584,11 +589,11 @@ class Model:
         for start, end, causes in self.pages.runs(PageState.SHARED):
             shared_total += _pages(start, end)
             all_causes.update(causes)
-            self.emit("K001", f"{_rng(start, end)} ({_pages(start, end)} pages) is still shared "
+            self.emit("K001", f"{_rng(start, end)} ({_count(start, end)}) is still shared "
                       "at the kexec jump: the next kernel will use it as private", seq, ts, vcpu,
                       gpa=(start, end), causes=causes)
         for start, end, causes in self.pages.runs(PageState.PENDING):
-            self.emit("K002", f"{_rng(start, end)} ({_pages(start, end)} pages) was converted "
+            self.emit("K002", f"{_rng(start, end)} ({_count(start, end)}) was converted "
                       "back to private but never accepted, and is not in the unaccepted table",
                       seq, ts, vcpu, gpa=(start, end), causes=causes)
         if not self.k.finished and shared_total:
