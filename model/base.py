@@ -1,0 +1,105 @@
+"""The model's state and the helpers every rule module uses (TDX-KEXEC.md §4)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from tdxray.model.divergence import Divergence
+from tdxray.model.pagemap import NO_SEQ, PageMap, PageState
+from tdxray.model.state import Cpu, CpuState, Kernel, Mailbox
+from tdxray.schema.constants import (
+    PAGE_SHIFT,
+    Cr4,
+    cr4_bit,
+)
+from tdxray.schema.td import TdConfig
+
+NR_SHARED_RE = re.compile(r"nr_shared = (-?\d+), nr_found = (-?\d+)")
+ACCOUNTING_OFF = "shared page accounting is off"
+NR_SHARED = "nr_shared = "
+MCE = cr4_bit(Cr4.MCE)
+KEXEC_IN_PROGRESS = ("stopping", "finishing", "crashed")
+_NOT_ACCEPTED = (int(PageState.PENDING), int(PageState.UNACCEPTED))
+
+
+def span_pages(start: int, end: int) -> int:
+    return (end - start) >> PAGE_SHIFT
+
+
+def page_count(start: int, end: int) -> str:
+    n = span_pages(start, end)
+    return f"{n} page{'s' if n != 1 else ''}"
+
+
+def hex_range(start: int, end: int) -> str:
+    return f"[{start:#x}, {end:#x})"
+
+
+class ModelBase:
+    """State and helpers; the rule modules add the event handlers."""
+
+    def __init__(self, td: TdConfig, enabled: Iterable[str] | None = None) -> None:
+        self.td = td
+        self.sbit = td.shared_bit
+        self.gpa_limit = 1 << td.gpaw
+        initial = PageState.PRIVATE if td.memory == "accepted" else PageState.UNACCEPTED
+        self.pages = PageMap(self.sbit, td.ram, initial)
+        self.cpus = {apic: Cpu(apic, CpuState.ONLINE if i == 0 else CpuState.FIRMWARE)
+                     for i, apic in enumerate(td.apic_ids)}
+        self.mailbox = Mailbox()
+        self.k = Kernel()
+        self.enabled = set(enabled) if enabled is not None else None
+        self.found: list[Divergence] = []
+        self.last: tuple[int, int, int] | None = None  # (seq, ts, vcpu) of the last core event
+        self.boot_seqs: list[int] = []   # every boot: the guest clock may restart there (T001)
+        self.gen_starts: list[int] = []  # boots that start a new generation
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    @property
+    def dead(self) -> bool:
+        return self.k.dead_seq is not None
+
+    def emit(self, rule: str, message: str, seq: int | None, ts: int | None, vcpu: int | None,
+             *, gpa: tuple[int, int] | None = None, apic_id: int | None = None,
+             causes: Iterable[int] = (), pages: int | None = None, location: str | None = None,
+             generation: int | None = None) -> None:
+        if self.enabled is not None and rule not in self.enabled:
+            return
+        cause_seqs = sorted({c for c in causes if c is not None and c != NO_SEQ and c != seq})
+        if gpa is not None and pages is None:
+            pages = span_pages(*gpa)
+        self.found.append(Divergence(
+            rule=rule, message=message, seq=seq, ts_ns=ts, vcpu=vcpu,
+            gpa_start=gpa[0] if gpa else None, gpa_end=gpa[1] if gpa else None, pages=pages,
+            apic_id=apic_id, cause_seqs=cause_seqs,
+            generation=self.k.generation if generation is None else generation,
+            location=location))
+
+    def _causes_in(self, start: int, end: int, states: tuple[int, ...]) -> list[int]:
+        return sorted({c for _, _, st, c in self.pages.pieces(start, end)
+                       if st in states and c != NO_SEQ})
+
+    def _apic_of(self, vcpu: int) -> int | None:
+        return self.td.apic_ids[vcpu] if vcpu < len(self.td.apic_ids) else None
+
+    def _outside_ram(self, start: int, end: int) -> bool:
+        for s, e in self.td.ram:  # noqa: SIM110 (a plain loop: this runs per MapGPA)
+            if s <= start and end <= e:
+                return False
+        return True
+
+    def _fatal(self, seq: int, ts: int, vcpu: int) -> None:
+        """The TD dies here. Dying during a kexec still gets the jump-time checks (§4)."""
+        if self.k.phase in KEXEC_IN_PROGRESS and not self.k.jumped:
+            self._jump_checks(seq, ts, vcpu)
+        self.k.dead_seq = seq
+
+    def _touch(self, seq: int, ts: int, vcpu: int) -> None:
+        self.last = (seq, ts, vcpu)
+
+    # --- provided by the kexec rules ---------------------------------------------------------
+
+    def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
+        raise NotImplementedError

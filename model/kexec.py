@@ -1,0 +1,147 @@
+"""kexec phases, the jump-time checks (K001, K002, K004, K006, M008) and accounting (K007)."""
+
+from __future__ import annotations
+
+from tdxray.model.base import (
+    ACCOUNTING_OFF,
+    NR_SHARED_RE,
+    ModelBase,
+    hex_range,
+    page_count,
+    span_pages,
+)
+from tdxray.model.pagemap import PageState
+from tdxray.model.state import CpuState, Kernel
+
+
+class KexecRules(ModelBase):
+    # --- kexec phases --------------------------------------------------------------------------
+
+    def kexec(self, seq: int, ts: int, vcpu: int, phase: str) -> None:
+        self._touch(seq, ts, vcpu)
+        if self.dead:
+            return
+        k = self.k
+        if phase == "boot":
+            self._boot(seq, ts, vcpu)
+            return
+        k.saw_kexec_event = True
+        if phase == "begin":
+            k.conversions_stopped, k.began, k.begin_seq = True, True, seq
+            if k.phase != "finishing":
+                k.phase = "stopping"
+        elif phase == "crash":
+            k.crashed = True
+            k.phase = "crashed"
+        elif phase == "finish":
+            self._finish(seq, ts, vcpu)
+        elif phase == "jump" and not k.jumped:
+            self._jump(seq, ts, vcpu)
+
+    def _finish(self, seq: int, ts: int, vcpu: int) -> None:
+        k = self.k
+        for op_vcpu, op in sorted(k.ops.items()):
+            if op.open and op.abandoned is None:
+                start = op.resume if op.resume is not None else op.start
+                direction = "private" if op.to_private else "shared"
+                self.emit("K006", f"kexec_finish starts while vCPU {op_vcpu}'s MapGPA to "
+                          f"{direction} of {hex_range(op.start, op.end)} waits on a RETRY (resume "
+                          f"{start:#x})", seq, ts, vcpu, gpa=(start, op.end),
+                          causes=[op.last_retry_seq])
+        k.shared_at_finish = self.pages.count(PageState.SHARED)
+        k.finished = True
+        k.conversions_stopped = True
+        k.phase = "finishing"
+
+    def _jump(self, seq: int, ts: int, vcpu: int) -> None:
+        self._jump_checks(seq, ts, vcpu)
+        self.k.jumped = True
+        self.k.phase = "jumped"
+
+    def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
+        """The point of no return: what the next kernel inherits (K001, K002, K004, M008)."""
+        self._settle_accounting()
+        shared_total = 0
+        all_causes: set[int] = set()
+        for start, end, causes in self.pages.runs(PageState.SHARED):
+            shared_total += span_pages(start, end)
+            all_causes.update(causes)
+            self.emit("K001", f"{hex_range(start, end)} ({page_count(start, end)}) is still shared "
+                      "at the kexec jump: the next kernel will use it as private", seq, ts, vcpu,
+                      gpa=(start, end), causes=causes)
+        for start, end, causes in self.pages.runs(PageState.PENDING):
+            self.emit("K002", f"{hex_range(start, end)} ({page_count(start, end)}) was converted "
+                      "back to private but never accepted, and is not in the unaccepted table",
+                      seq, ts, vcpu, gpa=(start, end), causes=causes)
+        if not self.k.finished and shared_total:
+            self.emit("K004", f"jump with no kexec_finish in this generation while "
+                      f"{shared_total} pages are shared (a kernel without TDX kexec support)",
+                      seq, ts, vcpu, pages=shared_total, causes=all_causes,
+                      location="jump")
+        jumper = self._apic_of(vcpu)
+        for cpu in self.cpus.values():
+            if cpu.apic_id == jumper or cpu.state not in (CpuState.ONLINE, CpuState.STOPPED):
+                continue
+            how = "online" if cpu.state == CpuState.ONLINE else "stopped in kernel code"
+            self.emit("M008", f"APIC id {cpu.apic_id} is {how} at the jump: the next kernel "
+                      "cannot wake it", seq, ts, vcpu, apic_id=cpu.apic_id,
+                      causes=[cpu.since_seq])
+            if cpu.state == CpuState.ONLINE:
+                cpu.state, cpu.since_gen = CpuState.STOPPED, self.k.generation
+
+    def _boot(self, seq: int, ts: int, vcpu: int) -> None:
+        k = self.k
+        first = not k.booted and not k.saw_kexec_event and k.generation == 0
+        k.booted = True
+        k.clock_gen += 1
+        self.boot_seqs.append(seq)
+        if first:
+            return  # marks generation 0's start, no jump implied (§4)
+        self.gen_starts.append(seq)
+        if not k.jumped:
+            self._jump(seq, ts, vcpu)  # a new generation's boot without a jump (§4)
+        self._settle_accounting()
+        self.k = Kernel(generation=k.generation + 1, booted=True, saw_kexec_event=True,
+                        clock_gen=k.clock_gen)
+        for cpu in self.cpus.values():
+            if cpu.apic_id == self._apic_of(vcpu):
+                self._set_cpu(cpu, CpuState.ONLINE, seq)
+
+    # --- console messages ----------------------------------------------------------------------
+
+    def log(self, seq: int, ts: int, vcpu: int, text: str) -> None:
+        self._touch(seq, ts, vcpu)
+        if self.dead:
+            return
+        if ACCOUNTING_OFF in text:
+            self._settle_accounting()
+            self.k.accounting_off = (seq, ts, vcpu)
+            return
+        match = NR_SHARED_RE.search(text)
+        if match is None:
+            return
+        nr_shared, nr_found = int(match.group(1)), int(match.group(2))
+        k = self.k
+        model = k.shared_at_finish if k.shared_at_finish is not None else \
+            self.pages.count(PageState.SHARED)
+        off = k.accounting_off
+        k.accounting_off = None
+        if nr_shared != model or nr_found != model:
+            self.emit("K007", f"the guest counted nr_shared = {nr_shared}, nr_found = {nr_found}; "
+                      f"the model holds {model} pages shared at kexec_finish", seq, ts, vcpu,
+                      causes=[off[0]] if off else [], pages=model, location="accounting")
+
+    def _settle_accounting(self) -> None:
+        """"shared page accounting is off" with no nr_shared line after it: K007 on its own."""
+        off = self.k.accounting_off
+        if off is None:
+            return
+        self.k.accounting_off = None
+        self.emit("K007", "the guest reports \"shared page accounting is off\"", off[0], off[1],
+                  off[2], location="accounting")
+
+    # --- end of trace --------------------------------------------------------------------------
+
+    def end(self) -> None:
+        if not self.dead:
+            self._settle_accounting()
