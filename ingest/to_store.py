@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from tdxray import __version__
 from tdxray.ingest.registry import TraceInput
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader, check_trace_id
-from tdxray.store.layout import Store
+from tdxray.store.layout import Store, results_dir_for
 from tdxray.store.write import TraceWriter
 
 PROVENANCE_KEY = "ingest"
@@ -41,6 +42,8 @@ def write_trace(trace: TraceInput, header: TraceHeader, path: Path, replace: boo
     with TraceWriter(path, header) as writer:
         for batch in trace.batches:
             writer.write_batch(batch)
+    # the replaced trace's replay results describe other events: drop them
+    shutil.rmtree(results_dir_for(path), ignore_errors=True)
     return Ingested(header.trace_id, path, writer.rows)
 
 
