@@ -25,7 +25,6 @@ class AcceptRules(ModelBase):
     # --- ACCEPT (TDG.MEM.PAGE.ACCEPT) ----------------------------------------------------------
 
     def accept(self, seq: int, ts: int, vcpu: int, gpa: int, level: int, status: int) -> None:
-        self.last = (seq, ts, vcpu)
         if self.k.dead_seq is not None:
             return
         size = ACCEPT_LEVEL_SIZES.get(level)

@@ -17,7 +17,6 @@ class AccessRules(ModelBase):
 
     def convert(self, seq: int, ts: int, vcpu: int, gpa: int, size: int,
                 to_private: bool) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         start = gpa & ~self.sbit
@@ -32,7 +31,6 @@ class AccessRules(ModelBase):
         self._convert(start, end, change, seq, ts, self.k.generation)
 
     def mem_access(self, seq: int, ts: int, vcpu: int, gpa: int, write: bool) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         if gpa >= self.gpa_limit:

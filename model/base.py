@@ -51,7 +51,6 @@ class ModelBase:
         self.k = Kernel()
         self.enabled = set(enabled) if enabled is not None else None
         self.found: list[Divergence] = []
-        self.last: tuple[int, int, int] | None = None  # (seq, ts, vcpu) of the last core event
         self.boot_seqs: list[int] = []   # every boot: the guest clock may restart there (T001)
         self.gen_starts: list[int] = []  # boots that start a new generation
 
@@ -95,9 +94,6 @@ class ModelBase:
         if self.k.phase in KEXEC_IN_PROGRESS and not self.k.jumped:
             self._jump_checks(seq, ts, vcpu)
         self.k.dead_seq = seq
-
-    def _touch(self, seq: int, ts: int, vcpu: int) -> None:
-        self.last = (seq, ts, vcpu)
 
     # --- provided by the kexec rules ---------------------------------------------------------
 

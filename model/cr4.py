@@ -21,7 +21,6 @@ class Cr4Rules(ModelBase):
 
     def cr4_write(self, seq: int, ts: int, vcpu: int, old: int, new: int,
                   site: str | None) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         if site == "relocate_kernel" and not self.k.jumped:

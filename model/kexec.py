@@ -18,7 +18,6 @@ class KexecRules(ModelBase):
     # --- kexec phases --------------------------------------------------------------------------
 
     def kexec(self, seq: int, ts: int, vcpu: int, phase: str) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         k = self.k
@@ -110,7 +109,6 @@ class KexecRules(ModelBase):
     # --- console messages ----------------------------------------------------------------------
 
     def log(self, seq: int, ts: int, vcpu: int, text: str) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         if ACCOUNTING_OFF in text:

@@ -18,7 +18,6 @@ class MailboxRules(ModelBase):
     # --- the MADT multiprocessor-wakeup mailbox --------------------------------------------------
 
     def mailbox_write(self, seq: int, ts: int, vcpu: int, field: str, value: int) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         mb = self.mailbox
@@ -33,7 +32,6 @@ class MailboxRules(ModelBase):
                 self._command(seq, ts, vcpu, value)
 
     def mailbox_read(self, seq: int, ts: int, vcpu: int, field: str, value: int) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         if field == "command" and value == 0:
@@ -107,7 +105,6 @@ class MailboxRules(ModelBase):
     # --- vCPUs ---------------------------------------------------------------------------------
 
     def cpu(self, seq: int, ts: int, vcpu: int, apic_id: int, action: str) -> None:
-        self._touch(seq, ts, vcpu)
         if self.dead:
             return
         cpu = self.cpus.get(apic_id)

@@ -23,7 +23,6 @@ class MapGpaRules(ModelBase):
 
     def map_gpa(self, seq: int, ts: int, vcpu: int, gpa: int, size: int, status: int,
                 resume: int | None) -> None:
-        self.last = (seq, ts, vcpu)
         if self.k.dead_seq is not None:
             return
         sbit = self.sbit
@@ -44,11 +43,22 @@ class MapGpaRules(ModelBase):
         if invalid or misaligned or status == TDVMCALL_ALIGN_ERROR:
             self._check_mapgpa_status(seq, ts, vcpu, gpa, size, status, invalid, misaligned)
 
-        op = self.k.ops.get(vcpu)
+        ops = self.k.ops
+        op = ops.get(vcpu)
         if op is not None and op.open and op.to_private == to_private and op.end == end:
             self._continue(op, seq, ts, vcpu, start)
         else:
-            op = self._start(seq, ts, vcpu, start, end, to_private)
+            self._check_start(seq, ts, vcpu, start, end, to_private)
+            if status == TDVMCALL_SUCCESS and not invalid:
+                # the common case: an operation done in one call; nothing to remember
+                if op is not None:
+                    del ops[vcpu]
+                self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq,
+                                      ts, self.k.generation)
+                return
+            op = MapGpaOp(to_private, start, end, first_seq=seq,
+                          in_finish=self.k.phase == "finishing" and to_private)
+            ops[vcpu] = op
         if status == TDVMCALL_SUCCESS and not invalid:
             op.open = False
             self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
@@ -69,19 +79,16 @@ class MapGpaRules(ModelBase):
             self.emit("G003", f"MapGPA {gpa:#x}+{size:#x} is 4 KiB aligned but the host "
                       "answered ALIGN_ERROR", seq, ts, vcpu, location=f"gpa:{gpa:x}+{size:x}")
 
-    def _start(self, seq: int, ts: int, vcpu: int, start: int, end: int,
-               to_private: bool) -> MapGpaOp:
+    def _check_start(self, seq: int, ts: int, vcpu: int, start: int, end: int,
+                     to_private: bool) -> None:
+        """A new operation: after kexec_begin only finish's own conversions may start (K005)."""
         k = self.k
-        finish_own = k.phase == "finishing" and to_private
-        if k.conversions_stopped and not finish_own:
+        if k.conversions_stopped and not (k.phase == "finishing" and to_private):
             direction = "private" if to_private else "shared"
             where = "kexec_finish" if k.finished else "kexec_begin"
             self.emit("K005", f"MapGPA to {direction} of {hex_range(start, end)} starts after "
                       f"{where} stopped conversions (set_memory_*crypted must fail with -EBUSY)",
                       seq, ts, vcpu, gpa=(start, end), causes=[k.begin_seq])
-        op = MapGpaOp(to_private, start, end, first_seq=seq, in_finish=finish_own)
-        k.ops[vcpu] = op
-        return op
 
     def _continue(self, op: MapGpaOp, seq: int, ts: int, vcpu: int, start: int) -> None:
         if op.abandoned is not None:

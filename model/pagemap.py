@@ -194,8 +194,12 @@ class PageMap:
                 return 0
             self._replace_within(i, nxt, start, end, (new, cause, cause, ts, gen))
             return (end - start) >> PAGE_SHIFT
-        touched = [(s, e, change[st]) for s, e, st, _ in self.pieces(start, end)
-                   if change[st] != st]
+        pieces = list(self.pieces(start, end))
+        touched = [(s, e, change[st]) for s, e, st, _ in pieces if change[st] != st]
+        if len(touched) == len(pieces) and len({new for _, _, new in touched}) == 1:
+            # every piece changes to the same state: one assignment over the whole range
+            self._set_range(start, end, (touched[0][2], cause, cause, ts, gen))
+            return (end - start) >> PAGE_SHIFT
         pages = 0
         for s, e, new in touched:
             self._set_range(s, e, (new, cause, cause, ts, gen))
