@@ -50,8 +50,7 @@ class MailboxRules(ModelBase):
             missing.append("wakeup_vector")
         if missing:
             self.emit("M002", f"{name} written without {' and '.join(missing)} since the last "
-                      "command", seq, ts, vcpu, apic_id=apic, causes=[mb.command_seq],
-                      location=f"apic:{apic}:missing")
+                      "command", seq, ts, vcpu, apic_id=apic, location=f"apic:{apic}:missing")
         if apic is not None and apic not in self.cpus:
             self.emit("M004", f"{name} names APIC id {apic}, which the TD does not have "
                       f"(APIC ids {', '.join(map(str, self.td.apic_ids))})", seq, ts, vcpu,

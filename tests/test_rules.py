@@ -485,3 +485,20 @@ def test_noise_only_trace_is_clean(replay: Replay, vcpus: int) -> None:
              for i, s in enumerate([10, 12, 30, 31, 32, 48] * 5)]
     r = replay(noise, td_config(vcpus))
     assert found(r) == set() and r.events == 30
+
+
+def test_t003_near_miss_full_coverage_skips_nothing(replay: Replay) -> None:
+    td = td_config(2, mailbox=1)
+    r = replay([boot(), *wakeup(1), *woken(1), share(BUF, 0x1000),
+                ev("mem_access", gpa=BUF | SHARED, write=True),
+                ev("log", text="tdx: Guest detected"), phase("begin"),
+                ev("cpu", apic_id=1, action="parked", vcpu=1), *fixed_kexec([(BUF, 1)])[1:]], td)
+    assert r.rules_skipped == []
+    assert {d.rule for d in r.divergences} == set()
+
+
+def test_t004_near_miss_mmio_and_configured_vcpus(replay: Replay) -> None:
+    r = replay([boot(), ev("tdvmcall", subfn=48, status=0, vcpu=1, r13=0xFEC00000),
+                ev("mem_access", gpa=0xFEE00000 | SHARED, write=True),
+                share(0x7FFFF000, 0x1000)], td_config(2))
+    assert found(r) == set()
