@@ -39,12 +39,13 @@ def hex_range(start: int, end: int) -> str:
 class ModelBase:
     """State and helpers; the rule modules add the event handlers."""
 
-    def __init__(self, td: TdConfig, enabled: Iterable[str] | None = None) -> None:
+    def __init__(self, td: TdConfig, enabled: Iterable[str] | None = None,
+                 record_history: bool = True) -> None:
         self.td = td
         self.sbit = td.shared_bit
         self.gpa_limit = 1 << td.gpaw
         initial = PageState.PRIVATE if td.memory == "accepted" else PageState.UNACCEPTED
-        self.pages = PageMap(self.sbit, td.ram, initial)
+        self.pages = PageMap(self.sbit, td.ram, initial, record_history)
         self.cpus = {apic: Cpu(apic, CpuState.ONLINE if i == 0 else CpuState.FIRMWARE)
                      for i, apic in enumerate(td.apic_ids)}
         self.mailbox = Mailbox()

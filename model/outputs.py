@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -101,6 +102,9 @@ def read_result(path: Path) -> ReplayResult:
         generations=info["generations"], kind_counts=info["kind_counts"])
 
 
+_STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState])
+
+
 class PageHistoryWriter:
     """Streams page-history intervals to Parquet as replay produces them."""
 
@@ -121,24 +125,29 @@ class PageHistoryWriter:
     def flush(self) -> None:
         if not self._rows:
             return
-        cols = list(zip(*self._rows, strict=True))
-        n = len(self._rows)
+        rows = np.array(self._rows, dtype=np.int64)
+        n = len(rows)
 
-        def opt(values: tuple[int, ...]) -> list[int | None]:
-            return [None if v == NO_SEQ else v for v in values]
+        def column(i: int, kind: pa.DataType) -> pa.Array:
+            values = rows[:, i]
+            missing = values == NO_SEQ
+            return pa.array(values.astype(kind.to_pandas_dtype()),
+                            mask=missing if missing.any() else None, type=kind)
 
         table = pa.table({
-            "trace_id": pa.array([self.trace_id] * n).dictionary_encode(),
-            "gpa_start": pa.array(cols[0], pa.uint64()),
-            "gpa_end": pa.array(cols[1], pa.uint64()),
-            "state": pa.array([STATE_NAMES[PageState(s)] for s in cols[2]]).dictionary_encode(),
-            "from_seq": pa.array(opt(cols[3]), pa.uint64()),
-            "from_ts": pa.array(opt(cols[4]), pa.int64()),
-            "to_seq": pa.array(opt(cols[5]), pa.uint64()),
-            "to_ts": pa.array(opt(cols[6]), pa.int64()),
-            "generation": pa.array(cols[7], pa.uint32()),
-            "cause_seq": pa.array(opt(cols[8]), pa.uint64()),
-        }).cast(PAGE_HISTORY_SCHEMA)
+            "trace_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                                       pa.array([self.trace_id])),
+            "gpa_start": column(0, pa.uint64()),
+            "gpa_end": column(1, pa.uint64()),
+            "state": pa.DictionaryArray.from_arrays(pa.array(rows[:, 2].astype(np.int32)),
+                                                    _STATE_DICTIONARY),
+            "from_seq": column(3, pa.uint64()),
+            "from_ts": column(4, pa.int64()),
+            "to_seq": column(5, pa.uint64()),
+            "to_ts": column(6, pa.int64()),
+            "generation": column(7, pa.uint32()),
+            "cause_seq": column(8, pa.uint64()),
+        }, schema=PAGE_HISTORY_SCHEMA.with_metadata(None))
         self._writer.write_table(table)
         self.rows_written += n
         self._rows = []

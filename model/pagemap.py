@@ -46,8 +46,10 @@ class PageMap:
     """Pieces [starts[i], starts[i+1]) and, per piece, attrs[i] = (state, cause, since, since_ts,
     generation): the state, the event that caused it, and the seq/ts/generation it began at."""
 
-    def __init__(self, limit: int, ram: tuple[tuple[int, int], ...], initial: PageState) -> None:
+    def __init__(self, limit: int, ram: tuple[tuple[int, int], ...], initial: PageState,
+                 record_history: bool = True) -> None:
         self.limit = limit
+        self.record_history = record_history
         self.starts: list[int] = [0]
         self.attrs: list[tuple[int, int, int, int, int]] = [(_N, NO_SEQ, NO_SEQ, NO_SEQ, 0)]
         self.history: list[HistoryRow] = []
@@ -76,7 +78,7 @@ class PageMap:
         i = self._split(start)
         j = self._split(end)
         starts, pieces = self.starts, self.attrs
-        if record:
+        if record and self.record_history:
             seq, ts = attrs[2], attrs[3]
             history = self.history
             for k in range(i, j):
@@ -96,8 +98,9 @@ class PageMap:
         """_set_range for a range inside piece i, without searching (the hot path)."""
         starts, pieces = self.starts, self.attrs
         old = pieces[i]
-        self.history.append((start, end, old[0], old[2], old[3], attrs[2], attrs[3], old[4],
-                             old[1]))
+        if self.record_history:
+            self.history.append((start, end, old[0], old[2], old[3], attrs[2], attrs[3],
+                                 old[4], old[1]))
         piece_start = starts[i]
         if piece_start == start:
             pieces[i] = attrs

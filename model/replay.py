@@ -54,12 +54,13 @@ def replay_trace(path: Path, results_dir: Path | None = None,
                  progress: Progress | None = None) -> ReplayResult:
     """Replay the Parquet trace at `path`; write its results into `results_dir` if given."""
     trace = open_trace(path)
+    if results_dir is None:  # nobody will read the page history: do not keep it
+        return _replay(trace, None, progress)
     with tempfile.TemporaryDirectory(prefix="tdxray-replay-") as scratch:
         history = PageHistoryWriter(Path(scratch) / PAGE_HISTORY_FILE, trace.trace_id)
         result = _replay(trace, history, progress)
         history.close()
-        if results_dir is not None:
-            _store_results(trace, result, Path(scratch), results_dir)
+        _store_results(trace, result, Path(scratch), results_dir)
     return result
 
 
@@ -108,10 +109,10 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
         shutil.rmtree(staged, ignore_errors=True)
 
 
-def _replay(trace: TraceFile, history: PageHistoryWriter,
+def _replay(trace: TraceFile, history: PageHistoryWriter | None,
             progress: Progress | None) -> ReplayResult:
     scan = prescan(trace)
-    model = Model(trace.header.td)
+    model = Model(trace.header.td, record_history=history is not None)
     bulk = BulkChecks(trace.header.td.vcpus)
     markers = scan.console_markers()
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
@@ -122,14 +123,16 @@ def _replay(trace: TraceFile, history: PageHistoryWriter,
         _replay_batch(model, view, markers, marker_seqs)
         bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
                  np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
-        history.add(model.pages.take_history())
+        if history is not None:
+            history.add(model.pages.take_history())
         done += batch.num_rows
         if progress is not None:
             progress(done, trace.num_rows)
     model.end()
     rules_run, rules_skipped = plan(scan.observed())
-    history.add(model.pages.take_history())
-    history.add(list(model.pages.open_intervals()))
+    if history is not None:
+        history.add(model.pages.take_history())
+        history.add(list(model.pages.open_intervals()))
     found = [d for d in model.found + bulk.found if d.rule in set(rules_run)]
     found += _info_findings(scan, rules_skipped)
     found.sort(key=Divergence.sort_key)
