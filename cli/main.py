@@ -19,7 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("tdxray.cli.info", "Summarise a trace or a store: TD, counts, time span, provenance."),
     "replay": ("tdxray.cli.replay", "Replay a trace against the TDX kexec model; keep results."),
     "check": ("tdxray.cli.check", "CI gate: replay traces and report divergences (exit 1 if any)."),
+    "probes": ("tdxray.cli.probes", "Print the guest kprobe set (kprobe_events lines, trace-cmd)."),
     "rules": ("tdxray.cli.rules", "List the divergence catalogue: rule ids, severities, meaning."),
+    "tui": ("tdxray.cli.tui", "Explore a trace interactively: events, divergences, state, SQL."),
+    "sql": ("tdxray.cli.sql", "Query a store with SQL: views over traces and replay results."),
 }
 
 

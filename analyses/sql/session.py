@@ -1,0 +1,118 @@
+"""A locked-down DuckDB connection over a store: views and macros first, then the guards."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from tdxray.analyses.sql.guard import QueryError, check_query, lockdown_statements, query_error
+from tdxray.analyses.sql.macros import scalar_macro_ddl
+from tdxray.analyses.sql.table_macros import TABLE_MACROS
+from tdxray.analyses.sql.traces import traces_table
+from tdxray.analyses.sql.views import TraceFiles, decoded_view_ddl, store_view_ddl
+from tdxray.model.replay import is_fresh, replay_trace
+from tdxray.schema.errors import InputError
+from tdxray.store.layout import Store
+from tdxray.store.read import TraceFile, open_trace
+
+OnReplay = Callable[[str], None]
+
+
+def _open_traces(store: Store) -> list[tuple[str, TraceFile]]:
+    return [(tid, open_trace(store.trace_path(tid))) for tid in store.trace_ids()]
+
+
+def _refresh(store: Store, trace_id: str, path: Path, on_replay: OnReplay | None) -> None:
+    """Replay a trace whose results are missing or stale (results are written into the store)."""
+    results = store.results_dir(trace_id)
+    if is_fresh(path, results):
+        return
+    if on_replay is not None:
+        on_replay(trace_id)
+    try:
+        replay_trace(path, results)
+    except OSError as exc:
+        raise InputError(f"cannot write replay results: {exc.strerror or exc}",
+                         str(results)) from None
+
+
+def arrow_table(rel: duckdb.DuckDBPyRelation) -> pa.Table:
+    """The relation's rows as Arrow (duckdb 2.x spelling, 1.x fallback)."""
+    if hasattr(rel, "to_arrow_table"):
+        return rel.to_arrow_table()
+    return rel.fetch_arrow_table()
+
+
+def arrow_reader(rel: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordBatchReader:
+    if hasattr(rel, "to_arrow_reader"):
+        return rel.to_arrow_reader(batch_rows)
+    return rel.fetch_record_batch(batch_rows)
+
+
+class Session:
+    """Views over every trace of a store; queries may read the store and nothing else."""
+
+    def __init__(self, root: Path | str, on_replay: OnReplay | None = None) -> None:
+        path = Path(root)
+        if not path.is_dir():
+            raise InputError("not a store directory", str(root))
+        self.root = path.resolve()
+        store = Store(self.root)
+        traces = _open_traces(store)
+        for tid, trace in traces:
+            _refresh(store, tid, trace.path, on_replay)
+        self.trace_ids = [tid for tid, _ in traces]
+        self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
+        self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
+        self.con.execute("SET parquet_metadata_cache = true")  # views bind each file often
+        self._define(traces, store)
+        for statement in lockdown_statements(self.root):
+            self.con.execute(statement)
+
+    def _define(self, traces: list[tuple[str, TraceFile]], store: Store) -> None:
+        con = self.con
+        con.register("_traces_src", traces_table(traces))
+        con.execute("CREATE TABLE traces AS "
+                    "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
+        con.unregister("_traces_src")
+        files = [TraceFiles(tid, t.path, store.results_dir(tid), t.header.td.shared_bit)
+                 for tid, t in traces]
+        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(),
+                    *TABLE_MACROS]:
+            con.execute(ddl)
+
+    def relation(self, query: str) -> duckdb.DuckDBPyRelation:
+        """The query as a relation (not run yet for SELECT); refused unless it only reads."""
+        check_query(query)
+        try:
+            return self.con.sql(query)
+        except duckdb.Error as exc:
+            raise query_error(exc) from None
+
+    def arrow(self, query: str) -> pa.Table:
+        rel = self.relation(query)
+        try:
+            return arrow_table(rel)
+        except duckdb.Error as exc:
+            raise query_error(exc) from None
+
+    def interrupt(self) -> None:
+        self.con.interrupt()
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["QueryError", "Session"]

@@ -1,0 +1,52 @@
+"""The `traces` table: one row per trace of the store, from the headers in the files' metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pyarrow as pa
+
+from tdxray.store.read import TraceFile
+
+TRACES_SCHEMA = pa.schema([
+    pa.field("trace_id", pa.string()),
+    pa.field("gpaw", pa.int32()),
+    pa.field("shared_bit", pa.uint64()),
+    pa.field("vcpus", pa.int32()),
+    pa.field("apic_ids", pa.list_(pa.uint32())),
+    pa.field("ram", pa.list_(pa.struct([("start", pa.uint64()), ("end", pa.uint64())]))),
+    pa.field("ram_bytes", pa.uint64()),
+    pa.field("memory", pa.string()),
+    pa.field("mailbox_version", pa.int32()),
+    pa.field("mailbox_gpa", pa.uint64()),
+    pa.field("reset_vector", pa.uint64()),
+    pa.field("attributes", pa.uint64()),
+    pa.field("xfam", pa.uint64()),
+    pa.field("events", pa.uint64()),
+    pa.field("expected_rules", pa.list_(pa.string())),
+    pa.field("provenance", pa.string()),
+    pa.field("file", pa.string()),
+])
+
+
+def _row(trace_id: str, trace: TraceFile) -> dict[str, object]:
+    td = trace.header.td
+    box = td.mailbox
+    expected = trace.header.expected_rules
+    return {
+        "trace_id": trace_id, "gpaw": td.gpaw, "shared_bit": td.shared_bit, "vcpus": td.vcpus,
+        "apic_ids": list(td.apic_ids), "ram": [{"start": s, "end": e} for s, e in td.ram],
+        "ram_bytes": td.ram_bytes, "memory": td.memory,
+        "mailbox_version": box.version if box else None, "mailbox_gpa": box.gpa if box else None,
+        "reset_vector": box.reset_vector if box else None, "attributes": td.attributes,
+        "xfam": td.xfam, "events": trace.num_rows,
+        "expected_rules": list(expected) if expected is not None else None,
+        "provenance": json.dumps(trace.header.provenance, sort_keys=True),
+        "file": trace.path.name,
+    }
+
+
+def traces_table(traces: Sequence[tuple[str, TraceFile]]) -> pa.Table:
+    """The rows of the `traces` table (trace_id is the store's name for the trace)."""
+    return pa.Table.from_pylist([_row(tid, t) for tid, t in traces], schema=TRACES_SCHEMA)

@@ -1,0 +1,236 @@
+"""DDL of the SQL views over a store: raw events, decoded per-kind views, replay results.
+
+The views are thin: a filter on `kind`, column renames and inlined decode macros (macros.py).
+Nothing is materialised except the tiny `traces` table; DuckDB pushes projections and filters
+through every view into the Parquet scans. All traces are read by one read_parquet over the list
+of files; trace_id (and the shared bit) are per-file constants chosen by the file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from tdxray.analyses.sql.macros import sql_str, u64
+from tdxray.model.outputs import (
+    DIVERGENCE_SCHEMA,
+    DIVERGENCES_FILE,
+    PAGE_HISTORY_FILE,
+    PAGE_HISTORY_SCHEMA,
+)
+from tdxray.schema.constants import (
+    ACCEPT_LEVEL_MASK,
+    PAGE_SHIFT,
+    TDVMCALL_RETRY,
+    TDVMCALL_SUCCESS,
+    Cr4,
+    Leaf,
+    Subfn,
+    cr4_bit,
+)
+from tdxray.schema.events import EVENT_SCHEMA
+
+
+@dataclass(frozen=True)
+class TraceFiles:
+    """One trace of the store as the views read it."""
+
+    trace_id: str
+    path: Path
+    results_dir: Path
+    shared_bit: int
+
+
+# One line per view, shown by `tdxray sql --schema` (in this order).
+VIEW_DOCS: dict[str, str] = {
+    "traces": "one row per trace: TD configuration, event count, provenance (JSON)",
+    "events": "every event of every trace, raw columns (FORMATS.md §1) plus trace_id",
+    "tdcalls": "TDCALLs: leaf and leaf_name, status and status_name (TDX module status)",
+    "tdvmcalls": "TDG.VP.VMCALLs: subfn and subfn_name, status_name, registers",
+    "map_gpa": "MapGPA calls, both spellings (map_gpa events and tdvmcall 0x10001), decoded",
+    "mapgpa_ops": "MapGPA operations: a first call and its RETRY continuations, per vCPU",
+    "accepts": "TDG.MEM.PAGE.ACCEPTs, both spellings (accept events and tdcall leaf 6), decoded",
+    "converts": "conversions as the host saw them (convert events)",
+    "conversions": "map_gpa and converts together: every request to change a range's state",
+    "mem_accesses": "memory accesses, with the mapping used (shared bit) and the GPA without it",
+    "cr4_writes": "CR4 writes: old/new raw, bit names cleared and set, mce_cleared",
+    "mailbox": "MADT wakeup mailbox writes and reads: field, value, command name",
+    "cpus": "vCPU state changes: woken, parked, stopped, online",
+    "kexec_phases": "kexec phase events (load, shutdown, begin, finish, jump, boot, crash)",
+    "logs": "console lines",
+    "divergences": "what replay found: rule, severity, revealing event, range, causes, message",
+    "page_history": "page-state intervals from replay (from_seq NULL: initial; to_seq NULL: "
+                    "current)",
+}
+
+_DUCK_TYPES = {
+    pa.uint64(): "UBIGINT", pa.int64(): "BIGINT", pa.uint32(): "UINTEGER",
+    pa.uint8(): "UTINYINT", pa.bool_(): "BOOLEAN", pa.string(): "VARCHAR",
+    pa.list_(pa.uint64()): "UBIGINT[]",
+}
+
+
+def duck_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return _DUCK_TYPES[arrow_type]
+
+
+def _per_file(branches: Sequence[tuple[TraceFiles, Path]], value: Callable[[TraceFiles], str]
+              ) -> str:
+    """A per-trace constant chosen by DuckDB's `filename` column (evaluated once per vector)."""
+    whens = " ".join(f"WHEN {sql_str(str(path))} THEN {value(t)}" for t, path in branches)
+    return f"CASE filename {whens} END"
+
+
+def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, Path]],
+          shared_bit: bool = False) -> str:
+    """SELECT trace_id, <schema columns> from the Parquet files of every trace, in one scan;
+    with `shared_bit`, also each trace's shared bit (so decoding needs no join).
+
+    One read_parquet over the list binds once whatever the number of traces; trace_id comes
+    from the file name. An empty store gets a typed empty SELECT with the same columns.
+    """
+    names = [n for n in schema.names if n != "trace_id"]
+    if not branches:
+        empty = ["NULL::VARCHAR AS trace_id"] + (["NULL::UBIGINT AS shared_bit"] if shared_bit
+                                                 else [])
+        empty += [f"NULL::{duck_type(schema.field(n).type)} AS {n}" for n in names]
+        return f"SELECT {', '.join(empty)} WHERE false"
+    cols = [f"{_per_file(branches, lambda t: sql_str(t.trace_id))} AS trace_id"]
+    if shared_bit:
+        cols.append(f"{_per_file(branches, lambda t: u64(t.shared_bit))} AS shared_bit")
+    files = "[" + ", ".join(sql_str(str(path)) for _, path in branches) + "]"
+    return (f"SELECT {', '.join(cols + names)} "
+            f"FROM read_parquet({files}, filename = true)")
+
+
+def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
+    """The views that read files: events and the replay results of every trace.
+
+    `_events` carries each trace's shared bit as a constant column; `events` hides it.
+    """
+    events = [(t, t.path) for t in traces]
+    divs = [(t, t.results_dir / DIVERGENCES_FILE) for t in traces]
+    hist = [(t, t.results_dir / PAGE_HISTORY_FILE) for t in traces]
+    return [
+        f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
+        "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
+        f"CREATE VIEW _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
+        f"CREATE VIEW _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
+    ]
+
+
+_COMMON = "trace_id, seq, ts_ns, vcpu"
+
+
+def _end(gpa: str, size: str) -> str:
+    """gpa + size, or NULL where it would overflow 64 bits (untrusted operands)."""
+    return f"CASE WHEN {size} <= ~({gpa}) THEN ({gpa}) + {size} END"
+
+
+_DECODED: dict[str, str] = {
+    "tdcalls": f"""
+SELECT {_COMMON}, leaf, leaf_name(leaf) AS leaf_name, status,
+       tdx_status_name(status) AS status_name, rcx, rdx, r8, r9
+FROM events WHERE kind = 'tdcall'""",
+    "tdvmcalls": f"""
+SELECT {_COMMON}, subfn, subfn_name(subfn) AS subfn_name, status,
+       tdvmcall_status_name(status) AS status_name, r10, r12, r13, r14, r15, r11_out
+FROM events WHERE kind = 'tdvmcall'""",
+    "map_gpa": f"""
+WITH calls AS (
+  SELECT {_COMMON}, shared_bit, 'map_gpa' AS spelling, gpa AS gpa_raw, size, status,
+         resume_gpa AS resume_raw
+  FROM _events WHERE kind = 'map_gpa'
+  UNION ALL
+  SELECT {_COMMON}, shared_bit, 'tdvmcall', r12, r13, status,
+         CASE WHEN status = {u64(TDVMCALL_RETRY)} THEN r11_out END
+  FROM _events WHERE kind = 'tdvmcall' AND subfn = {u64(Subfn.MAP_GPA)})
+SELECT {_COMMON}, spelling, gpa_raw, gpa_raw & ~shared_bit AS gpa,
+       gpa_hex(gpa_raw & ~shared_bit) AS gpa_hex, (gpa_raw & shared_bit) <> 0 AS to_shared, size,
+       {_end("gpa_raw & ~shared_bit", "size")} AS gpa_end, pages_of(size) AS pages,
+       status, tdvmcall_status_name(status) AS status_name,
+       resume_raw AS resume_gpa_raw, resume_raw & ~shared_bit AS resume_gpa
+FROM calls""",
+    "mapgpa_ops": f"""
+WITH c AS (
+  SELECT *, lag(status) OVER w AS prev_status, lag(to_shared) OVER w AS prev_dir,
+         lag(gpa_end) OVER w AS prev_end
+  FROM map_gpa WINDOW w AS (PARTITION BY trace_id, vcpu ORDER BY seq)),
+o AS (
+  SELECT *, sum(CASE WHEN prev_status = {u64(TDVMCALL_RETRY)} AND prev_dir = to_shared
+                          AND prev_end = gpa_end THEN 0 ELSE 1 END)
+              OVER (PARTITION BY trace_id, vcpu ORDER BY seq ROWS UNBOUNDED PRECEDING) AS op
+  FROM c)
+SELECT trace_id, vcpu, min(seq) AS first_seq, max(seq) AS last_seq,
+       arg_min(ts_ns, seq) AS first_ts, arg_max(ts_ns, seq) AS last_ts,
+       arg_max(ts_ns, seq) - arg_min(ts_ns, seq) AS latency_ns,
+       any_value(to_shared) AS to_shared, arg_min(gpa, seq) AS gpa, any_value(gpa_end) AS gpa_end,
+       gpa_hex(arg_min(gpa, seq)) AS gpa_hex,
+       pages_of(any_value(gpa_end) - arg_min(gpa, seq)) AS pages, count(*) AS calls,
+       count_if(status = {u64(TDVMCALL_RETRY)})::BIGINT AS retries,
+       count_if(status = {u64(TDVMCALL_RETRY)} AND resume_gpa = gpa)::BIGINT
+         AS no_progress_retries,
+       arg_max(status, seq) AS final_status,
+       tdvmcall_status_name(arg_max(status, seq)) AS final_status_name,
+       CASE arg_max(status, seq) WHEN {u64(TDVMCALL_SUCCESS)} THEN 'success'
+            WHEN {u64(TDVMCALL_RETRY)} THEN 'unfinished' ELSE 'error' END AS outcome
+FROM o GROUP BY trace_id, vcpu, op""",
+    "accepts": f"""
+WITH calls AS (
+  SELECT {_COMMON}, 'accept' AS spelling, gpa, level, status, NULL::UBIGINT AS rcx
+  FROM events WHERE kind = 'accept'
+  UNION ALL
+  SELECT {_COMMON}, 'tdcall', rcx & ~{u64(ACCEPT_LEVEL_MASK)},
+         (rcx & {u64(ACCEPT_LEVEL_MASK)})::UTINYINT, status, rcx
+  FROM events WHERE kind = 'tdcall' AND leaf = {u64(Leaf.MEM_PAGE_ACCEPT)})
+SELECT {_COMMON}, spelling, gpa, gpa_hex(gpa) AS gpa_hex, level,
+       accept_level_name(level) AS level_name, accept_level_size(level) AS level_size,
+       status, tdx_status_name(status) AS status_name, rcx
+FROM calls""",
+    "converts": f"""
+SELECT {_COMMON}, gpa, gpa_hex(gpa) AS gpa_hex, size, {_end("gpa", "size")} AS gpa_end,
+       pages_of(size) AS pages, to_private
+FROM events WHERE kind = 'convert'""",
+    "conversions": f"""
+SELECT {_COMMON}, spelling AS source, to_shared, gpa, gpa_hex, gpa_end, pages, status,
+       status_name
+FROM map_gpa
+UNION ALL
+SELECT {_COMMON}, 'convert', NOT to_private, gpa, gpa_hex, gpa_end, pages, NULL::UBIGINT, NULL
+FROM converts""",
+    "mem_accesses": f"""
+SELECT {_COMMON}, gpa AS gpa_raw, gpa & ~shared_bit AS gpa,
+       gpa_hex(gpa & ~shared_bit) AS gpa_hex, (gpa & shared_bit) <> 0 AS shared_mapping, write
+FROM _events WHERE kind = 'mem_access'""",
+    "cr4_writes": f"""
+SELECT {_COMMON}, old, new, site, cr4_bits(old & ~new) AS cleared, cr4_bits(new & ~old) AS "set",
+       cr4_bits(new) AS new_bits,
+       (old & {u64(cr4_bit(Cr4.MCE))}) <> 0 AND (new & {u64(cr4_bit(Cr4.MCE))}) = 0
+         AS mce_cleared
+FROM events WHERE kind = 'cr4_write'""",
+    "mailbox": f"""
+SELECT {_COMMON}, CASE kind WHEN 'mailbox_write' THEN 'write' ELSE 'read' END AS op, field,
+       value, CASE WHEN field = 'command' THEN mailbox_command_name(value) END AS command_name,
+       gpa_hex(value) AS value_hex
+FROM events WHERE kind IN ('mailbox_write', 'mailbox_read')""",
+    "cpus": f"SELECT {_COMMON}, apic_id, action FROM events WHERE kind = 'cpu'",
+    "kexec_phases": f"SELECT {_COMMON}, phase FROM events WHERE kind = 'kexec'",
+    "logs": f"SELECT {_COMMON}, text, source, line FROM events WHERE kind = 'log'",
+    "divergences": """
+SELECT *, severity_rank(severity) AS severity_rank,
+       gpa_hex(gpa_start) || '-' || gpa_hex(gpa_end) AS range_hex
+FROM _divergences""",
+    "page_history": f"""
+SELECT *, (gpa_end - gpa_start) >> {PAGE_SHIFT} AS pages,
+       gpa_hex(gpa_start) || '-' || gpa_hex(gpa_end) AS range_hex
+FROM _page_history""",
+}
+
+
+def decoded_view_ddl() -> list[str]:
+    return [f"CREATE VIEW {name} AS {body.strip()}" for name, body in _DECODED.items()]

@@ -1,0 +1,149 @@
+"""`tdxray sql [QUERY] --store DIR`: SQL over a store's traces and replay results (DuckDB)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from typing import IO
+
+import click
+
+from tdxray.analyses.sql.library import get_query, load_library
+from tdxray.analyses.sql.output import BINARY_FORMATS, FORMATS, write_binary, write_text
+from tdxray.analyses.sql.repl import HELP, History, history_path, repl
+from tdxray.analyses.sql.run import DEFAULT_TABLE_LIMIT, run_query
+from tdxray.analyses.sql.schema_doc import schema_text
+from tdxray.analyses.sql.session import Session
+from tdxray.schema.errors import InputError
+
+PAGED_FORMATS = ("table", "markdown")  # formats for people: a default row limit applies
+
+
+def _note_replay(trace_id: str) -> None:
+    click.echo(f"tdxray: replaying {trace_id} (results missing or stale)", err=True)
+
+
+def _effective_limit(fmt: str, limit: int | None) -> int | None:
+    if limit is None:
+        return DEFAULT_TABLE_LIMIT if fmt in PAGED_FORMATS else None
+    return limit or None
+
+
+def emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None) -> None:
+    """Run `query`, write its result in `fmt` to `output` (or stdout), say if it was cut."""
+    result = run_query(session, query, _effective_limit(fmt, limit))
+    columns_note = None
+    if fmt in BINARY_FORMATS:
+        write_binary(fmt, result.schema, result.batches, output or sys.stdout.buffer)
+    elif output:
+        with open(output, "w", encoding="utf-8", newline="") as out:
+            columns_note = write_text(fmt, result.schema, result.batches, out)
+    else:
+        columns_note = write_text(fmt, result.schema, result.batches, sys.stdout,
+                                  _terminal_width())
+    for note in (result.note(), columns_note):
+        if note:
+            click.echo(note, err=True)
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None (as wide as needed) for a pipe or file."""
+    if not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def _list_library() -> None:
+    queries = load_library()
+    width = max(len(q.name) for q in queries)
+    for q in queries:
+        click.echo(f"{q.name:<{width}}  {q.description}")
+
+
+def _query_text(query: str | None, query_file: IO[str] | None, run_name: str | None) -> str | None:
+    given = [x for x in (query, query_file, run_name) if x is not None]
+    if len(given) > 1:
+        raise click.UsageError("give the query once: QUERY, -f FILE or --run NAME")
+    if query is not None:
+        return query
+    if query_file is not None:
+        return query_file.read()
+    if run_name is not None:
+        return get_query(run_name).sql
+    if not sys.stdin.isatty():
+        return sys.stdin.read()
+    return None
+
+
+def _interactive(session: Session, limit: int | None) -> None:
+    def command_(line: str) -> None:
+        name, _, arg = line.partition(" ")
+        if name == ".schema":
+            click.echo(schema_text(session))
+        elif name == ".list":
+            _list_library()
+        elif name == ".run" and arg.strip():
+            emit(session, get_query(arg.strip()).sql, "table", None, limit)
+        elif name == ".help":
+            click.echo(HELP)
+        else:
+            raise InputError(f"unknown command {line!r} (.help lists them)")
+
+    history = History(history_path())
+    click.echo(f"tdxray sql: {len(session.trace_ids)} traces in {session.root}; .help for help")
+    try:
+        repl(lambda q: emit(session, q, "table", None, limit), command_)
+    finally:
+        history.save()
+
+
+@click.command("sql")
+@click.argument("query", required=False)
+@click.option("--store", envvar="TDXRAY_STORE", type=click.Path(file_okay=False),
+              help="The store directory (default: $TDXRAY_STORE).")
+@click.option("-f", "--file", "query_file", type=click.File("r", encoding="utf-8"),
+              help="Read the query from FILE ('-': standard input).")
+@click.option("--run", "run_name", metavar="NAME", help="Run a query of the library (--list).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Output format (parquet and arrow are binary: -o FILE or a pipe).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the result to FILE.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help=f"At most N rows; 0: all (default {DEFAULT_TABLE_LIMIT} for table and "
+                   "markdown, all for the other formats).")
+@click.option("--schema", is_flag=True, help="Print every view, its columns and macros.")
+@click.option("--list", "list_queries", is_flag=True, help="List the query library.")
+def command(query: str | None, store: str | None, query_file: IO[str] | None,
+            run_name: str | None, fmt: str, output: str | None, limit: int | None,
+            schema: bool, list_queries: bool) -> None:
+    """Query the traces of a store with SQL (DuckDB), read-only.
+
+    QUERY comes from the argument, -f FILE, --run NAME or standard input; without one on a
+    terminal an interactive prompt opens. Views: traces, events, map_gpa, accepts, divergences,
+    page_history and more (--schema). Missing or stale replay results are computed first.
+    """
+    if list_queries:
+        _list_library()
+        return
+    if schema:
+        _print_schema(store)
+        return
+    if not store:
+        raise click.UsageError("--store DIR is required (or set TDXRAY_STORE)")
+    if fmt in BINARY_FORMATS and not output and sys.stdout.isatty():
+        raise click.UsageError(f"{fmt} output is binary: give -o FILE or redirect stdout")
+    text = _query_text(query, query_file, run_name)
+    with Session(store, on_replay=_note_replay) as session:
+        if text is None:
+            _interactive(session, limit)
+        else:
+            emit(session, text, fmt, output, limit)
+
+
+def _print_schema(store: str | None) -> None:
+    if store:
+        with Session(store, on_replay=_note_replay) as session:
+            click.echo(schema_text(session))
+        return
+    with tempfile.TemporaryDirectory(prefix="tdxray-schema-") as empty, Session(empty) as session:
+        click.echo(schema_text(session))
