@@ -1,0 +1,35 @@
+"""Smoke test of the benchmark machinery on a tiny ladder (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tdxray.benchmarks.figures import json_lines
+from tdxray.benchmarks.report import human_report
+from tdxray.benchmarks.suite import Options, run_suite
+
+SIZE = 2_000
+
+
+def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
+    opts = Options(sizes=(SIZE,), data_dir=tmp_path, repeat=1, conversion_events=SIZE)
+    figures = run_suite(opts, log=lambda message: None)
+
+    records = [json.loads(line) for line in json_lines(figures).splitlines()]
+    assert all(set(r) == {"name", "value", "unit"} for r in records)
+    names = {r["name"] for r in records}
+    for stage, metric in [("simulate", "seconds"), ("simulate", "bytes_per_event"),
+                          ("simulate", "core_fraction"), ("replay", "seconds"),
+                          ("duckdb_scan", "seconds"), ("replay_vs_duckdb", "ratio"),
+                          ("check_cli", "seconds"), ("rss", "peak_mib"),
+                          ("ingest", "lines_per_s"), ("ingest", "mb_per_s")]:
+        assert f"{stage}.{SIZE}.{metric}" in names
+    assert {"conversions.buffers.events_per_s", "conversions.random_pages.events_per_s"} <= names
+    assert all(r["value"] > 0 for r in records if not r["name"].startswith("machine.load"))
+
+    # the ladder's trace is cached with the parameters it was built from
+    assert (tmp_path / f"sim-smp-v1-kexec-s0-n{SIZE}.json").exists()
+    report = human_report(figures)
+    assert "targets" in report
+    assert "PASS" in report or "MISS" in report
