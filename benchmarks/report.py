@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from tdxray.benchmarks.figures import Figure, fmt_value, size_label, table
+from tdxray.benchmarks.sql import side_by_side
 from tdxray.benchmarks.targets import judge
 
 # (column title, stage, metric) of the scaling table: one row per ladder size
@@ -38,5 +39,6 @@ def scaling(figures: Sequence[Figure]) -> list[str]:
 
 def human_report(figures: Sequence[Figure]) -> str:
     parts = ["figures", table(figures), "", "scaling (time should grow linearly, memory stay flat)",
-             *scaling(figures), "", "targets", *judge(figures)]
+             *scaling(figures), "", "SQL: views against the same query on the raw Parquet",
+             *side_by_side(figures), "", "targets", *judge(figures)]
     return "\n".join(parts)

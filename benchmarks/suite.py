@@ -13,6 +13,7 @@ from tdxray.benchmarks.ladder import DEFAULT_SIZES, Built, Log, sim_trace
 from tdxray.benchmarks.memory import memory_figures
 from tdxray.benchmarks.replay import replay_figures
 from tdxray.benchmarks.simulate import simulate_figures
+from tdxray.benchmarks.sql import sql_figures
 from tdxray.benchmarks.tools import startup_seconds
 
 DATA_DIR = Path("bench-data")
@@ -60,4 +61,7 @@ def run_suite(opts: Options, log: Log) -> list[Figure]:
     log(f"[{size_label(size)}] JSONL export and ingest")
     figures += ingest_figures(size, built[size].path, built[size].rows, opts.data_dir,
                               opts.fresh, log)
+    largest = max(opts.sizes)
+    log(f"[{size_label(largest)}] SQL: views against the raw Parquet")
+    figures += sql_figures(largest, built[largest].path, opts.data_dir, log)
     return figures + machine_figures("end")

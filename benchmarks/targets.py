@@ -21,6 +21,8 @@ class Target:
     unit: str
 
 
+SQL_QUESTIONS = (("kinds", "count per kind"), ("shared_at", "shared pages at ts"),
+                 ("divergence_summary", "divergence summary"))
 OPS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le,
                                                    ">=": operator.ge}
 TARGETS = (
@@ -32,6 +34,10 @@ TARGETS = (
     Target("conversion-heavy replay (random 4 KiB)", "conversions.random_pages.events_per_s",
            "", None, ">=", 300_000, "events/s"),
     Target("replay peak RSS at 1e8", "rss", "peak_mib", 10**8, "<", 1024, "MiB"),
+    *(Target(f"sql at 1e8: {what} (2 cores)", "sql", f"{key}.view_seconds", 10**8, "<", 1, "s")
+      for key, what in SQL_QUESTIONS),
+    *(Target(f"sql view/raw: {what}", "sql", f"{key}.ratio", 10**8, "<=", 1.10, "x")
+      for key, what in SQL_QUESTIONS),
 )
 
 

@@ -26,6 +26,10 @@ def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
                           ("ingest", "lines_per_s"), ("ingest", "mb_per_s")]:
         assert f"{stage}.{SIZE}.{metric}" in names
     assert {"conversions.buffers.events_per_s", "conversions.random_pages.events_per_s"} <= names
+    for key in ("kinds", "shared_at", "divergence_summary"):
+        for metric in ("view_seconds", "raw_seconds", "ratio"):
+            assert f"sql.{SIZE}.{key}.{metric}" in names
+    assert f"sql.{SIZE}.open_seconds" in names
     assert all(r["value"] > 0 for r in records if not r["name"].startswith("machine.load"))
 
     # the ladder's trace is cached with the parameters it was built from
@@ -33,3 +37,7 @@ def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
     report = human_report(figures)
     assert "targets" in report
     assert "PASS" in report or "MISS" in report
+    assert "divergence summary" in report  # the SQL side-by-side table
+    # the SQL store holds the ladder's trace (linked or copied) and its replay results
+    store = tmp_path / f"sql-store-n{SIZE}"
+    assert [p.suffix for p in sorted(store.iterdir())] == [".parquet", ".replay"]
