@@ -1,0 +1,115 @@
+"""Benchmark `tdxray tui` by driving it with Pilot: open, filter, search, jump, memory.
+
+    python -m tdxray.benchmarks.tui TRACE [TRACE ...]
+
+Each trace is measured in a fresh subprocess (so that opening includes the imports and RSS is
+the app's own): time to the first screen of events from process start and from mount,
+structured filters, free-text search, jumps to a divergence (or to a seq far away when the trace
+has none) and peak RSS. Prints one JSON object per trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+SIZE = (120, 40)
+
+
+async def _until(pilot: Any, cond: Callable[[], bool], timeout: float = 120.0) -> float:
+    start = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("condition not reached")
+        await pilot.pause(0.002)
+    return time.perf_counter() - start
+
+
+async def _measure(path: str, started: float) -> dict[str, Any]:
+    from tdxray.model.divergence import Divergence
+    from tdxray.tui.app import TdxrayApp
+    from tdxray.tui.event_table import EventTable
+    from tdxray.tui.trace_screen import TraceScreen
+
+    out: dict[str, Any] = {"trace": path}
+    app = TdxrayApp(path)
+    async with app.run_test(size=SIZE) as pilot:
+        mounted = [time.time()]  # run_test hands over the pilot once the app is mounted
+        def first_rows() -> bool:
+            tables = app.screen.query(EventTable) if isinstance(app.screen, TraceScreen) else []
+            return any(t.row_at(0) is not None for t in tables)
+
+        await _until(pilot, first_rows)
+        now = time.time()
+        out["first_screen_from_start_s"] = round(now - started, 3)
+        out["first_screen_from_mount_s"] = round(now - mounted[0], 3)
+        screen = app.screen
+        table = screen.query_one(EventTable)
+        out["events"] = table.view.total
+        out["replay_ready_s"] = round(await _until(pilot, lambda: screen.results_dir is not None)
+                                      + time.time() - now, 3)
+        for field, value in (("kind", "map_gpa"), ("vcpu", "1"), ("gpa", "0x1a2000"),
+                             ("text", "kexec")):
+            out[f"filter_{field}_s"] = await _filter(pilot, screen, table, field, value)
+        out["jumps_ms"] = await _jumps(pilot, screen, table, Divergence)
+        await _until(pilot, lambda: not any(w.is_running for w in app.workers))
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+async def _filter(pilot: Any, screen: Any, table: Any, field: str, value: str) -> float:
+    from textual.widgets import Input
+
+    box = screen.query_one(f"#filter-{field}", Input)
+    before = table.generation
+    start = time.perf_counter()
+    box.value = value
+    await _until(pilot, lambda: table.generation > before and
+                 (table.view.total == 0 or table.row_at(table.cursor) is not None))
+    seconds = round(time.perf_counter() - start, 3)
+    box.value = ""
+    await _until(pilot, lambda: not table.view.filtered and table.row_at(table.cursor) is not None)
+    return seconds
+
+
+async def _jumps(pilot: Any, screen: Any, table: Any, divergence: type) -> list[float]:
+    panel_divergences = [d for d in screen.query_one("#div-panel").divergences if d.seq]
+    if panel_divergences:
+        targets = panel_divergences[:5]
+    else:  # no divergence in this trace: jump to events spread over it, as a divergence would
+        n = table.view.total
+        rows = [table.source.window(table.view, i, 1).to_pylist()[0]["seq"]
+                for i in (n // 2, n // 5, n - 10, 3 * n // 4, 7)]
+        targets = [divergence("K001", "benchmark", seq=s) for s in rows]
+    out = []
+    for d in targets:
+        start = time.perf_counter()
+        screen._jump(d)
+        await _until(pilot, lambda d=d: (table.current_row() or {}).get("seq") == d.seq)
+        out.append(round((time.perf_counter() - start) * 1000, 1))
+    return out
+
+
+def child(path: str, started: float) -> None:
+    print(json.dumps(asyncio.run(_measure(path, started))))
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) >= 3 and argv[0] == "--child":
+        child(argv[1], float(argv[2]))
+        return
+    for path in argv:
+        started = time.time()
+        out = subprocess.run([sys.executable, "-m", "tdxray.benchmarks.tui", "--child", path,
+                              str(started)], capture_output=True, text=True, check=False)
+        print(out.stdout.strip() or out.stderr[-2000:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

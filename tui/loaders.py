@@ -1,0 +1,104 @@
+"""The trace screen's workers: each computes in a thread and only posts a message."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from tdxray.tui.messages import (
+    CausesLoaded,
+    FilterFailed,
+    Progress,
+    ReplayLoaded,
+    StateComputed,
+    TimelineLoaded,
+    ViewCounted,
+)
+
+if TYPE_CHECKING:
+    from tdxray.analyses.state_at import StateCursor
+    from tdxray.store.layout import TraceRef
+    from tdxray.store.read import TraceFile
+    from tdxray.tui.source import EventSource
+
+PROGRESS_EVERY = 0.25  # seconds between progress messages
+
+
+class Loaders:
+    """Mixed into the trace screen (a DOM node: `post_message` and `@work` need one)."""
+
+    source: EventSource
+    results_dir: Path | None
+    _state_cursor: StateCursor | None = None
+
+    if TYPE_CHECKING:
+        def post_message(self, message: object) -> bool: ...  # provided by the screen
+
+    def _progress(self, what: str) -> object:
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY or done >= total:
+                last[0] = now
+                self.post_message(Progress(what, done, total))
+
+        return report
+
+    @work(thread=True, exclusive=True, group="replay")
+    def load_replay(self, ref: TraceRef) -> None:
+        from tdxray.model.replay import load_or_replay
+
+        progress = self._progress("replaying")
+        try:
+            result = load_or_replay(ref.path, ref.results_dir, progress)  # type: ignore[arg-type]
+            results: Path | None = ref.results_dir
+        except OSError:  # the store is read-only: keep the results in a temporary directory
+            results = Path(tempfile.mkdtemp(prefix="tdxray-tui-"))
+            result = load_or_replay(ref.path, results, progress)  # type: ignore[arg-type]
+        self.post_message(ReplayLoaded(result, results))
+
+    @work(thread=True, exclusive=True, group="timeline")
+    def load_timeline(self, results_dir: Path, trace: TraceFile, points: int) -> None:
+        from tdxray.analyses.page_history import shared_over_time
+
+        meta = trace.parquet.metadata
+        seq = trace.parquet.schema_arrow.get_field_index("seq")
+        first = meta.row_group(0).column(seq).statistics.min
+        last = meta.row_group(meta.num_row_groups - 1).column(seq).statistics.max
+        self.post_message(TimelineLoaded(shared_over_time(results_dir, first, last, points)))
+
+    @work(thread=True, exclusive=True, group="state")
+    def compute_state(self, seq: int, gpa: int | None) -> None:
+        from tdxray.analyses.page_history import gpa_history
+        from tdxray.analyses.state_at import StateCursor, core_events
+
+        if self._state_cursor is None:
+            self.post_message(Progress("indexing model state", 0, 1))
+            core = core_events(self.source.trace)  # its own connection: one thread
+            self._state_cursor = StateCursor(self.source.trace, core)
+            self.post_message(Progress("indexing model state", 1, 1))
+        snapshot = self._state_cursor.at(seq)
+        history = gpa_history(self.results_dir, gpa) if gpa is not None and \
+            self.results_dir is not None else []
+        self.post_message(StateComputed(snapshot, gpa, history))
+
+    @work(thread=True, exclusive=True, group="causes")
+    def load_causes(self, seqs: list[int]) -> None:
+        self.post_message(CausesLoaded(seqs, self.source.events(seqs[:20]).to_pylist()))
+
+    @work(thread=True, exclusive=True, group="count")
+    def count_view(self, where: str, branches: list[str] | None, generation: int) -> None:
+        import duckdb
+
+        start = time.perf_counter()
+        try:
+            view = self.source.count(where, branches)
+        except duckdb.Error as exc:
+            self.post_message(FilterFailed(generation, str(exc).splitlines()[0]))
+            return
+        self.post_message(ViewCounted(generation, view, time.perf_counter() - start))
