@@ -1,35 +1,60 @@
-"""`tdxray export TRACE [-o FILE]`: write a trace back out as JSON Lines (stdout by default)."""
+"""`tdxray export TRACE [-o FILE]`: write a trace back out (stdout by default): as JSON Lines,
+or as the text a source would have recorded (host or guest ftrace, QEMU log, console)."""
 
 from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import click
+import pyarrow as pa
 
 from tdxray.ingest.jsonl_write import write_jsonl
 from tdxray.ingest.materialize import trace_file_for
+from tdxray.ingest.render_ftrace import guest_lines, host_lines
+from tdxray.ingest.render_text import console_lines, qemu_lines
+from tdxray.schema.td import TraceHeader
 from tdxray.store.atomic import atomic_path
 from tdxray.store.read import open_trace
+
+Render = Callable[[TraceHeader, Iterable[pa.RecordBatch]], Iterator[str]]
+RENDERS: dict[str, Render] = {
+    "ftrace-host": host_lines,
+    "ftrace-guest": guest_lines,
+    "qemu": qemu_lines,
+    "console": console_lines,
+}
 
 
 @click.command("export")
 @click.argument("trace")
 @click.option("--trace", "trace_id", help="Which trace of a store holding several.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", *RENDERS]), default="jsonl",
+              show_default=True, help="jsonl, or the text of one source (for re-ingest).")
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file (written atomically); - for stdout.")
 def command(trace: str, trace_id: str | None, fmt: str, output: str) -> None:
-    """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1."""
+    """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1, or as
+    ftrace-host, ftrace-guest, qemu or console text."""
     (ref,) = trace_file_for(trace, trace_id, allow_many=False)
     trace_file = open_trace(ref.path)
     if output == "-":
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
-        write_jsonl(trace_file.header, trace_file.iter_batches(), out)
+        _write(fmt, trace_file.header, trace_file.iter_batches(), out)
         out.flush()
         out.detach()
         return
-    with atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8") as out:
-        write_jsonl(trace_file.header, trace_file.iter_batches(), out)
+    with atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as out:
+        _write(fmt, trace_file.header, trace_file.iter_batches(), out)
+
+
+def _write(fmt: str, header: TraceHeader, batches: Iterable[pa.RecordBatch],
+           out: IO[str]) -> None:
+    if fmt == "jsonl":
+        write_jsonl(header, batches, out)
+        return
+    out.writelines(RENDERS[fmt](header, batches))

@@ -1,4 +1,8 @@
-"""`tdxray ingest FILE… -o STORE`: read traces into a store, one Parquet file per trace."""
+"""`tdxray ingest FILE… -o STORE`: read traces into a store, one Parquet file per trace.
+
+JSONL and Parquet inputs are one trace each; text sources of one TD (host and guest ftrace,
+QEMU trace log, console log) are merged into one trace.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 import click
 
 from tdxray.ingest.registry import AUTO, FORMAT_NAMES, read_traces
+from tdxray.ingest.text_trace import TextOptions, load_td
 from tdxray.ingest.to_store import ingest_into_store
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
@@ -18,25 +23,66 @@ from tdxray.store.layout import Store
 @click.option("-o", "--output", "store_dir", required=True, type=click.Path(file_okay=False),
               help="Store directory (created if missing).")
 @click.option("--trace-id", help="Store the trace under this id instead of the header's.")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=AUTO, show_default=True,
-              help="Input format; auto detects it from the content.")
+@click.option("--format", "fmt", multiple=True, metavar="[FILE=]FORMAT",
+              help=f"Input format ({', '.join(FORMAT_NAMES)}); FILE=FORMAT for one input. "
+                   "Default: detected from the content.")
+@click.option("--td", "td_file", type=click.Path(dir_okay=False),
+              help="TD configuration of text sources (JSON like the JSONL header's td).")
+@click.option("--clock-offset", "offsets", multiple=True, metavar="FILE=NS",
+              help="Add NS nanoseconds to the timestamps of FILE (sources on other clocks).")
+@click.option("--skip-bad-lines", is_flag=True,
+              help="Skip lines that do not parse (counted and reported) instead of failing.")
 @click.option("--replace", is_flag=True, help="Overwrite a trace the store already holds.")
-def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: str,
+def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: tuple[str, ...],
+            td_file: str | None, offsets: tuple[str, ...], skip_bad_lines: bool,
             replace: bool) -> None:
-    """Read FILE… (JSON Lines, gzip/zstd allowed, `-` for stdin) into STORE/<trace_id>.parquet."""
-    if trace_id is not None and len(files) > 1:
-        raise InputError("--trace-id names one trace: give one input file", "--trace-id")
+    """Read FILE… (JSON Lines, ftrace text, QEMU trace log, console log; gzip/zstd/xz allowed,
+    `-` for stdin) into STORE/<trace_id>.parquet."""
+    default, per_file = _formats(fmt, files)
+    options = TextOptions(trace_id, load_td(td_file) if td_file else None,
+                          _offsets(offsets, files), skip_bad_lines)
     store = Store(Path(store_dir))
     written: set[str] = set()
-    with contextlib.closing(read_traces(files, fmt, _warn)) as traces:
+    with contextlib.closing(read_traces(files, default, _warn, options, per_file)) as traces:
         for trace in traces:
             name = trace_id or trace.header.trace_id
             if name in written:
-                raise InputError(f"trace {name!r} was given twice in this ingest",
-                                 trace.sources[0], 1)
+                raise InputError(f"trace {name!r} was given twice in this ingest "
+                                 "(--trace-id names one trace)", trace.sources[0], 1)
             done = ingest_into_store(trace, store, trace_id, replace)
             written.add(done.trace_id)
             click.echo(f"{done.trace_id}: {done.events} events -> {done.path}", err=True)
+
+
+def _formats(given: tuple[str, ...], files: tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    default, per_file = AUTO, {}
+    for item in given:
+        arg, _, name = item.rpartition("=") if "=" in item else ("", "", item)
+        if name not in FORMAT_NAMES:
+            raise InputError(f"unknown format {name!r} (known: {', '.join(FORMAT_NAMES)})",
+                             "--format")
+        if arg:
+            if arg not in files:
+                raise InputError(f"{arg!r} is not one of the inputs", "--format")
+            per_file[arg] = name
+        else:
+            default = name
+    return default, per_file
+
+
+def _offsets(given: tuple[str, ...], files: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in given:
+        arg, sep, value = item.rpartition("=")
+        if not sep or arg not in files:
+            raise InputError(f"{item!r}: expected FILE=NS with FILE one of the inputs",
+                             "--clock-offset")
+        try:
+            out[arg] = int(value)
+        except ValueError:
+            raise InputError(f"{value!r} is not a number of nanoseconds", "--clock-offset") \
+                from None
+    return out
 
 
 def _warn(message: str) -> None:

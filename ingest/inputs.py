@@ -1,10 +1,11 @@
-"""Open an input named on the command line: a file or `-` (stdin), gzip or zstd transparently."""
+"""Open an input named on the command line: a file or `-` (stdin); gzip, zstd, xz transparently."""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
 import io
+import lzma
 import sys
 from collections.abc import Iterator
 
@@ -14,12 +15,13 @@ from tdxray.schema.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+XZ_MAGIC = b"\xfd7zXZ\x00"
 PARQUET_MAGIC = b"PAR1"
 BUFFER = 1 << 20
 STDIN = "-"
 # What reading a damaged compressed stream raises (readers turn it into an InputError).
 DECOMPRESSION_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile,
-                                                     zstandard.ZstdError)
+                                                     zstandard.ZstdError, lzma.LZMAError)
 
 
 def display_name(arg: str) -> str:
@@ -32,10 +34,12 @@ def open_input(arg: str) -> Iterator[io.BufferedReader]:
     """A buffered binary stream of the (decompressed) input; `peek` shows its first bytes."""
     with contextlib.ExitStack() as stack:
         raw = _open_raw(arg, stack)
-        head = raw.peek(4)[:4]
+        head = raw.peek(6)[:6]
         if head[:2] == GZIP_MAGIC:
             raw = io.BufferedReader(stack.enter_context(gzip.GzipFile(fileobj=raw)), BUFFER)
-        elif head == ZSTD_MAGIC:
+        elif head[:6] == XZ_MAGIC:
+            raw = io.BufferedReader(stack.enter_context(lzma.LZMAFile(raw)), BUFFER)
+        elif head[:4] == ZSTD_MAGIC:
             reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
             raw = io.BufferedReader(reader, BUFFER)
         yield raw

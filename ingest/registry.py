@@ -7,6 +7,7 @@ its path (it needs to seek) and is recognised by its magic bytes.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
@@ -21,6 +22,8 @@ from tdxray.ingest.inputs import (
     open_input,
 )
 from tdxray.ingest.jsonl import JsonlReader, Warn
+from tdxray.ingest.text_sources import SOURCE_FORMATS, detect_source_format
+from tdxray.ingest.text_trace import OpenSource, TextOptions, text_batches, text_header
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import TraceHeader
 from tdxray.store.read import open_trace
@@ -59,19 +62,36 @@ def _read_jsonl(stream: IO[bytes], source: str, warn: Warn) -> TraceInput:
 STREAM_FORMATS: dict[str, StreamFormat] = {
     "jsonl": StreamFormat("jsonl", _sniff_jsonl, _read_jsonl),
 }
-FORMAT_NAMES: tuple[str, ...] = (AUTO, *STREAM_FORMATS, PARQUET)
+FORMAT_NAMES: tuple[str, ...] = (AUTO, *STREAM_FORMATS, PARQUET, *SOURCE_FORMATS)
 
 
-def read_traces(args: Sequence[str], fmt: str, warn: Warn) -> Iterator[TraceInput]:
-    """The traces in the named inputs, one per input, in order."""
-    for arg in args:
-        if fmt == PARQUET or (fmt == AUTO and is_parquet_file(arg)):
-            yield _read_parquet(arg)
-            continue
-        with open_input(arg) as stream:
+def read_traces(args: Sequence[str], fmt: str, warn: Warn, options: TextOptions | None = None,
+                formats: dict[str, str] | None = None) -> Iterator[TraceInput]:
+    """The traces in the named inputs: one per JSONL or Parquet input, in order, then one
+    trace merged from all the text sources (ftrace, QEMU log, console) of one TD.
+
+    `formats` forces the format of single inputs (by argument); `fmt` that of the others.
+    """
+    options = options or TextOptions()
+    with contextlib.ExitStack() as stack:
+        texts: list[OpenSource] = []
+        for arg in args:
+            name = (formats or {}).get(arg, fmt)
+            if name == PARQUET or (name == AUTO and is_parquet_file(arg)):
+                yield _read_parquet(arg)
+                continue
+            stream = stack.enter_context(open_input(arg))
             source = display_name(arg)
-            name = fmt if fmt != AUTO else detect_stream_format(head_of(stream), source)
-            yield STREAM_FORMATS[name].read(stream, source, warn)
+            if name == AUTO:
+                name = detect_stream_format(head_of(stream), source)
+            if name in STREAM_FORMATS:
+                yield STREAM_FORMATS[name].read(stream, source, warn)
+            else:
+                texts.append(OpenSource(arg, source, name, stream))
+        if texts:
+            header = text_header(texts, options, warn)
+            yield TraceInput(header, text_batches(texts, header, options, warn),
+                             tuple(t.name for t in texts), "+".join(t.format for t in texts))
 
 
 def detect_stream_format(head: bytes, source: str) -> str:
@@ -80,6 +100,9 @@ def detect_stream_format(head: bytes, source: str) -> str:
             return name
     if not head.strip():
         raise InputError("missing header: the input is empty", source)
+    text_format = detect_source_format(head, source)
+    if text_format is not None:
+        return text_format
     raise InputError("cannot tell the format from the content (a JSONL trace starts with "
                      f"a {{\"tdxray\": 1, …}} line); give --format ({', '.join(FORMAT_NAMES)})",
                      source, 1)

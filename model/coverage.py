@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from tdxray.model.catalogue import RULE_IDS
 
@@ -20,6 +21,16 @@ class Observed:
     cpu: bool          # cpu events or mailbox traffic (AP states)
     mem_access: bool
     log: bool
+
+
+def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
+    """Event kinds the trace's sources could observe, as ingest recorded them
+    (provenance["sources"][i]["observes"]): a rule that needs them runs even if none occurred."""
+    sources = provenance.get("sources")
+    if not isinstance(sources, list):
+        return frozenset()
+    return frozenset(kind for s in sources if isinstance(s, dict)
+                     for kind in s.get("observes", ()) if isinstance(kind, str))
 
 
 Need = tuple[tuple[str, ...], str]  # (attributes of Observed, one of which must hold; why not)

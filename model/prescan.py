@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tdxray.model.columns import BatchView, isin_small
-from tdxray.model.coverage import Observed
+from tdxray.model.coverage import Observed, declared_kinds
 from tdxray.schema.constants import (
     LEAF_NAMES,
     LOG_BOOT_MARKER,
@@ -46,9 +46,10 @@ class Prescan:
     phase_items: list[tuple[int, str, bool]] = field(default_factory=list)  # seq, phase, explicit
     unmodeled: dict[str, Unmodeled] = field(default_factory=dict)
     last: tuple[int, int, int] | None = None  # seq, ts, vcpu of the last event
+    declared: frozenset[str] = frozenset()  # kinds the sources could observe (ingest provenance)
 
     def observed(self) -> Observed:
-        k = self.kind_counts
+        k = Counter({kind: 1 for kind in self.declared}) + self.kind_counts
         markers = any(not explicit for _, _, explicit in self.phase_items)
         return Observed(
             kexec=k["kexec"] > 0 or markers or self.relocate_cr4 > 0,
@@ -97,7 +98,7 @@ def _explicit_nearby(items: list[tuple[int, str, bool]], i: int, phase: str) -> 
 def prescan(trace: TraceFile) -> Prescan:
     """Pass 1: kinds per trace (the `kind` column only) and, if there are console lines,
     the phase events and markers. The rest of the evidence comes from `observe` in pass 2."""
-    scan = Prescan()
+    scan = Prescan(declared=declared_kinds(trace.header.provenance))
     for batch in trace.iter_batches(["kind"]):
         kind = batch.column("kind")
         if not isinstance(kind, pa.DictionaryArray):

@@ -1,0 +1,95 @@
+"""Read ftrace text (tracefs `trace`/`trace_pipe`, `trace-cmd report`) into event batches.
+
+Chunks of lines are parsed in bulk (ftrace_prefix, ftrace_bulk); the hot host events
+(kvm_exit, kvm_entry) never go through Python one line at a time. Guest probe lines and other
+events are decoded per line (they are rare). Events come out in line order, without seq (the
+merge numbers them), with their line number and source.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO
+
+import numpy as np
+import pyarrow as pa
+
+from tdxray.ingest.columns import ColumnBuilder
+from tdxray.ingest.ftrace_bulk import bulk_rows
+from tdxray.ingest.ftrace_kvm import Event, FieldsError, kvm_event
+from tdxray.ingest.ftrace_prefix import Prefix, parse_prefix
+from tdxray.ingest.kprobe_decode import GuestDecoder
+from tdxray.ingest.kprobes import PROBE_BY_EVENT
+from tdxray.ingest.source import SourceContext, interleaved
+from tdxray.ingest.text_chunks import Chunk, Lines, read_chunks, split_lines
+
+WORKERS = 2
+Parsed = tuple[Lines, Prefix, pa.RecordBatch, np.ndarray]
+
+
+class FtraceReader:
+    def __init__(self, source: str, ctx: SourceContext) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.guest = GuestDecoder(ctx.td)
+        self.vcpu_of = {apic: i for i, apic in enumerate(ctx.td.apic_ids)}
+
+    def batches(self, stream: IO[bytes]) -> Iterator[pa.RecordBatch]:
+        """Chunks are parsed in bulk on worker threads (numpy and Arrow release the GIL),
+        a few ahead; the per-line decoding and all state stay on this thread, in order."""
+        with ThreadPoolExecutor(WORKERS) as pool:
+            ahead: deque[Future[Parsed]] = deque()
+            for chunk in read_chunks(stream, self.source):
+                ahead.append(pool.submit(self._parse, chunk))
+                if len(ahead) > WORKERS:
+                    yield from self._finish(ahead.popleft().result())
+            while ahead:
+                yield from self._finish(ahead.popleft().result())
+        self.ctx.bad.finish()
+
+    def _parse(self, chunk: Chunk) -> Parsed:
+        lines = split_lines(chunk)
+        prefix = parse_prefix(lines)
+        fast, done = bulk_rows(lines, prefix, self.source, self.vcpu_of)
+        return lines, prefix, fast, done
+
+    def _finish(self, parsed: Parsed) -> Iterator[pa.RecordBatch]:
+        lines, prefix, _, _ = parsed
+        for i, why in prefix.bad:
+            self.ctx.bad.bad(lines.number(i), why, lines.chunk.tail and i == len(lines) - 1)
+        yield from self._chunk_batches(parsed)
+
+    def _chunk_batches(self, parsed: Parsed) -> list[pa.RecordBatch]:
+        lines, prefix, fast, done = parsed
+        builder = ColumnBuilder(self.source)
+        for j in np.flatnonzero(~done).tolist():
+            row = int(prefix.rows[j])
+            name = prefix.names[int(prefix.name_id[j])]
+            fields = lines.chunk.data[int(prefix.fields[j]):int(lines.ends[row])].decode()
+            try:
+                events = self._decode(name, fields, int(prefix.cpu[j]), int(prefix.ts_ns[j]))
+            except FieldsError as exc:
+                tail = lines.chunk.tail and row == len(lines) - 1
+                self.ctx.bad.bad(lines.number(row), str(exc), tail)
+                continue
+            for event in events:
+                add_event(builder, event, int(prefix.ts_ns[j]), lines.number(row))
+        return interleaved(fast, builder.take())
+
+    def _decode(self, name: str, fields: str, cpu: int, ts: int) -> list[Event]:
+        if name in PROBE_BY_EVENT:
+            return self.guest.decode(name, fields, cpu, ts)
+        return [kvm_event(name, fields, self.vcpu_of)]
+
+
+def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:
+    for name, value in event.values.items():
+        if value is not None:
+            builder.add(name, value)
+    builder.end_row(0, ts, event.vcpu, event.kind, line)
+
+
+def read_ftrace(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa.RecordBatch]:
+    return FtraceReader(source, ctx).batches(stream)

@@ -1,0 +1,86 @@
+"""Host KVM tracepoints (FORMATS.md §2): what each line means to the model.
+
+`kvm_exit` of a TD's TDVMCALL (the reasons KVM maps CPUID, HLT, port I/O, MSRs and MMIO to)
+becomes a `tdvmcall` event, `kvm_vm_set_mem_attributes` a `convert` event, `kvm_page_fault`
+(an EPT violation: the GPA with its shared bit, and whether it was a write) a `mem_access`;
+every other event,
+KVM or not, is kept as an unmodeled event of its own name with its fields as text in `extra`.
+KVM does not trace the TDVMCALL's status: a `tdvmcall` from the host has status 0 (SUCCESS).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tdxray.schema.constants import PAGE_SHIFT, Subfn
+
+# VMX exit reason names (arch/x86/include/uapi/asm/vmx.h) of TDVMCALLs -> sub-function.
+EXIT_SUBFN: dict[str, int] = {
+    "CPUID": Subfn.CPUID, "HLT": Subfn.HLT, "IO_INSTRUCTION": Subfn.IO,
+    "MSR_READ": Subfn.RDMSR, "MSR_WRITE": Subfn.WRMSR, "EPT_MISCONFIG": Subfn.MMIO,
+}
+SUBFN_EXIT: dict[int, str] = {v: k for k, v in EXIT_SUBFN.items()}
+MEM_ATTR_PRIVATE = 1 << 3  # KVM_MEMORY_ATTRIBUTE_PRIVATE
+PFERR_WRITE = 1 << 1
+
+HEX = r"0x[0-9a-f]+"
+FORMATS: dict[str, re.Pattern[str]] = {
+    "kvm_exit": re.compile(
+        r"vcpu (?P<vcpu>\d+) reason (?P<reason>\w+)(?: \w+)* rip 0x[0-9a-f]{1,16} "
+        r"info1 0x[0-9a-f]{16} info2 0x[0-9a-f]{16} intr_info 0x[0-9a-f]{8} "
+        r"error_code 0x[0-9a-f]{8}(?: requests 0x[0-9a-f]{16})?"),
+    "kvm_entry": re.compile(r"vcpu (?P<vcpu>\d+), rip 0x[0-9a-f]{1,16}(?: ?\[immediate exit\])?"),
+    "kvm_page_fault": re.compile(
+        r"(?:vcpu (?P<vcpu>\d+) rip 0x[0-9a-f]{1,16} )?address (?:0x)?(?P<gpa>[0-9a-f]{1,16}) "
+        r"error_code (?:0x)?(?P<code>[0-9a-f]{1,16})"),
+    "kvm_vm_set_mem_attributes": re.compile(
+        r"(?:0x)?(?P<start>[0-9a-f]{1,16}) -- (?:0x)?(?P<end>[0-9a-f]{1,16}) "
+        r"\[0x(?P<attr>[0-9a-f]{1,16})\]"),
+    "kvm_hypercall": re.compile(rf"nr {HEX} a0 {HEX} a1 {HEX} a2 {HEX} a3 {HEX}"),
+}
+
+
+@dataclass
+class Event:
+    """One model event decoded from a text line (before it gets a seq)."""
+
+    kind: str
+    vcpu: int
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+class FieldsError(ValueError):
+    """A known event whose fields do not have the kernel's printk format."""
+
+
+def unmodeled(name: str, fields: str, vcpu: int = 0) -> Event:
+    return Event(name, vcpu, {"extra": json.dumps({"fields": fields})})
+
+
+def kvm_event(name: str, fields: str, vcpu_of: dict[int, int]) -> Event:
+    """The model event of a host tracepoint line; `vcpu_of` maps KVM vcpu ids to vCPU indices."""
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        return unmodeled(name, fields)
+    m = fmt.fullmatch(fields)
+    if m is None:
+        raise FieldsError(f"{name}: fields do not match the kernel's format "
+                          f"({fmt.pattern[:60]}…)")
+    groups = m.groupdict()
+    vcpu = vcpu_of.get(int(groups["vcpu"]), int(groups["vcpu"])) if groups.get("vcpu") else 0
+    if name == "kvm_exit" and m["reason"] in EXIT_SUBFN:
+        return Event("tdvmcall", vcpu, {"subfn": EXIT_SUBFN[m["reason"]], "status": 0})
+    if name == "kvm_vm_set_mem_attributes":
+        start, end = int(m["start"], 16), int(m["end"], 16)
+        if end < start or end >= 1 << (64 - PAGE_SHIFT):
+            raise FieldsError(f"{name}: gfn range {start:#x} -- {end:#x} is not a range")
+        return Event("convert", 0, {"gpa": start << PAGE_SHIFT,
+                                    "size": (end - start) << PAGE_SHIFT,
+                                    "to_private": bool(int(m["attr"], 16) & MEM_ATTR_PRIVATE)})
+    if name == "kvm_page_fault":
+        write = bool(int(m["code"], 16) & PFERR_WRITE)
+        return Event("mem_access", vcpu, {"gpa": int(m["gpa"], 16), "write": write})
+    return unmodeled(name, fields, vcpu)

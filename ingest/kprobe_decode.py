@@ -1,0 +1,163 @@
+"""Turn the lines of the tdxray guest probes (ingest.kprobes) into model events.
+
+An entry probe and its return probe on the same CPU make one event (MapGPA, ACCEPT); the
+mailbox probes make the writes the kernel does in that function. Limits (docs/real-guests.md):
+the functions return a bool, so a failed MapGPA is INVALID_OPERAND and a failed ACCEPT
+OPERAND_INVALID; `native_write_cr4` gets only the new value, so the old one is the CPU's
+previous write (the first write on a CPU shows no change).
+"""
+
+from __future__ import annotations
+
+import re
+
+from tdxray.ingest.ftrace_kvm import Event, FieldsError
+from tdxray.ingest.kprobes import CPU_ACTION_OF, PHASE_OF, PROBE_BY_EVENT
+from tdxray.schema.constants import (
+    ACCEPT_LEVEL_MASK,
+    ACCEPT_LEVEL_SIZES,
+    MAILBOX_COMMAND_TEST,
+    MAILBOX_COMMAND_WAKEUP,
+    MAILBOX_TEST_TIMEOUT_NS,
+    TDVMCALL_INVALID_OPERAND,
+    TDVMCALL_RETRY,
+    TDX_OPERAND_INVALID,
+    Leaf,
+    Subfn,
+)
+from tdxray.schema.td import TdConfig
+
+FIELDS_RE = re.compile(r"\((?P<site>[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
+                       r"(?: <- [\w.]+)?)\)(?P<args>(?: \w+=-?\w+)*)")
+ARG_RE = re.compile(r" (\w+)=(-?(?:0x[0-9a-f]{1,16}|\d{1,20}))")
+U64 = (1 << 64) - 1
+
+
+def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
+    """The probe's site (function) and its arguments, checked against the probe definition."""
+    m = FIELDS_RE.fullmatch(fields)
+    if m is None:
+        raise FieldsError(f"{name}: not a kprobe event line ((site) name=value …)")
+    args = {k: _number(v) for k, v in ARG_RE.findall(m["args"])}
+    probe = PROBE_BY_EVENT[name]
+    want = probe.arg_names
+    signed = {a.split("=", 1)[0] for a in probe.args if ":s" in a}
+    if tuple(args) != want or any(not (-(1 << 31) if k in signed else 0) <= v <= U64
+                                  for k, v in args.items()):
+        raise FieldsError(f"{name}: expected arguments {', '.join(want) or 'none'}, "
+                          f"got {m['args'].strip() or 'none'}")
+    return m["site"].split("+", 1)[0], args
+
+
+def _number(text: str) -> int:
+    negative = text.startswith("-")
+    digits = text[1:] if negative else text
+    value = int(digits[2:], 16) if digits.startswith("0x") else int(digits, 10)
+    return -value if negative else value
+
+
+class GuestDecoder:
+    """State across the lines of one guest trace: open calls per CPU, last CR4 per CPU."""
+
+    def __init__(self, td: TdConfig) -> None:
+        self.td = td
+        self.open: dict[tuple[int, str], tuple[int, dict[str, int]]] = {}
+        self.covered: set[tuple[int, str]] = set()  # function calls seen call by call
+        self.cr4: dict[int, int] = {}
+
+    def apic_of(self, cpu: int) -> int:
+        return self.td.apic_ids[cpu] if cpu < len(self.td.apic_ids) else cpu
+
+    def decode(self, name: str, fields: str, cpu: int, ts: int) -> list[Event]:
+        site, args = probe_args(name, fields)
+        if name in PHASE_OF:
+            return [Event("kexec", cpu, {"phase": PHASE_OF[name]})]
+        if name in CPU_ACTION_OF:
+            return [Event("cpu", cpu, {"apic_id": self.apic_of(cpu),
+                                       "action": CPU_ACTION_OF[name]})]
+        if name in ("map_gpa", "accept", "cpu_die", "mapgpa_call", "accept_call"):
+            self.open[(cpu, name)] = (ts, args)
+            self.covered.discard((cpu, name))
+        if name in ("mapgpa_call_ret", "accept_call_ret"):
+            return self._call_returned(name[:-4], args, cpu)
+        if name == "cr4":
+            new = args["val"]
+            old = self.cr4.get(cpu, new)
+            self.cr4[cpu] = new
+            site_value = None if site == "native_write_cr4" else site
+            return [Event("cr4_write", cpu, {"old": old, "new": new, "site": site_value})]
+        if name == "wakeup_cpu":
+            return [Event("mailbox_write", cpu, {"field": "apic_id", "value": args["apicid"]}),
+                    Event("mailbox_write", cpu, {"field": "wakeup_vector",
+                                                 "value": args["start_ip"]}),
+                    Event("mailbox_write", cpu, {"field": "command",
+                                                 "value": MAILBOX_COMMAND_WAKEUP})]
+        if name == "wakeup_cpu_ret":
+            return ([Event("mailbox_read", cpu, {"field": "command", "value": 0})]
+                    if args["ret"] == 0 else [])
+        if name == "cpu_die":
+            return [Event("mailbox_write", cpu, {"field": "apic_id",
+                                                 "value": self.apic_of(args["cpu"])}),
+                    Event("mailbox_write", cpu, {"field": "command",
+                                                 "value": MAILBOX_COMMAND_TEST})]
+        if name.endswith("_ret"):
+            return self._returned(name[:-4], args, cpu, ts)
+        return []
+
+    def _call_returned(self, name: str, args: dict[str, int], cpu: int) -> list[Event]:
+        """One TDVMCALL MapGPA or TDCALL ACCEPT, with its real status."""
+        opened = self.open.get((cpu, name))
+        entry = opened[1] if opened else {}
+        if name == "mapgpa_call":
+            if entry.get("subfn") != Subfn.MAP_GPA or (entry["gpa"], entry["size"]) != (
+                    args["gpa"], args["size"]):
+                return []  # another TDVMCALL, or one that started before the trace
+            del self.open[(cpu, name)]
+            self.covered.add((cpu, "map_gpa"))
+            status = args["status"] & U64
+            resume = args["resume"] if status == TDVMCALL_RETRY else None
+            return [Event("map_gpa", cpu, {"gpa": args["gpa"], "size": args["size"],
+                                           "status": status, "resume_gpa": resume})]
+        if entry.get("fn") != Leaf.MEM_PAGE_ACCEPT or entry["rcx"] != args["rcx"]:
+            return []
+        del self.open[(cpu, name)]
+        self.covered.add((cpu, "accept"))
+        rcx = args["rcx"]
+        return [Event("accept", cpu, {"gpa": rcx & ~ACCEPT_LEVEL_MASK,
+                                      "level": rcx & ACCEPT_LEVEL_MASK,
+                                      "status": args["status"] & U64})]
+
+    def _returned(self, name: str, args: dict[str, int], cpu: int, ts: int) -> list[Event]:
+        opened = self.open.pop((cpu, name), None)
+        if opened is None or (cpu, name) in self.covered:
+            return []  # the call started before the trace did, or its calls were traced
+        start_ts, entry = opened
+        ok = args.get("ret", 1) != 0
+        if name == "cpu_die":
+            acked = ts - start_ts < MAILBOX_TEST_TIMEOUT_NS
+            return [Event("mailbox_read", cpu, {"field": "command", "value": 0})] if acked else []
+        start, end = entry["start"], entry["end"]
+        if end <= start:
+            raise FieldsError(f"{name}: empty range {start:#x}-{end:#x}")
+        if name == "map_gpa":
+            gpa = start if entry["enc"] else start | self.td.shared_bit
+            return [Event("map_gpa", cpu, {"gpa": gpa, "size": end - start,
+                                           "status": 0 if ok else TDVMCALL_INVALID_OPERAND})]
+        status = 0 if ok else TDX_OPERAND_INVALID
+        return [Event("accept", cpu, {"gpa": gpa, "level": level, "status": status})
+                for gpa, level in accept_pages(start, end)]
+
+
+def accept_pages(start: int, end: int) -> list[tuple[int, int]]:
+    """The (gpa, level) ACCEPTs the kernel makes for [start, end): largest aligned first."""
+    pages = []
+    while start < end:
+        for level in (2, 1, 0):
+            size = ACCEPT_LEVEL_SIZES[level]
+            if (start % size == 0 and start + size <= end) or level == 0:
+                pages.append((start, level))
+                start += size
+                break
+        if len(pages) > 1 << 20:
+            raise FieldsError(f"accept: range [{start:#x}, {end:#x}) is too large")
+    return pages

@@ -1,0 +1,76 @@
+"""Read a QEMU trace log (`-trace` with the log backend, FORMATS.md §3).
+
+`<pid>@<sec>.<usec>:<event> <fields>` or `<event> <fields>` (a line without a stamp takes the
+time of the line before). `kvm_convert_memory` is a `convert` event; every other event,
+`kvm_hc_map_gpa_range` included (the host's view of MapGPA), is kept with its fields in `extra`.
+QEMU stamps with the wall clock: give the host's offset with --clock-offset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import IO
+
+import pyarrow as pa
+
+from tdxray.ingest.columns import ColumnBuilder
+from tdxray.ingest.source import SourceContext
+from tdxray.ingest.text_chunks import read_chunks, split_lines
+
+LINE_RE = re.compile(r"(?:(?P<pid>\d{1,10})@(?P<sec>\d{1,12})\.(?P<usec>\d{6}):)?"
+                     r"(?P<event>[a-z][a-z0-9_]{0,79})(?: (?P<fields>[^\x00-\x08\x0a-\x1f]*))?")
+CONVERT_RE = re.compile(r"start 0x(?P<start>[0-9a-f]{1,16}) size 0x(?P<size>[0-9a-f]{1,16}) "
+                        r"(?P<dir>shared_to_private|private_to_shared)")
+HEX = r"0x[0-9a-f]{1,16}"
+KNOWN: dict[str, re.Pattern[str]] = {
+    "kvm_convert_memory": CONVERT_RE,
+    "kvm_hc_map_gpa_range": re.compile(rf"gpa {HEX} size {HEX} attributes {HEX} flags {HEX}"),
+    "kvm_memory_fault": re.compile(rf"start {HEX} size {HEX} flags {HEX}"),
+}
+
+
+def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa.RecordBatch]:
+    ts = 0
+    for chunk in read_chunks(stream, source):
+        lines = split_lines(chunk)
+        builder = ColumnBuilder(source)
+        for i in range(len(lines)):
+            number = lines.number(i)
+            if lines.garbage[i]:
+                ctx.bad.bad(number, "binary garbage (control bytes or invalid UTF-8)", chunk.tail)
+                continue
+            line = lines.text(i)
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = LINE_RE.fullmatch(line)
+            fields = (m["fields"] or "") if m is not None else ""
+            known = KNOWN.get(m["event"]) if m is not None else None
+            if m is None or (known is not None and not known.fullmatch(fields)):
+                what = "a QEMU trace line" if m is None else f"{m['event']} fields"
+                ctx.bad.bad(number, f"not {what} (<pid>@<sec>.<usec>:<event> <fields>)",
+                            chunk.tail and i == len(lines) - 1)
+                continue
+            if m["sec"] is not None:
+                ts = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
+            if m["event"] == "kvm_convert_memory":
+                c = CONVERT_RE.fullmatch(fields)
+                assert c is not None
+                builder.add("gpa", int(c["start"], 16))
+                builder.add("size", int(c["size"], 16))
+                builder.add("to_private", c["dir"] == "shared_to_private")
+                builder.end_row(0, ts, 0, "convert", number)
+            else:
+                builder.add("extra", json.dumps({"fields": fields}))
+                builder.end_row(0, ts, 0, m["event"], number)
+        if len(builder):
+            yield builder.take()
+    ctx.bad.finish()
+
+
+def looks_like_qemu(head: bytes) -> bool:
+    text = head[:4096].decode("utf-8", "replace")
+    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
+    m = LINE_RE.fullmatch(first)
+    return m is not None and (m["pid"] is not None or m["event"] in KNOWN)

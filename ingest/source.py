@@ -1,0 +1,48 @@
+"""What every text-source reader shares: its context, and the batches it hands to the merge.
+
+A source reader yields EVENT_SCHEMA batches in line order with `seq` 0 (the merge numbers the
+events of all sources), each row carrying its `source` and `line`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from tdxray.ingest.bad_lines import BadLines
+from tdxray.schema.events import EVENT_SCHEMA
+from tdxray.schema.td import TdConfig
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    td: TdConfig
+    bad: BadLines
+
+
+def interleaved(fast: pa.RecordBatch, slow: pa.RecordBatch) -> list[pa.RecordBatch]:
+    """The rows of two batches, each in line order, as slices in line order (no copy: the few
+    per-line rows go between slices of the bulk ones)."""
+    if not slow.num_rows:
+        return [fast] if fast.num_rows else []
+    if not fast.num_rows:
+        return [slow]
+    at = np.searchsorted(fast.column("line").to_numpy(), slow.column("line").to_numpy())
+    points, first = np.unique(at, return_index=True)
+    bounds = [*first.tolist(), len(at)]
+    out, prev = [], 0
+    for k, point in enumerate(points.tolist()):
+        if point > prev:
+            out.append(fast.slice(prev, point - prev))
+        out.append(slow.slice(bounds[k], bounds[k + 1] - bounds[k]))
+        prev = point
+    if prev < fast.num_rows:
+        out.append(fast.slice(prev))
+    return out
+
+
+def empty_batch() -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array([], f.type) for f in EVENT_SCHEMA],
+                                      schema=EVENT_SCHEMA)

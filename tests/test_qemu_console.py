@@ -1,0 +1,113 @@
+"""QEMU trace log and console log readers: line shapes, phase markers, bad input, robustness."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tdxray.ingest.bad_lines import BadLines
+from tdxray.ingest.console import looks_like_console, read_console
+from tdxray.ingest.qemu import looks_like_qemu, read_qemu
+from tdxray.ingest.source import SourceContext
+from tdxray.schema.errors import InputError
+from tdxray.schema.events import EVENT_SCHEMA
+from tdxray.schema.td import TdConfig
+
+REAL = Path(__file__).parent / "data" / "real"
+READERS = {"qemu": read_qemu, "console": read_console}
+
+
+def read(kind: str, data: bytes | str, warnings: list[str] | None = None,
+         skip: bool = False) -> list[dict[str, Any]]:
+    raw = data.encode() if isinstance(data, str) else data
+    sink = warnings if warnings is not None else []
+    ctx = SourceContext(TdConfig(), BadLines("f.log", sink.append, skip))
+    table = pa.Table.from_batches(list(READERS[kind](io.BytesIO(raw), "f.log", ctx)),
+                                  schema=EVENT_SCHEMA)
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+
+
+def test_qemu_log_with_and_without_stamps() -> None:
+    events = read("qemu", (REAL / "qemu.log").read_bytes())
+    assert [e["kind"] for e in events] == ["kvm_hc_map_gpa_range", "convert", "kvm_memory_fault",
+                                           "kvm_run_exit", "convert"]
+    convert = events[1]
+    assert (convert["gpa"], convert["size"], convert["to_private"]) == (0x7DE00000, 0x200000,
+                                                                        False)
+    assert convert["ts_ns"] == 1732540800_000150000
+    assert events[4]["ts_ns"] == events[3]["ts_ns"] and events[4]["to_private"] is True
+
+
+@pytest.mark.parametrize("bad", ["kvm_convert_memory start 0x7de size 0x200000\n",
+                                 "qemu-system-x86_64: warning: host doesn't support\n",
+                                 "12@1.5:kvm_convert_memory start 0x1 size 0x1 "
+                                 "shared_to_private\n"])
+def test_qemu_bad_lines(bad: str) -> None:
+    with pytest.raises(InputError) as info:
+        read("qemu", "kvm_run_exit cpu_index 0, reason 2\n" + bad)
+    assert info.value.line == 2
+
+
+def test_console_stamps_caller_ids_and_markers() -> None:
+    events = read("console", (REAL / "console.log").read_bytes())
+    assert [e["kind"] for e in events][:2] == ["log", "kexec"]
+    assert events[0]["text"].startswith("Linux version 6.12.0")
+    shutdown = [i for i, e in enumerate(events) if e.get("phase") == "shutdown"]
+    assert len(shutdown) == 1
+    before = events[shutdown[0] - 1]
+    assert before["text"] == "kexec_core: Starting new kernel"
+    assert events[shutdown[0]]["ts_ns"] == before["ts_ns"] == 39_990_000_000
+    caller = read("console", (REAL / "dmesg-caller.log").read_bytes())
+    assert caller[3]["vcpu"] == 1 and caller[3]["text"].startswith("clocksource")
+    assert caller[4]["text"] == "\ttab-indented message"
+
+
+def test_console_without_stamps_keeps_every_line() -> None:
+    events = read("console", (REAL / "serial.log").read_bytes())
+    logs = [e for e in events if e["kind"] == "log"]
+    assert len(logs) == 5 and all(e["ts_ns"] == 0 for e in events)
+    assert [e["phase"] for e in events if e["kind"] == "kexec"] == ["boot", "shutdown"]
+
+
+def test_console_garbage_is_an_error_unless_skipped() -> None:
+    text = "[    1.000000] ok\n\x00\x00\x01\x02\n[    2.000000] ok\n"
+    with pytest.raises(InputError) as info:
+        read("console", text)
+    assert info.value.line == 2
+    warnings: list[str] = []
+    assert len(read("console", text, warnings, skip=True)) == 2
+    assert warnings == ["f.log: skipped 1 bad line (line 2)"]
+
+
+def test_detection() -> None:
+    assert looks_like_console((REAL / "console.log").read_bytes())
+    assert looks_like_qemu((REAL / "qemu.log").read_bytes())
+    assert not looks_like_qemu((REAL / "console.log").read_bytes())
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.sampled_from(sorted(READERS)), st.binary(max_size=1500))
+def test_random_bytes_give_events_or_a_clean_error(kind: str, data: bytes) -> None:
+    try:
+        read(kind, data)
+    except InputError as exc:
+        assert exc.path == "f.log"
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.sampled_from(["qemu.log", "console.log", "serial.log"]), st.data())
+def test_mutated_lines_give_events_or_a_clean_error(name: str, data: st.DataObject) -> None:
+    raw = bytearray((REAL / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        raw[at:at + data.draw(st.integers(0, 5))] = data.draw(st.binary(max_size=6))
+    try:
+        read("qemu" if name == "qemu.log" else "console", bytes(raw))
+    except InputError as exc:
+        assert exc.path == "f.log"
