@@ -18,8 +18,8 @@ from tdxray.analyses.sql.macros import sql_str
 from tdxray.model.columns import BatchView
 from tdxray.model.core import Model
 from tdxray.model.pagemap import STATE_NAMES, PageState
-from tdxray.model.prescan import Prescan, _scan_phases
-from tdxray.model.replay import READ_COLUMNS, _replay_batch
+from tdxray.model.prescan import Prescan, scan_phases
+from tdxray.model.replay import READ_COLUMNS, replay_batch
 from tdxray.schema.constants import (
     LOG_ACCOUNTING_OFF,
     LOG_BOOT_MARKER,
@@ -102,7 +102,7 @@ class StateCursor:
         self.seqs = table.column("seq").to_numpy() if table.num_rows else np.zeros(0, np.uint64)
         scan = Prescan()
         if self.batch is not None:
-            _scan_phases(scan, self.batch, self.batch.column("kind").cast(pa.string()))
+            scan_phases(scan, self.batch, self.batch.column("kind").cast(pa.string()))
         self.markers = scan.console_markers()
         self.marker_seqs = np.array(sorted(self.markers), dtype=np.uint64)
         self._model = Model(self.td)
@@ -114,7 +114,7 @@ class StateCursor:
             self._model, self._done = Model(self.td), 0
         if end > self._done and self.batch is not None:
             view = BatchView(self.batch.slice(self._done, end - self._done))
-            _replay_batch(self._model, view, self.markers, self.marker_seqs)
+            replay_batch(self._model, view, self.markers, self.marker_seqs)
             self._done = end
         return snapshot(self._model, seq, self._vector(end))
 

@@ -111,11 +111,11 @@ def prescan(trace: TraceFile) -> Prescan:
         scan.events += batch.num_rows
     if scan.kind_counts["log"]:
         for batch in trace.iter_batches(["seq", "kind", "phase", "text"]):
-            _scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
+            scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
     else:
         for batch in trace.iter_batches(["seq", "kind", "phase"]):
             if scan.kind_counts["kexec"]:
-                _scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
+                scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
     return scan
 
 
@@ -170,7 +170,7 @@ def _note_values(scan: Prescan, view: BatchView, mask: np.ndarray, values: np.nd
         _note(scan, f"{label} {shown}", view, rows[values[rows] == value])
 
 
-def _scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
+def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
     is_kexec = pc.equal(kinds, "kexec").to_numpy(zero_copy_only=False)
     if "text" not in batch.schema.names:
         rows = np.flatnonzero(is_kexec)

@@ -120,7 +120,7 @@ def _replay(trace: TraceFile, history: PageHistoryWriter | None,
     for batch in trace.iter_batches(READ_COLUMNS, prefetch=True):
         view = BatchView(batch)
         observe(scan, view)
-        _replay_batch(model, view, markers, marker_seqs)
+        replay_batch(model, view, markers, marker_seqs)
         bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
                  np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
         if history is not None:
@@ -184,7 +184,7 @@ def _pylist(column: pa.Array) -> list:
     return column.to_pylist()
 
 
-def _replay_batch(model: Model, view: BatchView, markers: dict[int, str],
+def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
                   marker_seqs: np.ndarray) -> None:
     rows = np.flatnonzero(_core_mask(view, marker_seqs))
     batch = view.batch
