@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tdxray.model.base import (
-    _NOT_ACCEPTED,
     ModelBase,
     hex_range,
 )
@@ -28,12 +27,10 @@ class AcceptRules(ModelBase):
         if self.k.dead_seq is not None:
             return
         size = ACCEPT_LEVEL_SIZES.get(level)
-        if status == TDX_SUCCESS and size is not None and not gpa % size and gpa < self.sbit:
-            # the common case: a pending page accepted (one piece, inside RAM, nothing to say)
-            end = gpa + size
-            if self.pages.uniform_state(gpa, end) in _NOT_ACCEPTED:
-                self.pages.transition(gpa, end, ACCEPTED, seq, ts, self.k.generation)
-                return
+        # the common case: a pending page accepted (one piece, inside RAM, nothing to say)
+        if (status == TDX_SUCCESS and size is not None and not gpa % size and gpa < self.sbit
+                and self.pages.accept_pending(gpa, gpa + size, seq, ts, self.k.generation)):
+            return
         cls = tdx_status_class(status)
         if gpa >= self.gpa_limit:
             self.emit("T004", f"ACCEPT of {gpa:#x} lies beyond GPAW {self.td.gpaw}", seq, ts, vcpu,

@@ -36,6 +36,7 @@ _N, _P, _S, _D, _U = (int(s) for s in PageState)
 TO_SHARED: tuple[int, ...] = (_N, _S, _S, _S, _S)
 TO_PRIVATE: tuple[int, ...] = (_N, _P, _D, _D, _U)  # only shared pages change: they turn pending
 ACCEPTED: tuple[int, ...] = (_N, _P, _P, _P, _P)
+_NOT_ACCEPTED = (_D, _U)
 
 # One interval of history:
 # (gpa_start, gpa_end, state, from_seq, from_ts, to_seq, to_ts, generation, cause_seq)
@@ -180,6 +181,17 @@ class PageMap:
         return total >> PAGE_SHIFT
 
     # --- changes -----------------------------------------------------------------------------
+
+    def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
+        """Make [start, end) private if it lies inside one pending or unaccepted piece (the
+        ACCEPT hot path); False, and nothing changed, otherwise."""
+        starts = self.starts
+        i = bisect_right(starts, start) - 1
+        nxt = starts[i + 1] if i + 1 < len(starts) else self.limit
+        if end > nxt or self.attrs[i][0] not in _NOT_ACCEPTED:
+            return False
+        self._replace_within(i, nxt, start, end, (_P, cause, cause, ts, gen))
+        return True
 
     def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,
                    ts: int, gen: int) -> int:

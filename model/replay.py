@@ -193,12 +193,21 @@ def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
     if len(rows):
         core = batch.take(pa.array(rows))
         columns = [_pylist(core.column(name)) for name in CORE_COLUMNS]
-        for row, values in zip(rows.tolist(), zip(*columns, strict=True), strict=True):
+        seqs, tss, vcpus, kinds, statuses, gpas, sizes, resumes, levels = columns[:9]
+        map_gpa, accept = model.map_gpa, model.accept
+        for j, row in enumerate(rows.tolist()):
             if model.k.dead_seq is not None:
                 return
             if model.mailbox.test_deadline is not None:
                 _test_deadline(model, batch, all_ts, prev + 1, row + 1)
-            _dispatch(model, values, markers)
+            kind = kinds[j]
+            # the two kinds conversion-heavy traces are made of, without building a tuple
+            if kind == "map_gpa":
+                map_gpa(seqs[j], tss[j], vcpus[j], gpas[j], sizes[j], statuses[j], resumes[j])
+            elif kind == "accept":
+                accept(seqs[j], tss[j], vcpus[j], gpas[j], levels[j], statuses[j])
+            else:
+                _dispatch(model, tuple(column[j] for column in columns), markers)
             prev = row
     if model.mailbox.test_deadline is not None and model.k.dead_seq is None:
         _test_deadline(model, batch, all_ts, prev + 1, batch.num_rows)
