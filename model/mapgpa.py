@@ -48,7 +48,8 @@ class MapGpaRules(ModelBase):
         if op is not None and op.open and op.to_private == to_private and op.end == end:
             self._continue(op, seq, ts, vcpu, start)
         else:
-            self._check_start(seq, ts, vcpu, start, end, to_private)
+            if self.k.conversions_stopped:
+                self._check_start(seq, ts, vcpu, start, end, to_private)
             if status == TDVMCALL_SUCCESS and not invalid:
                 # the common case: an operation done in one call; nothing to remember
                 if op is not None:
