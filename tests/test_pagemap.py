@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tdxray.model import pagemap
 from tdxray.model.pagemap import (
     ACCEPTED,
     NO_SEQ,
@@ -25,6 +27,13 @@ operations = st.lists(
               st.integers(1, 12)),
     max_size=60,
 )
+
+
+@pytest.fixture(autouse=True, params=[2, 512], ids=["tiny-chunks", "default-chunks"])
+def chunk_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Tiny chunks make every split, merge and walk cross chunk boundaries."""
+    monkeypatch.setattr(pagemap, "CHUNK", request.param)
+    return int(request.param)
 
 
 def reference(ops: list[tuple[str, int, int]], initial: int) -> list[tuple[int, int]]:
