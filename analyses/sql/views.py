@@ -108,6 +108,11 @@ def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, Path]],
             f"FROM read_parquet({files}, filename = true)")
 
 
+# Replay results this small are read into memory when the session opens: a question about
+# them then costs no Parquet planning (events are always read from the files).
+RESULTS_IN_MEMORY_BYTES = 32 << 20
+
+
 def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
     """The views that read files: events and the replay results of every trace.
 
@@ -116,11 +121,13 @@ def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
     events = [(t, t.path) for t in traces]
     divs = [(t, t.results_dir / DIVERGENCES_FILE) for t in traces]
     hist = [(t, t.results_dir / PAGE_HISTORY_FILE) for t in traces]
+    results = sum(path.stat().st_size for _, path in divs + hist if path.exists())
+    kind = "TABLE" if results <= RESULTS_IN_MEMORY_BYTES else "VIEW"
     return [
         f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
         "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
-        f"CREATE VIEW _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
-        f"CREATE VIEW _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
+        f"CREATE {kind} _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
+        f"CREATE {kind} _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
     ]
 
 
