@@ -135,8 +135,12 @@ class KexecRules(ModelBase):
         if off is None:
             return
         self.k.accounting_off = None
-        self.emit("K007", "the guest reports \"shared page accounting is off\"", off[0], off[1],
-                  off[2], location="accounting")
+        model = self.k.shared_at_finish
+        if model is None:
+            model = self.pages.count(PageState.SHARED)
+        self.emit("K007", f"the guest reports \"shared page accounting is off\"; the model holds "
+                  f"{model} pages shared at kexec_finish", off[0], off[1], off[2], pages=model,
+                  location="accounting")
 
     # --- end of trace --------------------------------------------------------------------------
 

@@ -75,10 +75,15 @@ class MapGpaRules(ModelBase):
             expected = "INVALID_OPERAND" if invalid else "ALIGN_ERROR"
             self.emit("G003", f"MapGPA {gpa:#x}+{size:#x} has {why} but the host answered "
                       f"{tdvmcall_status_name(status)} (expected {expected})", seq, ts, vcpu,
-                      location=f"gpa:{gpa:x}+{size:x}")
+                      gpa=self._call_range(gpa, size), location=f"gpa:{gpa:x}+{size:x}")
         elif status == TDVMCALL_ALIGN_ERROR and not misaligned and not invalid:
             self.emit("G003", f"MapGPA {gpa:#x}+{size:#x} is 4 KiB aligned but the host "
-                      "answered ALIGN_ERROR", seq, ts, vcpu, location=f"gpa:{gpa:x}+{size:x}")
+                      "answered ALIGN_ERROR", seq, ts, vcpu, gpa=self._call_range(gpa, size))
+
+    def _call_range(self, gpa: int, size: int) -> tuple[int, int] | None:
+        """The GPA range a MapGPA names, without the shared bit (None if it has no pages)."""
+        start = gpa & ~self.sbit
+        return (start, start + size) if size and start + size < 1 << 64 else None
 
     def _check_start(self, seq: int, ts: int, vcpu: int, start: int, end: int,
                      to_private: bool) -> None:
@@ -130,7 +135,8 @@ class MapGpaRules(ModelBase):
         r11 = (resume if resume is not None else start) & ~self.sbit
         if not start <= r11 < end:
             self.emit("G003", f"MapGPA RETRY with R11 {r11:#x} outside {hex_range(start, end)} "
-                      "(an invalid host answer)", seq, ts, vcpu, location=f"r11:{r11:x}")
+                      "(an invalid host answer)", seq, ts, vcpu, gpa=(start, end),
+                      location=f"r11:{r11:x}")
             if r11 > start:
                 self._convert(start, min(r11, end), change, seq, ts, gen)
             op.abandoned, op.abandon_seq = "r11", seq
