@@ -63,8 +63,8 @@ class ModelBase:
 
     def emit(self, rule: str, message: str, seq: int | None, ts: int | None, vcpu: int | None,
              *, gpa: tuple[int, int] | None = None, apic_id: int | None = None,
-             causes: Iterable[int] = (), pages: int | None = None, location: str | None = None,
-             generation: int | None = None) -> None:
+             causes: Iterable[int | None] = (), pages: int | None = None,
+             location: str | None = None, generation: int | None = None) -> None:
         if self.enabled is not None and rule not in self.enabled:
             return
         cause_seqs = sorted({c for c in causes if c is not None and c != NO_SEQ and c != seq})
@@ -96,7 +96,17 @@ class ModelBase:
             self._jump_checks(seq, ts, vcpu)
         self.k.dead_seq = seq
 
+    def _convert(self, start: int, end: int, change: tuple[int, ...], seq: int, ts: int,
+                 gen: int) -> None:
+        self.pages.transition(start, end, change, seq, ts, gen)
+
+    def _set_cpu(self, cpu: Cpu, state: CpuState, seq: int) -> None:
+        cpu.state, cpu.since_seq, cpu.since_gen = state, seq, self.k.generation
+
     # --- provided by the kexec rules ---------------------------------------------------------
+
+    def _jump(self, seq: int, ts: int, vcpu: int) -> None:
+        raise NotImplementedError
 
     def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
         raise NotImplementedError

@@ -116,5 +116,3 @@ class MailboxRules(ModelBase):
         if state is not None:
             self._set_cpu(cpu, state, seq)
 
-    def _set_cpu(self, cpu: Cpu, state: CpuState, seq: int) -> None:
-        cpu.state, cpu.since_seq, cpu.since_gen = state, seq, self.k.generation

@@ -155,10 +155,6 @@ class MapGpaRules(ModelBase):
                                  f"MapGPA to private got {MAPGPA_MAX_NO_PROGRESS} RETRYs "
                                  "without progress")
 
-    def _convert(self, start: int, end: int, change: tuple[int, ...], seq: int, ts: int,
-                 gen: int) -> None:
-        self.pages.transition(start, end, change, seq, ts, gen)
-
     def _unshare_failed(self, op: MapGpaOp, seq: int, ts: int, vcpu: int, start: int, end: int,
                         why: str) -> None:
         if not op.to_private or self.k.phase != "finishing" or op.failed_reported:

@@ -181,8 +181,7 @@ class TraceHeader:
             raise HeaderError("missing header: the first line must be {\"tdxray\": 1, …}")
         if type(obj["tdxray"]) is not int or obj["tdxray"] != 1:
             raise HeaderError(f"unsupported JSONL version {obj['tdxray']!r} (this tdxray reads 1)")
-        trace_id = obj.get("trace_id")
-        check_trace_id(trace_id)
+        trace_id = check_trace_id(obj.get("trace_id"))
         if "td" not in obj:
             raise HeaderError("header: missing key 'td'")
         td = TdConfig.from_json(obj["td"])
