@@ -46,6 +46,9 @@ class ModelBase:
         self.gpa_limit = 1 << td.gpaw
         initial = PageState.PRIVATE if td.memory == "accepted" else PageState.UNACCEPTED
         self.pages = PageMap(self.sbit, td.ram, initial, record_history)
+        # RAM bounds for a quick "inside RAM" test (exact when RAM is one range)
+        self.ram_lo, self.ram_hi = td.ram[0][0], td.ram[-1][1]
+        self._one_ram_range = len(td.ram) == 1
         self.cpus = {apic: Cpu(apic, CpuState.ONLINE if i == 0 else CpuState.FIRMWARE)
                      for i, apic in enumerate(td.apic_ids)}
         self.mailbox = Mailbox()

@@ -23,7 +23,8 @@ class MapGpaRules(ModelBase):
 
     def map_gpa(self, seq: int, ts: int, vcpu: int, gpa: int, size: int, status: int,
                 resume: int | None) -> None:
-        if self.k.dead_seq is not None:
+        k = self.k
+        if k.dead_seq is not None:
             return
         sbit = self.sbit
         to_private = not gpa & sbit
@@ -36,34 +37,35 @@ class MapGpaRules(ModelBase):
         if beyond:
             self.emit("T004", f"MapGPA {gpa:#x}+{size:#x} lies beyond GPAW {self.td.gpaw}",
                       seq, ts, vcpu, location=f"gpa:{gpa:x}")
-        elif size and self._outside_ram(start, end):
+        elif size and not (self.ram_lo <= start and end <= self.ram_hi
+                           and self._one_ram_range) and self._outside_ram(start, end):
             direction = "private" if to_private else "shared"
             self.emit("T004", f"MapGPA to {direction} of {hex_range(start, end)} lies outside RAM",
                       seq, ts, vcpu, gpa=(start, end))
         if invalid or misaligned or status == TDVMCALL_ALIGN_ERROR:
             self._check_mapgpa_status(seq, ts, vcpu, gpa, size, status, invalid, misaligned)
 
-        ops = self.k.ops
+        ops = k.ops
         op = ops.get(vcpu)
         if op is not None and op.open and op.to_private == to_private and op.end == end:
             self._continue(op, seq, ts, vcpu, start)
         else:
-            if self.k.conversions_stopped:
+            if k.conversions_stopped:
                 self._check_start(seq, ts, vcpu, start, end, to_private)
             if status == TDVMCALL_SUCCESS and not invalid:
                 # the common case: an operation done in one call; nothing to remember
                 if op is not None:
                     del ops[vcpu]
                 self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq,
-                                      ts, self.k.generation)
+                                      ts, k.generation)
                 return
             op = MapGpaOp(to_private, start, end, first_seq=seq,
-                          in_finish=self.k.phase == "finishing" and to_private)
+                          in_finish=k.phase == "finishing" and to_private)
             ops[vcpu] = op
         if status == TDVMCALL_SUCCESS and not invalid:
             op.open = False
             self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
-                                  self.k.generation)
+                                  k.generation)
         else:
             self._outcome(op, seq, ts, vcpu, start, end, status, resume, invalid or misaligned)
 
