@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tdxray.analyses.sql.macros import sql_str, u64
+from tdxray.model.catalogue import SEVERITIES
 from tdxray.model.outputs import (
     DIVERGENCE_SCHEMA,
     DIVERGENCES_FILE,
@@ -132,6 +133,9 @@ def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
 
 
 _COMMON = "trace_id, seq, ts_ns, vcpu"
+_SEVERITY_RANK = "CASE severity " + " ".join(
+    f"WHEN {sql_str(name)} THEN {rank}" for rank, name in enumerate(SEVERITIES)) + " END"
+_RANGE_HEX = "printf('0x%x', gpa_start) || '-' || printf('0x%x', gpa_end)"
 
 
 def _end(gpa: str, size: str) -> str:
@@ -228,13 +232,13 @@ FROM events WHERE kind IN ('mailbox_write', 'mailbox_read')""",
     "cpus": f"SELECT {_COMMON}, apic_id, action FROM events WHERE kind = 'cpu'",
     "kexec_phases": f"SELECT {_COMMON}, phase FROM events WHERE kind = 'kexec'",
     "logs": f"SELECT {_COMMON}, text, source, line FROM events WHERE kind = 'log'",
-    "divergences": """
-SELECT *, severity_rank(severity) AS severity_rank,
-       gpa_hex(gpa_start) || '-' || gpa_hex(gpa_end) AS range_hex
+    # the two views over replay results spell their expressions out instead of calling the
+    # macros: binding a macro costs about as much as these small queries themselves
+    "divergences": f"""
+SELECT *, {_SEVERITY_RANK} AS severity_rank, {_RANGE_HEX} AS range_hex
 FROM _divergences""",
     "page_history": f"""
-SELECT *, (gpa_end - gpa_start) >> {PAGE_SHIFT} AS pages,
-       gpa_hex(gpa_start) || '-' || gpa_hex(gpa_end) AS range_hex
+SELECT *, (gpa_end - gpa_start) >> {PAGE_SHIFT} AS pages, {_RANGE_HEX} AS range_hex
 FROM _page_history""",
 }
 
