@@ -28,7 +28,7 @@ from tdxray.model.outputs import DIVERGENCES_FILE, PAGE_HISTORY_FILE
 from tdxray.store.layout import Store
 from tdxray.store.read import open_trace
 
-REPEAT = 5  # timed runs per side (the median is reported)
+REPEAT = 15  # timed runs per side, interleaved (the median is reported: ms-scale queries are noisy)
 _VALID_AT = "(from_ts IS NULL OR from_ts <= {ts}) AND (to_ts IS NULL OR to_ts > {ts})"
 # The ranges shared at ts, coalesced: the same query over the page_history view and over the
 # raw file (one trace, so no PARTITION BY trace_id). The shared_ranges_at macro answers the same

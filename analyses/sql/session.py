@@ -14,7 +14,12 @@ from tdxray.analyses.sql.guard import QueryError, check_query, lockdown_statemen
 from tdxray.analyses.sql.macros import scalar_macro_ddl
 from tdxray.analyses.sql.table_macros import TABLE_MACROS
 from tdxray.analyses.sql.traces import traces_table
-from tdxray.analyses.sql.views import TraceFiles, decoded_view_ddl, store_view_ddl
+from tdxray.analyses.sql.views import (
+    TraceFiles,
+    decoded_view_ddl,
+    results_in_memory,
+    store_view_ddl,
+)
 from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
@@ -82,7 +87,8 @@ class Session:
         con.unregister("_traces_src")
         files = [TraceFiles(tid, t.path, store.results_dir(tid), t.header.td.shared_bit)
                  for tid, t in traces]
-        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(),
+        in_memory = results_in_memory(files)
+        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(in_memory),
                     *TABLE_MACROS]:
             con.execute(ddl)
 

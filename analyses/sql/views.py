@@ -111,7 +111,13 @@ def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, Path]],
 
 # Replay results this small are read into memory when the session opens: a question about
 # them then costs no Parquet planning (events are always read from the files).
-RESULTS_IN_MEMORY_BYTES = 32 << 20
+RESULTS_IN_MEMORY_BYTES = 4 << 20  # compressed; about a million page-history rows
+
+
+def results_in_memory(traces: Sequence[TraceFiles]) -> bool:
+    """Whether the replay results are small enough to read into memory at session open."""
+    paths = [t.results_dir / name for t in traces for name in (DIVERGENCES_FILE, PAGE_HISTORY_FILE)]
+    return sum(p.stat().st_size for p in paths if p.exists()) <= RESULTS_IN_MEMORY_BYTES
 
 
 def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
@@ -122,13 +128,11 @@ def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
     events = [(t, t.path) for t in traces]
     divs = [(t, t.results_dir / DIVERGENCES_FILE) for t in traces]
     hist = [(t, t.results_dir / PAGE_HISTORY_FILE) for t in traces]
-    results = sum(path.stat().st_size for _, path in divs + hist if path.exists())
-    kind = "TABLE" if results <= RESULTS_IN_MEMORY_BYTES else "VIEW"
     return [
         f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
         "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
-        f"CREATE {kind} _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
-        f"CREATE {kind} _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
+        f"CREATE VIEW _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
+        f"CREATE VIEW _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
     ]
 
 
@@ -233,7 +237,8 @@ FROM events WHERE kind IN ('mailbox_write', 'mailbox_read')""",
     "kexec_phases": f"SELECT {_COMMON}, phase FROM events WHERE kind = 'kexec'",
     "logs": f"SELECT {_COMMON}, text, source, line FROM events WHERE kind = 'log'",
     # the two views over replay results spell their expressions out instead of calling the
-    # macros: binding a macro costs about as much as these small queries themselves
+    # macros: binding a macro costs about as much as these small queries themselves (and they
+    # are created before the macros when they become tables)
     "divergences": f"""
 SELECT *, {_SEVERITY_RANK} AS severity_rank, {_RANGE_HEX} AS range_hex
 FROM _divergences""",
@@ -243,5 +248,11 @@ FROM _page_history""",
 }
 
 
-def decoded_view_ddl() -> list[str]:
-    return [f"CREATE VIEW {name} AS {body.strip()}" for name, body in _DECODED.items()]
+_RESULTS = ("divergences", "page_history")
+
+
+def decoded_view_ddl(results_in_memory: bool = False) -> list[str]:
+    """The decoded views; with `results_in_memory`, the replay results become tables (read
+    once at session open: a question about them then binds no view and reads no file)."""
+    return [f"CREATE {'TABLE' if results_in_memory and name in _RESULTS else 'VIEW'} {name} "
+            f"AS {body.strip()}" for name, body in _DECODED.items()]
