@@ -1,8 +1,9 @@
 """DDL of the SQL views over a store: raw events, decoded per-kind views, replay results.
 
 The views are thin: a filter on `kind`, column renames and inlined decode macros (macros.py).
-Nothing is materialised except the tiny `traces` table; DuckDB pushes projections and filters
-through every view into the Parquet scans. All traces are read by one read_parquet over the list
+Events are never materialised: DuckDB pushes projections and filters through every view into
+the Parquet scans. The `traces` table is tiny, and replay results under RESULTS_IN_MEMORY_BYTES
+are read into memory when the session opens. All traces are read by one read_parquet over the list
 of files; trace_id (and the shared bit) are per-file constants chosen by the file name.
 """
 
