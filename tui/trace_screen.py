@@ -164,9 +164,17 @@ class TraceScreen(Loaders, Screen[None]):
         self._refresh_state()
 
     def _refresh_state(self) -> None:
+        # only while the state or memory tab shows: indexing a big trace's model state is a
+        # full scan, which would slow the filters of someone who only reads the events
+        if self.query_one(TabbedContent).active not in ("state", "memory"):
+            return
         row = self.query_one(EventTable).current_row()
         if row is not None:
             self.compute_state(int(row["seq"]), self.focus_gpa)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in ("state", "memory"):
+            self._refresh_state()
 
     def on_divergence_panel_chosen(self, message: DivergencePanel.Chosen) -> None:
         self._jump(message.divergence)
