@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.25  # seconds between progress messages
 
 
+PARTIAL_BLOCKS = 8  # a filter first counts this many blocks of rows, shows them, then the rest
+
+
 class Loaders:
     """Mixed into the trace screen (a DOM node: `post_message` and `@work` need one)."""
 
@@ -92,11 +95,22 @@ class Loaders:
         self.post_message(CausesLoaded(seqs, self.source.events(seqs[:20]).to_pylist()))
 
     @work(thread=True, exclusive=True, group="count")
-    def count_view(self, where: str, branches: list[str] | None, generation: int) -> None:
+    def count_view(self, where: str, branches: list[str] | None, generation: int,
+                   cursor_row: int = 0) -> None:
+        """Count the filter's matches. When the cursor is near the top of the file, the first
+        matches are shown at once (a partial view) and the whole count follows."""
         import duckdb
+
+        from tdxray.tui.source import BLOCK
 
         start = time.perf_counter()
         try:
+            head = PARTIAL_BLOCKS * BLOCK
+            if cursor_row < head < self.source.rows:
+                partial = self.source.count(where, branches, first_rows=head)
+                if partial.total:
+                    self.post_message(ViewCounted(generation, partial,
+                                                  time.perf_counter() - start, partial=True))
             view = self.source.count(where, branches)
         except duckdb.Error as exc:
             self.post_message(FilterFailed(generation, str(exc).splitlines()[0]))

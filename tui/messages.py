@@ -72,6 +72,7 @@ class ViewCounted(Message):
     generation: int
     view: View
     seconds: float
+    partial: bool = False  # only the first rows of the file were counted; the rest follows
 
 
 @dataclass

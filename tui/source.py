@@ -66,14 +66,20 @@ class EventSource:
     def full_view(self) -> View:
         return View(None, self.rows, np.array([0, self.rows], dtype=np.int64))
 
-    def count(self, where: str, branches: list[str] | None = None) -> View:
+    def count(self, where: str, branches: list[str] | None = None,
+              first_rows: int | None = None) -> View:
         """Matches per block, as cumulative starts: starts[b] = matches before block b.
 
         `branches`, if given, are disjoint conditions whose union is `where` (faster apart).
+        With `first_rows`, only the file's first rows are counted: a partial view that can be
+        shown at once while the whole count runs.
         """
-        blocks = (self.rows + BLOCK - 1) // BLOCK
-        scans = " UNION ALL ".join(f"SELECT file_row_number // {BLOCK} AS b FROM ev WHERE {c}"
-                                   for c in (branches or [where]))
+        limit = self.rows if first_rows is None else min(first_rows, self.rows)
+        blocks = (limit + BLOCK - 1) // BLOCK
+        bound = "" if first_rows is None else f" AND file_row_number < {limit}"
+        scans = " UNION ALL ".join(
+            f"SELECT file_row_number // {BLOCK} AS b FROM ev WHERE ({c}){bound}"
+            for c in (branches or [where]))
         rows = self.cursor().sql(f"SELECT b, count(*) FROM ({scans}) GROUP BY b").fetchall()
         counts = np.zeros(blocks, dtype=np.int64)
         for block, n in rows:

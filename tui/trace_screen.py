@@ -210,12 +210,18 @@ class TraceScreen(Loaders, Screen[None]):
             bar.summary(f"no filter: {self.source.rows:,} events")
             return
         bar.summary("counting…", where)
-        self.count_view(where, count_branches(message.filter, self.sbit), self._filter_generation)
+        row = self.query_one(EventTable).current_row()
+        self.count_view(where, count_branches(message.filter, self.sbit), self._filter_generation,
+                        int(row["row"]) if row is not None else 0)
 
     def on_view_counted(self, message: ViewCounted) -> None:
         if message.generation != self._filter_generation:
             return
         self.query_one(EventTable).set_view(message.view)
+        if message.partial:
+            self.query_one(FilterBar).summary(
+                f"{message.view.total:,}+ events (counting the rest…)", message.view.where)
+            return
         took = f" ({message.seconds:.1f} s)" if message.seconds >= 1 else ""
         self.query_one(FilterBar).summary(
             f"{message.view.total:,} of {self.source.rows:,} events{took}", message.view.where)
