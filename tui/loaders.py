@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.worker import get_current_worker
 
 from tdxray.tui.messages import (
     CausesLoaded,
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.25  # seconds between progress messages
 
 
+CHILD_REPLAY_RATE = 3_000_000  # events/s, for a progress estimate while a child replays
 PARTIAL_BLOCKS = 8  # a filter first counts this many blocks of rows, shows them, then the rest
 
 
@@ -54,16 +58,38 @@ class Loaders:
 
     @work(thread=True, exclusive=True, group="replay")
     def load_replay(self, ref: TraceRef) -> None:
-        from tdxray.model.replay import load_or_replay
+        from tdxray.model.replay import is_fresh, load_or_replay
 
         progress = self._progress("replaying")
+        results: Path | None = ref.results_dir
         try:
+            if not is_fresh(ref.path, ref.results_dir):
+                self._replay_in_child(ref.path, ref.results_dir, progress)
             result = load_or_replay(ref.path, ref.results_dir, progress)  # type: ignore[arg-type]
-            results: Path | None = ref.results_dir
         except OSError:  # the store is read-only: keep the results in a temporary directory
             results = Path(tempfile.mkdtemp(prefix="tdxray-tui-"))
             result = load_or_replay(ref.path, results, progress)  # type: ignore[arg-type]
         self.post_message(ReplayLoaded(result, results))
+
+    def _replay_in_child(self, trace: Path, results: Path, progress: Any) -> None:
+        """Replay in a child process, so the replay's memory is not the app's; the parent then
+        reads the fresh results. Progress is estimated from the elapsed time. If the child
+        fails (a read-only store, a trace it cannot read), the caller replays in-process and
+        reports what went wrong."""
+        total = self.source.rows
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tdxray", "replay", str(trace), "-o", str(results)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = get_current_worker()
+        start = time.monotonic()
+        while child.poll() is None:
+            if worker.is_cancelled:  # the app is closing: do not keep the child running
+                child.kill()
+                child.wait()
+                return
+            guess = int((time.monotonic() - start) * CHILD_REPLAY_RATE)
+            progress(min(guess, total - 1), total)
+            time.sleep(PROGRESS_EVERY)
 
     @work(thread=True, exclusive=True, group="timeline")
     def load_timeline(self, results_dir: Path, trace: TraceFile, points: int) -> None:
