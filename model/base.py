@@ -20,7 +20,6 @@ ACCOUNTING_OFF = "shared page accounting is off"
 NR_SHARED = "nr_shared = "
 MCE = cr4_bit(Cr4.MCE)
 KEXEC_IN_PROGRESS = ("stopping", "finishing", "crashed")
-_NOT_ACCEPTED = (int(PageState.PENDING), int(PageState.UNACCEPTED))
 
 
 def span_pages(start: int, end: int) -> int:

@@ -190,13 +190,6 @@ class PageMap:
         attrs = self.ca[c][i]
         return attrs[0], attrs[1]
 
-    def uniform_state(self, start: int, end: int) -> int:
-        """The state of [start, end) if it lies inside one piece, else -1 (a fast path)."""
-        c, i = self._locate(start)
-        if self._next_start(c, i) < end:
-            return -1
-        return self.ca[c][i][0]
-
     def _all(self) -> Iterator[tuple[int, int, Attrs]]:
         return self._walk(0, 0, self.limit)
 
