@@ -11,10 +11,18 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import Footer, LoadingIndicator, Static
 
+# Imported before the app mounts (not in the open worker): once the UI is up, the first
+# screen of events waits only for the trace itself.
 from tdxray.analyses.escape import escape_control
+from tdxray.ingest.materialize import trace_file_for
+from tdxray.schema.errors import InputError
+from tdxray.store.layout import Store
+from tdxray.store.read import open_trace as read_trace
 from tdxray.tui.commands import ActionCommands
 from tdxray.tui.messages import LoadFailed, PickTrace, TraceOpened
 from tdxray.tui.picker import MessageScreen, PickerScreen
+from tdxray.tui.source import EventSource
+from tdxray.tui.trace_screen import TraceScreen
 
 
 class TdxrayApp(App[None]):
@@ -43,24 +51,16 @@ class TdxrayApp(App[None]):
 
     @work(thread=True, exclusive=True, group="open")
     def open_trace(self, arg: str, trace_id: str | None) -> None:
-        from tdxray.ingest.materialize import trace_file_for
-        from tdxray.schema.errors import InputError
-        from tdxray.store.layout import Store
-        from tdxray.store.read import open_trace
-        from tdxray.tui.source import EventSource
-
         try:
             if trace_id is None and Path(arg).is_dir() and len(Store(Path(arg)).trace_ids()) > 1:
                 self.post_message(PickTrace(arg, Store(Path(arg)).trace_ids()))
                 return
             ref = trace_file_for(arg, trace_id, warn=self.warnings.append)[0]
-            trace = open_trace(ref.path)
+            trace = read_trace(ref.path)
             if trace.num_rows == 0:
                 self.post_message(LoadFailed(arg, "the trace holds no events"))
                 return
             source = EventSource(trace)
-            import tdxray.tui.trace_screen  # noqa: F401  (imported here, off the UI thread)
-
             self.post_message(TraceOpened(ref, source))
         except InputError as exc:
             self.post_message(LoadFailed(arg, str(exc)))
@@ -68,8 +68,6 @@ class TdxrayApp(App[None]):
             self.post_message(LoadFailed(arg, f"{type(exc).__name__}: {exc}"))
 
     def on_trace_opened(self, message: TraceOpened) -> None:
-        from tdxray.tui.trace_screen import TraceScreen
-
         screen = TraceScreen(message.ref, message.source)
         if isinstance(self.screen, TraceScreen):
             self.switch_screen(screen)
@@ -99,7 +97,6 @@ class TdxrayApp(App[None]):
         from tdxray.tui.event_table import EventTable
         from tdxray.tui.memory_map import MemoryMap
         from tdxray.tui.sql_panel import SqlScreen
-        from tdxray.tui.trace_screen import TraceScreen
 
         return [("Everywhere", list(self.BINDINGS)), ("Trace screen", TraceScreen.BINDINGS),
                 ("Event table", EventTable.BINDINGS), ("Memory map (tab 3)", MemoryMap.BINDINGS),

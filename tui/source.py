@@ -59,6 +59,13 @@ class EventSource:
         self._group_max = [meta.row_group(i).column(seq_col).statistics.max
                            for i in range(meta.num_row_groups)]
         self._seq_cache: dict[int, np.ndarray] = {}
+        self._counting: set[duckdb.DuckDBPyConnection] = set()
+
+    def interrupt_counts(self) -> None:
+        """Stop the counts still running (a newer filter replaces them): DuckDB's own interrupt,
+        the running query raises in its worker."""
+        for cursor in list(self._counting):
+            cursor.interrupt()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         return self.con.cursor()
@@ -80,7 +87,12 @@ class EventSource:
         scans = " UNION ALL ".join(
             f"SELECT file_row_number // {BLOCK} AS b FROM ev WHERE ({c}){bound}"
             for c in (branches or [where]))
-        rows = self.cursor().sql(f"SELECT b, count(*) FROM ({scans}) GROUP BY b").fetchall()
+        cursor = self.cursor()
+        self._counting.add(cursor)
+        try:
+            rows = cursor.sql(f"SELECT b, count(*) FROM ({scans}) GROUP BY b").fetchall()
+        finally:
+            self._counting.discard(cursor)
         counts = np.zeros(blocks, dtype=np.int64)
         for block, n in rows:
             counts[int(block)] = n

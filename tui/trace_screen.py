@@ -198,6 +198,7 @@ class TraceScreen(Loaders, Screen[None]):
     def on_filter_bar_changed(self, message: FilterBar.Changed) -> None:
         bar = self.query_one(FilterBar)
         self._filter_generation += 1
+        self.source.interrupt_counts()
         try:
             where = where_clause(message.filter, self.sbit)
         except FilterError as exc:
