@@ -53,7 +53,8 @@ def _entry(raw: Any, index: int, path: str) -> BaselineEntry:
     for key in ENTRY_KEYS[1:]:
         if raw.get(key) is not None and not isinstance(raw[key], str):
             raise InputError(f"malformed baseline: {key!r} is not a string", path, where=where)
-    return BaselineEntry(*(raw.get(key) for key in ENTRY_KEYS))
+    return BaselineEntry(raw["fingerprint"], raw.get("rule"), raw.get("trace_id"),
+                         raw.get("message"))
 
 
 def parse_baseline(text: str, path: str) -> Baseline:

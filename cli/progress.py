@@ -5,7 +5,14 @@ from __future__ import annotations
 from types import TracebackType
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 LONG_TRACE = 1_000_000  # events; shorter traces replay in about a second: no bar
 
@@ -17,7 +24,7 @@ class ReplayProgress:
         self.label = label
         self.console = console or Console(stderr=True)
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def __call__(self, done: int, total: int) -> None:
         if total < LONG_TRACE or not self.console.is_interactive:

@@ -8,6 +8,7 @@ import io
 import lzma
 import sys
 from collections.abc import Iterator
+from typing import cast
 
 import zstandard
 
@@ -48,9 +49,11 @@ def open_input(arg: str) -> Iterator[io.BufferedReader]:
 def _open_raw(arg: str, stack: contextlib.ExitStack) -> io.BufferedReader:
     if arg == STDIN:
         stdin = sys.stdin.buffer
-        return stdin if isinstance(stdin, io.BufferedReader) else io.BufferedReader(stdin, BUFFER)
+        if isinstance(stdin, io.BufferedReader):
+            return stdin
+        return io.BufferedReader(cast(io.RawIOBase, stdin), BUFFER)
     try:
-        return stack.enter_context(open(arg, "rb", buffering=BUFFER))
+        return cast(io.BufferedReader, stack.enter_context(open(arg, "rb", buffering=BUFFER)))
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", arg) from None
 

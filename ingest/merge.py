@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -71,7 +72,7 @@ def merged_batches(streams: Sequence[tuple[str, Iterator[pa.RecordBatch], int]],
         cut_key, cut_src = min((int(s.keys[-1]), s.index) for s in active)
         parts, keys, order = [], [], []
         for s in active:
-            side = "right" if s.index <= cut_src else "left"
+            side: Literal["left", "right"] = "right" if s.index <= cut_src else "left"
             taken, k = s.take(int(np.searchsorted(s.keys, cut_key, side=side)))
             if taken.num_rows:
                 parts.append(taken)

@@ -8,7 +8,7 @@ its path (it needs to seek) and is recognised by its magic bytes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
@@ -66,7 +66,7 @@ FORMAT_NAMES: tuple[str, ...] = (AUTO, *STREAM_FORMATS, PARQUET, *SOURCE_FORMATS
 
 
 def read_traces(args: Sequence[str], fmt: str, warn: Warn, options: TextOptions | None = None,
-                formats: dict[str, str] | None = None) -> Iterator[TraceInput]:
+                formats: dict[str, str] | None = None) -> Generator[TraceInput, None, None]:
     """The traces in the named inputs: one per JSONL or Parquet input, in order, then one
     trace merged from all the text sources (ftrace, QEMU log, console) of one TD.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import cast
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def templates(shared_bit: int) -> Templates:
     values: dict[str, np.ndarray] = {}
     given: dict[str, np.ndarray] = {}
     for i, name in enumerate(REGISTERS):
-        raw = [t[2 + i] for t in _TEMPLATES]
+        raw = [cast(int | None, t[2 + i]) for t in _TEMPLATES]
         if name == "r14":  # MMIO addresses are reached through the shared mapping
             raw = [v | shared_bit if v is not None and t[1] == Subfn.MMIO else v
                    for v, t in zip(raw, _TEMPLATES, strict=True)]

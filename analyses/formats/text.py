@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
@@ -15,7 +16,7 @@ from tdxray.model.catalogue import RULES, SEVERITY_RANK
 from tdxray.model.divergence import Divergence
 
 Style = Callable[..., str]
-COLOURS = {"fatal": {"fg": "red", "bold": True}, "error": {"fg": "red"},
+COLOURS: dict[str, dict[str, Any]] = {"fatal": {"fg": "red", "bold": True}, "error": {"fg": "red"},
            "warning": {"fg": "yellow"}, "info": {"fg": "cyan"}}
 MAX_LISTED = 5
 

@@ -39,7 +39,8 @@ def u64(value: int) -> str:
     return f"{int(value)}::{U64}"
 
 
-def case(expr: str, names: Mapping[int, str] | Mapping[int, int], default: str = "NULL") -> str:
+def case(expr: str, names: Mapping[int, str] | Mapping[int, int] | Mapping[int, str | int],
+         default: str = "NULL") -> str:
     """CASE expr WHEN k THEN v … : a decode table as SQL (strings quoted, integers as UBIGINT)."""
     whens = " ".join(f"WHEN {u64(k)} THEN {sql_str(v) if isinstance(v, str) else u64(v)}"
                      for k, v in sorted(names.items()))
