@@ -4,8 +4,9 @@
 
 Each trace is measured in a fresh subprocess (so that opening includes the imports and RSS is
 the app's own): time to the first screen of events from process start and from mount,
-structured filters, free-text search, jumps to a divergence (or to a seq far away when the trace
-has none) and peak RSS. Prints one JSON object per trace.
+structured filters (kind, vCPU, GPA point and range, failures only, time ranges) and free-text
+search, each as [first screen of matches, final count] in seconds, jumps to a divergence (or to
+a seq far away when the trace has none) and peak RSS. Prints one JSON object per trace.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from collections.abc import Callable
 from typing import Any
 
 SIZE = (120, 40)
+
+
+def _filters(first_ns: int, last_ns: int) -> list[tuple[str, str, str | bool]]:
+    """(name, filter field, value): the issue's structured filters, then text search. The time
+    filters start in the middle of the trace: one second of it, and all of its second half."""
+    mid = (first_ns + last_ns) // 2 // 1_000_000_000
+    return [
+        ("kind", "#filter-kind", "map_gpa"),
+        ("vcpu", "#filter-vcpu", "1"),
+        ("gpa", "#filter-gpa", "0x1a2000"),
+        ("gpa_range", "#filter-gpa", "0x1000-0x3000000"),
+        ("failures", "#filter-failures", True),
+        ("time", "#filter-time", f"{mid}-{mid + 1}"),
+        ("time_from", "#filter-time", f"{mid}-"),
+        ("text", "#filter-text", "kexec"),
+    ]
 
 
 async def _until(pilot: Any, cond: Callable[[], bool], timeout: float = 120.0) -> float:
@@ -54,28 +71,31 @@ async def _measure(path: str, started: float) -> dict[str, Any]:
         out["events"] = table.view.total
         out["replay_ready_s"] = round(await _until(pilot, lambda: screen.results_dir is not None)
                                       + time.time() - now, 3)
-        for field, value in (("kind", "map_gpa"), ("vcpu", "1"), ("gpa", "0x1a2000"),
-                             ("text", "kexec")):
-            out[f"filter_{field}_s"] = await _filter(pilot, screen, table, field, value)
+        ts = table.source.trace.parquet.schema_arrow.get_field_index("ts_ns")
+        meta = table.source.trace.parquet.metadata
+        first_ns = meta.row_group(0).column(ts).statistics.min
+        last_ns = meta.row_group(meta.num_row_groups - 1).column(ts).statistics.max
+        for name, field, value in _filters(first_ns, last_ns):
+            out[f"filter_{name}_s"] = await _filter(pilot, table, screen.query_one(field), value)
         out["jumps_ms"] = await _jumps(pilot, screen, table, Divergence)
         await _until(pilot, lambda: not any(w.is_running for w in app.workers))
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
 
-async def _filter(pilot: Any, screen: Any, table: Any, field: str, value: str) -> float:
-    from textual.widgets import Input
-
-    box = screen.query_one(f"#filter-{field}", Input)
+async def _filter(pilot: Any, table: Any, box: Any, value: str | bool) -> list[float]:
+    """[first screen of matches, final count] after setting a filter field, in seconds."""
     before = table.generation
     start = time.perf_counter()
     box.value = value
     await _until(pilot, lambda: table.generation > before and
                  (table.view.total == 0 or table.row_at(table.cursor) is not None))
-    seconds = round(time.perf_counter() - start, 3)
-    box.value = ""
+    first = round(time.perf_counter() - start, 3)
+    await _until(pilot, lambda: not table.view.partial)
+    final = round(time.perf_counter() - start, 3)
+    box.value = "" if isinstance(value, str) else False
     await _until(pilot, lambda: not table.view.filtered and table.row_at(table.cursor) is not None)
-    return seconds
+    return [first, final]
 
 
 async def _jumps(pilot: Any, screen: Any, table: Any, divergence: type) -> list[float]:

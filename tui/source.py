@@ -34,6 +34,7 @@ class View:
     where: str | None = None
     total: int = 0
     starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    partial: bool = False  # only the first rows were counted: the whole count follows
 
     @property
     def filtered(self) -> bool:
@@ -97,7 +98,7 @@ class EventSource:
         for block, n in rows:
             counts[int(block)] = n
         starts = np.concatenate([[0], np.cumsum(counts)])
-        return View(where, int(starts[-1]), starts)
+        return View(where, int(starts[-1]), starts, partial=first_rows is not None)
 
     def window(self, view: View, start: int, n: int) -> pa.Table:
         """Rows start..start+n of the view (fewer at the end), in file order."""
