@@ -71,6 +71,8 @@ async def _measure(path: str, started: float) -> dict[str, Any]:
         out["events"] = table.view.total
         out["replay_ready_s"] = round(await _until(pilot, lambda: screen.results_dir is not None)
                                       + time.time() - now, 3)
+        out["index_ready_s"] = round(await _until(pilot, lambda: screen.index_ready)
+                                     + time.time() - now, 3)
         ts = table.source.trace.parquet.schema_arrow.get_field_index("ts_ns")
         meta = table.source.trace.parquet.metadata
         first_ns = meta.row_group(0).column(ts).statistics.min

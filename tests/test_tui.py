@@ -17,6 +17,9 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from textual.worker import WorkerCancelled
 
+from tdxray.ingest.materialize import trace_file_for
+from tdxray.store.filter_index import index_path, open_index
+from tdxray.store.read import open_trace
 from tdxray.tests.support import write_trace
 from tdxray.tui.app import TdxrayApp
 from tdxray.tui.divergences import DivergencePanel
@@ -144,6 +147,7 @@ async def test_filters_narrow_the_table(unfixed: str) -> None:
         app.screen.query_one("#filter-gpa", Input).value = "0x1f600000"
         await settle(pilot)
         assert [table.row_at(i)["seq"] for i in range(table.view.total)] == [4]
+        assert table.view.indexed  # counted and read in the filter index
         app.screen.query_one("#filter-gpa", Input).value = ""
         app.screen.query_one(EventTable).focus()
         await pilot.press("slash", *"io tlb")
@@ -273,3 +277,26 @@ async def test_goto_seq(unfixed: str) -> None:
         await pilot.press("g", *"120", "enter")
         await settle(pilot)
         assert app.screen.query_one(EventTable).current_row()["seq"] == 120
+
+
+def test_a_damaged_filter_index_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = trace_file_for(str(SAMPLES / "unfixed-kernel.jsonl"), workdir=tmp_path)[0]
+    index = index_path(trace.results_dir)
+    index.parent.mkdir(parents=True)
+    index.write_bytes(b"garbage")
+    notes: list[str] = []
+    monkeypatch.setattr(TraceScreen, "notify", lambda self, message, **kw: notes.append(message))
+
+    async def explore() -> None:
+        app = TdxrayApp(str(trace.path))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert any("filter index rebuilt: unreadable" in n for n in notes)
+            app.screen.query_one("#filter-gpa", Input).value = "0x1f600000"
+            await settle(pilot)
+            table = app.screen.query_one(EventTable)
+            assert table.view.indexed
+            assert [table.row_at(i)["seq"] for i in range(table.view.total)] == [4]
+
+    asyncio.run(explore())
+    assert open_index(open_trace(trace.path), trace.results_dir).events > 0

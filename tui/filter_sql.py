@@ -7,11 +7,12 @@ reaches the SQL text unquoted. A field that does not parse is a FilterError nami
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tdxray.analyses.sql.macros import sql_str, u64
-from tdxray.schema.constants import ACCEPT_LEVEL_MASK, ACCEPT_LEVEL_SIZES, Leaf, Subfn
+from tdxray.schema.constants import ACCEPT_LEVEL_MASK, ACCEPT_LEVEL_SIZES
 from tdxray.schema.events import KNOWN_KINDS
+from tdxray.store.filter_index import FAILURE, GPA_KINDS, TDCALL_ACCEPT, TDVMCALL_MAP_GPA
 
 
 class FilterError(ValueError):
@@ -53,13 +54,17 @@ def _span(text: str, field: str) -> tuple[int | None, int | None]:
     return (first, last) if sep else (first, first)
 
 
-def _kinds(text: str) -> str:
+def _kind_names(text: str) -> list[str]:
     names = [k.strip() for k in re.split(r"[,\s]+", text) if k.strip()]
     unknown = [k for k in names if k not in KNOWN_KINDS]
     if unknown:
         raise FilterError("kind", f"unknown kind {unknown[0]!r} (kinds: "
                           f"{', '.join(KNOWN_KINDS)})")
-    return f"kind IN ({', '.join(sql_str(k) for k in names)})"
+    return names
+
+
+def _kinds(text: str) -> str:
+    return f"kind IN ({', '.join(sql_str(k) for k in _kind_names(text))})"
 
 
 def _vcpus(text: str) -> str:
@@ -84,13 +89,19 @@ def _seconds(text: str) -> int | None:
         raise FilterError("time", f"not seconds: {text!r}") from None
 
 
-def _time(text: str) -> str:
+def _time_bounds(text: str) -> tuple[int | None, int | None]:
+    """[lo, hi] in ns, either open (None)."""
     lo_text, sep, hi_text = text.partition("-")
     lo, hi = _seconds(lo_text), _seconds(hi_text) if sep else None
+    if lo is None and hi is None:
+        raise FilterError("time", "give seconds: 1.5-2 or 1.5- or -2")
+    return lo, hi
+
+
+def _time(text: str) -> str:
+    lo, hi = _time_bounds(text)
     parts = ([f"ts_ns >= {lo}"] if lo is not None else []) + \
             ([f"ts_ns <= {hi}"] if hi is not None else [])
-    if not parts:
-        raise FilterError("time", "give seconds: 1.5-2 or 1.5- or -2")
     return " AND ".join(parts)
 
 
@@ -105,8 +116,9 @@ def _gpa(text: str, sbit: int) -> str:
 
 
 def _gpa_branches(text: str, sbit: int) -> list[str]:
-    """One condition per event kind that carries a GPA: disjoint, each led by `kind = …` so
-    that DuckDB prunes the scan with it (one OR over all of them would read every row)."""
+    """One condition per family of events that carry a GPA: disjoint, each led by the filter
+    index's condition for that family (`kind = …`, which DuckDB pushes into the scan; one OR
+    over all of them would read every row), so that a GPA filter implies the index's scope."""
     lo, hi = _span(text, "gpa")
     if lo is None:
         raise FilterError("gpa", "give a GPA or a range: 0x1a2000 or 0x1000-0x3000")
@@ -119,15 +131,16 @@ def _gpa_branches(text: str, sbit: int) -> list[str]:
     rcx_level = f"CASE rcx & {ACCEPT_LEVEL_MASK} {sizes} ELSE 4096 END"
     level = f"CASE level {sizes} ELSE 4096 END"
     rcx_gpa = f"(rcx & {u64(~ACCEPT_LEVEL_MASK & ~sbit & 0xFFFFFFFFFFFFFFFF)})"
-    return [
-        f"(kind IN ('map_gpa', 'convert') AND {_touching(f'(gpa & {mask})', 'size', lo, hi)})",
-        f"(kind = 'accept' AND {_touching(f'(gpa & {mask})', level, lo, hi)})",
-        f"(kind = 'mem_access' AND (gpa & {mask}) >= {u64(lo)} AND (gpa & {mask}) < {u64(hi)})",
-        f"(kind = 'tdvmcall' AND subfn = {int(Subfn.MAP_GPA)} AND "
-        f"{_touching(f'(r12 & {mask})', 'r13', lo, hi)})",
-        f"(kind = 'tdcall' AND leaf = {int(Leaf.MEM_PAGE_ACCEPT)} AND "
-        f"{_touching(rcx_gpa, rcx_level, lo, hi)})",
-    ]
+    gpa = f"(gpa & {mask})"
+    touches = {
+        "map_gpa": _touching(gpa, "size", lo, hi),
+        "convert": _touching(gpa, "size", lo, hi),
+        "accept": _touching(gpa, level, lo, hi),
+        "mem_access": f"{gpa} >= {u64(lo)} AND {gpa} < {u64(hi)}",
+    }
+    return [*(f"(kind = '{k}' AND {touches[k]})" for k in GPA_KINDS),
+            f"({TDVMCALL_MAP_GPA} AND {_touching(f'(r12 & {mask})', 'r13', lo, hi)})",
+            f"({TDCALL_ACCEPT} AND {_touching(rcx_gpa, rcx_level, lo, hi)})"]
 
 
 def _text(text: str) -> str:
@@ -148,7 +161,7 @@ def where_clause(f: Filter, sbit: int) -> str | None:
     if f.gpa.strip():
         parts.append(_gpa(f.gpa.strip(), sbit))
     if f.failures:
-        parts.append("(status IS NOT NULL AND status <> 0)")
+        parts.append(FAILURE)
     if f.text.strip():
         parts.append(_text(f.text))
     return " AND ".join(parts) if parts else None
@@ -162,3 +175,26 @@ def count_branches(f: Filter, sbit: int) -> list[str] | None:
         return None
     rest = where_clause(Filter(f.kind, f.vcpu, f.time, "", f.failures, f.text), sbit)
     return [b if rest is None else f"{rest} AND {b}" for b in _gpa_branches(f.gpa.strip(), sbit)]
+
+
+@dataclass(frozen=True)
+class Query:
+    """How to count a filter: its WHERE clause and what is known about the rows it matches."""
+
+    where: str
+    branches: list[str] | None  # disjoint conditions to count apart (count_branches)
+    indexed: bool  # the clause implies the filter index's scope: count in the index
+    time: tuple[int | None, int | None] | None  # its time bounds [lo, hi] in ns, if any
+    time_only: bool  # the clause is the time bounds and nothing else
+
+
+def query(f: Filter, sbit: int) -> Query | None:
+    """The filter as a Query (None: no filter); FilterError if a field does not parse."""
+    where = where_clause(f, sbit)
+    if where is None:
+        return None
+    kinds = _kind_names(f.kind) if f.kind.strip() else []
+    indexed = bool(f.gpa.strip()) or f.failures or bool(kinds and set(kinds) <= set(GPA_KINDS))
+    time = _time_bounds(f.time) if f.time.strip() else None
+    return Query(where, count_branches(f, sbit), indexed, time,
+                 time is not None and replace(f, time="").empty)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ from textual.worker import get_current_worker
 from tdxray.tui.messages import (
     CausesLoaded,
     FilterFailed,
+    IndexReady,
     Progress,
     ReplayLoaded,
     StateComputed,
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
     from tdxray.analyses.state_at import StateCursor
     from tdxray.store.layout import TraceRef
     from tdxray.store.read import TraceFile
-    from tdxray.tui.source import EventSource
+    from tdxray.tui.filter_sql import Query
+    from tdxray.tui.source import EventSource, View
 
 PROGRESS_EVERY = 0.25  # seconds between progress messages
 
@@ -120,25 +124,57 @@ class Loaders:
     def load_causes(self, seqs: list[int]) -> None:
         self.post_message(CausesLoaded(seqs, self.source.events(seqs[:20]).to_pylist()))
 
-    @work(thread=True, exclusive=True, group="count")
-    def count_view(self, where: str, branches: list[str] | None, generation: int,
-                   cursor_row: int = 0) -> None:
-        """Count the filter's matches. When the cursor is near the top of the file, the first
-        matches are shown at once (a partial view) and the whole count follows."""
+    @work(thread=True, exclusive=True, group="index")
+    def load_index(self, ref: TraceRef) -> None:
+        """Open the trace's filter index, building it first if it is missing or stale."""
         import duckdb
 
-        from tdxray.tui.source import BLOCK
+        from tdxray.store.filter_index import ensure_index
+
+        try:
+            try:
+                index, rebuilt = ensure_index(self.source.trace, ref.results_dir)
+            except OSError:  # the store is read-only: keep the index in a temporary directory
+                scratch = Path(tempfile.mkdtemp(prefix="tdxray-tui-index-"))
+                atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+                index, rebuilt = ensure_index(self.source.trace, scratch)
+            self.source.attach_index(index)
+        except (OSError, duckdb.Error) as exc:
+            self.post_message(IndexReady(None, str(exc).splitlines()[0]))
+            return
+        self.post_message(IndexReady(index, None if rebuilt is None else
+                                     f"filter index rebuilt: {rebuilt}"))
+
+    @work(thread=True, exclusive=True, group="count")
+    def count_view(self, query: Query, generation: int, cursor_row: int = 0) -> None:
+        """Count the filter's matches: in the filter index when the filter stays within it; by
+        arithmetic when it is a time range over rows in time order; else by scanning, and then,
+        when the cursor is near the first rows that can match, the first matches are shown at
+        once (a partial view) and the whole count follows."""
+        import duckdb
 
         start = time.perf_counter()
         try:
-            head = PARTIAL_BLOCKS * BLOCK
-            if cursor_row < head < self.source.rows:
-                partial = self.source.count(where, branches, first_rows=head)
-                if partial.total:
-                    self.post_message(ViewCounted(generation, partial,
-                                                  time.perf_counter() - start, partial=True))
-            view = self.source.count(where, branches)
+            view = self._counted_view(query, generation, cursor_row, start)
         except duckdb.Error as exc:
             self.post_message(FilterFailed(generation, str(exc).splitlines()[0]))
             return
         self.post_message(ViewCounted(generation, view, time.perf_counter() - start))
+
+    def _counted_view(self, query: Query, generation: int, cursor_row: int, start: float) -> View:
+        from tdxray.tui.source import BLOCK
+
+        source = self.source
+        if query.indexed and source.index is not None:
+            return source.count(query.where, indexed=True)
+        run = source.time_rows(*query.time) if query.time is not None else None
+        if run is not None and query.time_only:
+            return source.run_view(query.where, *run)
+        first = run[0] if run is not None else 0  # no row before it matches
+        head = first + PARTIAL_BLOCKS * BLOCK
+        if cursor_row < head < source.rows:
+            partial = source.count(query.where, query.branches, PARTIAL_BLOCKS * BLOCK, first)
+            if partial.total:
+                self.post_message(ViewCounted(generation, partial, time.perf_counter() - start,
+                                              partial=True))
+        return source.count(query.where, query.branches)

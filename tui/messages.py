@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from tdxray.analyses.page_history import Interval
     from tdxray.analyses.state_at import ModelSnapshot
     from tdxray.model.result import ReplayResult
+    from tdxray.store.filter_index import FilterIndex
     from tdxray.store.layout import TraceRef
     from tdxray.tui.source import EventSource, View
 
@@ -73,6 +74,15 @@ class ViewCounted(Message):
     view: View
     seconds: float
     partial: bool = False  # only the first rows of the file were counted; the rest follows
+
+
+@dataclass
+class IndexReady(Message):
+    """The filter index is attached (index None: it could not be; note says why), or was
+    rebuilt (note says what was wrong with the old one)."""
+
+    index: FilterIndex | None
+    note: str | None
 
 
 @dataclass

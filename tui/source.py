@@ -3,7 +3,10 @@
 Rows are addressed by their position in the file (`file_row_number`). A filtered view keeps
 only a count of matching rows per block of BLOCK rows: the n-th match is found by summing
 counts, then asking DuckDB for one bounded block range. Memory stays flat in trace length.
-No Textual here: workers call these methods from threads, each on its own cursor.
+A filter whose clause implies the filter index's scope (store/filter_index.py) is counted and
+read in the index instead: the same queries, on a second connection whose `ev` view is the
+index (its rows keep their trace row numbers). No Textual here: workers call these methods
+from threads, each on its own cursor.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import pyarrow as pa
 
 from tdxray.analyses.sql.guard import lockdown_statements
 from tdxray.analyses.sql.macros import sql_str
+from tdxray.store.filter_index import FilterIndex
 from tdxray.store.read import TraceFile
+from tdxray.tui.time_rows import rows_in_time
 
 BLOCK = 1 << 16
 SHOWN_COLUMNS = ("seq", "ts_ns", "vcpu", "kind", "leaf", "subfn", "status", "gpa", "size",
@@ -35,6 +40,7 @@ class View:
     total: int = 0
     starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     partial: bool = False  # only the first rows were counted: the whole count follows
+    indexed: bool = False  # the matches are read from the filter index, not the trace
 
     @property
     def filtered(self) -> bool:
@@ -47,12 +53,11 @@ class EventSource:
     def __init__(self, trace: TraceFile, threads: int = 2) -> None:
         self.trace = trace
         self.rows = trace.num_rows
-        self.con = duckdb.connect(":memory:", config={"threads": threads,
-                                                      "memory_limit": "256MB"})
-        self.con.execute("CREATE VIEW ev AS SELECT * FROM read_parquet("
-                         f"{sql_str(str(trace.path))}, file_row_number=true)")
-        for statement in lockdown_statements(Path(trace.path).resolve().parent):
-            self.con.execute(statement)
+        self.con = _connect(threads, "256MB", "SELECT * FROM read_parquet("
+                            f"{sql_str(str(trace.path))}, file_row_number=true)",
+                            Path(trace.path).resolve().parent)
+        self.index: FilterIndex | None = None
+        self._index_con: duckdb.DuckDBPyConnection | None = None
         meta = trace.parquet.metadata
         self._group_rows = np.cumsum([0] + [meta.row_group(i).num_rows
                                             for i in range(meta.num_row_groups)])
@@ -68,27 +73,45 @@ class EventSource:
         for cursor in list(self._counting):
             cursor.interrupt()
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self, indexed: bool = False) -> duckdb.DuckDBPyConnection:
+        """A cursor on the trace, or on the filter index (for an indexed view)."""
+        if indexed:
+            if self._index_con is None:
+                raise RuntimeError("an indexed view, but no filter index is attached")
+            return self._index_con.cursor()
         return self.con.cursor()
+
+    def attach_index(self, index: FilterIndex) -> None:
+        """Count and read indexed filters in `index` from now on (a dense index holds nothing:
+        filters keep scanning the trace)."""
+        if index.dense:
+            return
+        self._index_con = _connect(1, "64MB", "SELECT row AS file_row_number, * EXCLUDE (row) "
+                                   f"FROM read_parquet({sql_str(str(index.path))})",
+                                   index.path.resolve().parent)
+        self.index = index
 
     def full_view(self) -> View:
         return View(None, self.rows, np.array([0, self.rows], dtype=np.int64))
 
     def count(self, where: str, branches: list[str] | None = None,
-              first_rows: int | None = None) -> View:
+              first_rows: int | None = None, from_row: int = 0, indexed: bool = False) -> View:
         """Matches per block, as cumulative starts: starts[b] = matches before block b.
 
         `branches`, if given, are disjoint conditions whose union is `where` (faster apart).
-        With `first_rows`, only the file's first rows are counted: a partial view that can be
-        shown at once while the whole count runs.
+        With `first_rows`, only that many rows from `from_row` on are counted (the caller knows
+        that none before it match): a partial view that can be shown at once while the whole
+        count runs. `indexed` counts in the filter index (the caller knows that `where` implies
+        its scope).
         """
-        limit = self.rows if first_rows is None else min(first_rows, self.rows)
+        limit = self.rows if first_rows is None else min(from_row + first_rows, self.rows)
         blocks = (limit + BLOCK - 1) // BLOCK
-        bound = "" if first_rows is None else f" AND file_row_number < {limit}"
+        bound = "" if first_rows is None else \
+            f" AND file_row_number >= {from_row} AND file_row_number < {limit}"
         scans = " UNION ALL ".join(
             f"SELECT file_row_number // {BLOCK} AS b FROM ev WHERE ({c}){bound}"
-            for c in (branches or [where]))
-        cursor = self.cursor()
+            for c in ([where] if indexed or not branches else branches))
+        cursor = self.cursor(indexed)
         self._counting.add(cursor)
         try:
             rows = cursor.sql(f"SELECT b, count(*) FROM ({scans}) GROUP BY b").fetchall()
@@ -98,14 +121,25 @@ class EventSource:
         for block, n in rows:
             counts[int(block)] = n
         starts = np.concatenate([[0], np.cumsum(counts)])
-        return View(where, int(starts[-1]), starts, partial=first_rows is not None)
+        return View(where, int(starts[-1]), starts, first_rows is not None, indexed)
+
+    def time_rows(self, lo: int | None, hi: int | None) -> tuple[int, int] | None:
+        """[first, end): the rows with lo <= ts_ns <= hi, if the file's time order says so."""
+        return rows_in_time(self.trace, lo, hi)
+
+    def run_view(self, where: str, first: int, end: int) -> View:
+        """The view of a filter known to match exactly rows first..end-1: no count needed."""
+        blocks = (self.rows + BLOCK - 1) // BLOCK
+        edges = np.arange(blocks + 1, dtype=np.int64) * BLOCK
+        starts = np.clip(edges, first, end) - first
+        return View(where, end - first, starts)
 
     def window(self, view: View, start: int, n: int) -> pa.Table:
         """Rows start..start+n of the view (fewer at the end), in file order."""
         n = max(0, min(n, view.total - start))
         if n == 0 or start < 0:
             return pa.table({"row": pa.array([], pa.int64())})
-        cur = self.cursor()
+        cur = self.cursor(view.indexed)
         if not view.filtered:
             return cur.sql(f"SELECT {_SELECT} FROM ev WHERE file_row_number BETWEEN {start} "
                            f"AND {start + n - 1} ORDER BY row").to_arrow_table()
@@ -135,7 +169,7 @@ class EventSource:
         block = row // BLOCK
         if block >= len(view.starts) - 1:
             return max(view.total - 1, 0)
-        ((before,),) = self.cursor().sql(
+        ((before,),) = self.cursor(view.indexed).sql(
             f"SELECT count(*) FROM ev WHERE file_row_number >= {block * BLOCK} AND "
             f"file_row_number < {row} AND ({view.where})").fetchall()
         return min(int(view.starts[block]) + int(before), max(view.total - 1, 0))
@@ -150,3 +184,15 @@ class EventSource:
 
     def close(self) -> None:
         self.con.close()
+        if self._index_con is not None:
+            self._index_con.close()
+
+
+def _connect(threads: int, memory: str, view: str, allowed: Path) -> duckdb.DuckDBPyConnection:
+    """A connection whose `ev` view is `view`, then locked to reading under `allowed`."""
+    con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory})
+    con.execute("SET enable_progress_bar = false")  # its cursors inherit it: never draw over the UI
+    con.execute(f"CREATE VIEW ev AS {view}")
+    for statement in lockdown_statements(allowed):
+        con.execute(statement)
+    return con

@@ -20,13 +20,14 @@ from tdxray.store.layout import TraceRef
 from tdxray.tui.describe import event_gpa
 from tdxray.tui.divergences import DivergencePanel
 from tdxray.tui.event_table import EventTable
-from tdxray.tui.filter_sql import FilterError, count_branches, where_clause
+from tdxray.tui.filter_sql import FilterError, Query, query
 from tdxray.tui.filters import FilterBar
 from tdxray.tui.loaders import Loaders
 from tdxray.tui.memory_map import MemoryMap
 from tdxray.tui.messages import (
     CausesLoaded,
     FilterFailed,
+    IndexReady,
     Progress,
     ReplayLoaded,
     StateComputed,
@@ -77,6 +78,8 @@ class TraceScreen(Loaders, Screen[None]):
         self.focus_span: tuple[int, int] | None = None
         self.sql_history: list[str] = []
         self._filter_generation = 0
+        self._query: Query | None = None  # the filter being counted, until its count is final
+        self.index_ready = False  # the filter index is attached, or known to be unavailable
         self._cause_at = -1
         self._summary = "replaying…"
         self._started = False
@@ -113,6 +116,7 @@ class TraceScreen(Loaders, Screen[None]):
         """Once the first rows are on screen: replay results, then the model state."""
         if not self._started:
             self._started = True
+            self.load_index(self.ref)
             self.load_replay(self.ref)
 
     # --- background results -------------------------------------------------------------------
@@ -199,21 +203,35 @@ class TraceScreen(Loaders, Screen[None]):
         bar = self.query_one(FilterBar)
         self._filter_generation += 1
         self.source.interrupt_counts()
+        self._query = None
         try:
-            where = where_clause(message.filter, self.sbit)
+            counted = query(message.filter, self.sbit)
         except FilterError as exc:
             bar.mark_invalid(exc.field)
             bar.summary(str(exc), error=True)
             return
         bar.mark_invalid(None)
-        if where is None:
+        if counted is None:
             self.query_one(EventTable).set_view(self.source.full_view())
             bar.summary(f"no filter: {self.source.rows:,} events")
             return
-        bar.summary("counting…", where)
+        bar.summary("counting…", counted.where)
+        self._start_count(counted)
+
+    def _start_count(self, counted: Query) -> None:
+        self._query = counted
         row = self.query_one(EventTable).current_row()
-        self.count_view(where, count_branches(message.filter, self.sbit), self._filter_generation,
-                        int(row["row"]) if row is not None else 0)
+        self.count_view(counted, self._filter_generation, int(row["row"]) if row is not None else 0)
+
+    def on_index_ready(self, message: IndexReady) -> None:
+        self.index_ready = True
+        if message.note:
+            self.notify(escape_control(message.note),
+                        severity="warning" if message.index is None else "information")
+        if self.source.index is not None and self._query is not None and self._query.indexed:
+            self._filter_generation += 1  # still scanning the trace: count in the index now
+            self.source.interrupt_counts()
+            self._start_count(self._query)
 
     def on_view_counted(self, message: ViewCounted) -> None:
         if message.generation != self._filter_generation:
@@ -223,12 +241,14 @@ class TraceScreen(Loaders, Screen[None]):
             self.query_one(FilterBar).summary(
                 f"{message.view.total:,}+ events (counting the rest…)", message.view.where)
             return
+        self._query = None
         took = f" ({message.seconds:.1f} s)" if message.seconds >= 1 else ""
         self.query_one(FilterBar).summary(
             f"{message.view.total:,} of {self.source.rows:,} events{took}", message.view.where)
 
     def on_filter_failed(self, message: FilterFailed) -> None:
         if message.generation == self._filter_generation:
+            self._query = None
             self.query_one(FilterBar).summary(escape_control(message.error), error=True)
 
     # --- actions ------------------------------------------------------------------------------
