@@ -1,8 +1,9 @@
 """Read ftrace text (tracefs `trace`/`trace_pipe`, `trace-cmd report`) into event batches.
 
-Chunks of lines are parsed in bulk (ftrace_prefix, ftrace_bulk); the hot host events
-(kvm_exit, kvm_entry) never go through Python one line at a time. Guest probe lines and other
-events are decoded per line (they are rare). Events come out in line order, without seq (the
+Chunks of lines are scanned by compiled code on worker threads (ftrace_scan, ftrace_bulk): the
+host events (kvm_exit, kvm_entry, kvm_page_fault, kvm_vm_set_mem_attributes) and events no
+decoder looks at never go through Python one line at a time. Guest probe lines, and lines the
+scan does not take, are decoded per line. Events come out in line order, without seq (the
 merge numbers them), with their line number and source.
 """
 

@@ -1,32 +1,82 @@
 """The common head of every ftrace line, parsed for a whole chunk at once.
 
-`<comm>-<pid> [<cpu>] <flags> <sec>.<usec>: <event>: <fields>` (FORMATS.md §2). The canonical
-shape is checked and taken apart with numpy (ftrace_prefix.canonical); the rare other lines (a
-tgid column, a very long comm, header and buffer-marker lines) go through a Python regex.
+`<comm>-<pid> [<cpu>] <flags> <sec>.<usec>: <event>: <fields>` (FORMATS.md §2). The compiled scan
+(ftrace_scan) takes apart the canonical shape, and the fields of the hot host events with it;
+the rare other lines (a tgid column, a comm holding ": ", header and buffer-marker lines) go
+through a Python regex.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from tdxray.ingest.bytegrid import DIGIT, SPACE, WORD, Rows, run_length, unique_words
-from tdxray.ingest.ftrace_layout import layout_rows
+from tdxray.ingest.bytegrid import unique_words
 from tdxray.ingest.text_chunks import Lines
 
-NONSPACE = ~SPACE
-NAME_MAX = 40
-WIDTH = 112  # bytes of each line examined by the bulk path
+NAME_MAX = 40  # an event name is 1..39 word characters
+HOT_NAMES = ("kvm_exit", "kvm_entry", "kvm_page_fault", "kvm_vm_set_mem_attributes")
+EXIT, ENTRY, FAULT, ATTRIBUTES = 1, 2, 3, 4  # `hot`: the fields were decoded as HOT_NAMES[k - 1]
 SLOW_MAX = 4096  # longer lines that fail the canonical check are bad (no regex on them)
 
 SLOW_RE = re.compile(
-    r"\s*(?P<comm>.*)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
+    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
     r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?P<name>\w{1,64}):(?: +|$)")
 NOT_EVENT_RE = re.compile(
     r"\s*(?:#.*|CPU:?\s*\d+\s*\[(?:LOST \d+ EVENTS|\d+ EVENTS DROPPED)\]|CPU \d+ is empty"
     r"|cpus=\d+|version = \d+|CPU \d+ buffer started)?\s*")
+
+
+@dataclass
+class Scan:
+    """What the compiled scan (ftrace_scan) finds, one entry per line or per row.
+
+    ok: the head is canonical (ts, cpu, where the event name is, where the fields start).
+    name_hot: the name's index in HOT_NAMES, or -1. hot: the fields were decoded as that hot
+    event (EXIT, ENTRY, FAULT, ATTRIBUTES; 0: left to the per-line path), with vcpu, subfn (-1:
+    not a TDVMCALL exit reason), gpa, size, write, to_private as that event has them. plain: the
+    fields of an event of another name are printable ASCII without quote or backslash.
+    """
+
+    ok: np.ndarray
+    ts: np.ndarray
+    cpu: np.ndarray
+    name_at: np.ndarray
+    name_len: np.ndarray
+    fields: np.ndarray
+    name_hot: np.ndarray
+    hot: np.ndarray
+    plain: np.ndarray
+    vcpu: np.ndarray
+    subfn: np.ndarray
+    gpa: np.ndarray
+    size: np.ndarray
+    write: np.ndarray
+    to_private: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> Scan:
+        i64 = np.zeros(n, np.int64)
+        return cls(np.zeros(n, bool), i64, i64.copy(), i64.copy(), i64.copy(), i64.copy(),
+                   np.full(n, -1, np.int64), np.zeros(n, np.int8), np.zeros(n, bool),
+                   i64.copy(), np.full(n, -1, np.int64), np.zeros(n, np.uint64),
+                   np.zeros(n, np.uint64), np.zeros(n, bool), np.zeros(n, bool))
+
+    def columns(self) -> list[np.ndarray]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def take(self, rows: np.ndarray) -> Scan:
+        return Scan(*(column[rows] for column in self.columns()))
+
+    def subset(self, rows: np.ndarray) -> Scan:
+        """The entries of `rows`, distinct and in increasing order (all: no copy)."""
+        return self if len(rows) == len(self.ok) else self.take(rows)
+
+    def concat(self, other: Scan) -> Scan:
+        return Scan(*(np.concatenate([a, b]) for a, b in zip(self.columns(), other.columns(),
+                                                             strict=True)))
 
 
 @dataclass
@@ -39,86 +89,49 @@ class Prefix:
     name_id: np.ndarray  # index into names
     names: list[str]
     fields: np.ndarray   # byte offset where the fields start (== line end if none)
+    scanned: Scan        # per row (nothing found on the rows of the per-line path)
     bad: list[tuple[int, str]]  # (line index, why) of lines that are neither events nor headers
 
 
-def _canonical(lines: Lines, todo: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The general bulk path for the lines `todo`: (ok, ts_ns, cpu, name start)."""
-    s, e = lines.starts[todo], lines.ends[todo]
-    g = Rows(lines.grid, s, WIDTH)
-    win = g.m[:, :WIDTH]
-    cols = np.arange(WIDTH - 1)
-    colsp = (win[:, :-1] == 58) & (win[:, 1:] == 32) & (cols < (e - s - 1)[:, None])
-    c1 = s + np.argmax(colsp, axis=1)
-    ok = colsp.any(axis=1)
-    frac = g.run_back(c1, 10, DIGIT)
-    dot = c1 - frac - 1
-    ok &= ((frac == 6) | (frac == 9)) & (g.byte(dot) == 46)
-    sec = g.run_back(dot, 13, DIGIT)
-    start = dot - sec
-    ok &= (sec >= 1) & (sec <= 12)
-    gap = g.run_back(start, 16, SPACE)
-    x = start - gap
-    flags = np.where(g.byte(x - 1) == 93, 0, g.run_back(x, 6, NONSPACE))
-    ok &= (gap >= 1) & ((flags == 0) | (flags == 4) | (flags == 5))
-    gap2 = np.where(flags == 0, 0, g.run_back(x - flags, 8, SPACE))
-    ok &= (flags == 0) | (gap2 >= 1)
-    q = x - flags - gap2 - 1
-    cpu_len = g.run_back(q, 7, DIGIT)
-    lb = q - cpu_len - 1
-    ok &= (g.byte(q) == 93) & (cpu_len >= 1) & (cpu_len <= 6) & (g.byte(lb) == 91)
-    gap3 = g.run_back(lb, 24, SPACE)
-    pid = g.run_back(lb - gap3, 11, DIGIT)
-    dash = lb - gap3 - pid - 1
-    ok &= (gap3 >= 1) & (pid >= 1) & (pid <= 10) & (g.byte(dash) == 45) & (dash > s)
-    scale = np.where(frac == 6, 1000, 1).astype(np.int64)
-    ts = (g.number(start, sec, 12).astype(np.int64) * 1_000_000_000
-          + g.number(dot + 1, frac, 9).astype(np.int64) * scale)
-    cpu = g.number(lb + 1, cpu_len, 6).astype(np.int64)
-    return ok, ts, cpu, c1 + 2
-
-
-def _names(lines: Lines, rows: np.ndarray, e0: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(ok, name length, fields start) of the event name at e0 of each row."""
-    e = lines.ends[rows]
-    win = lines.grid.window(e0, NAME_MAX + 1)
-    name = run_length(WORD[win])
-    colon = win[np.arange(len(rows)), np.minimum(name, NAME_MAX)]
-    after = e0 + name
-    pad = run_length(lines.grid.window(after + 1, 40) == 32)
-    ok = (name >= 1) & (name < NAME_MAX) & (colon == 58) & (after < e)
-    ok &= (after + 1 == e) | (pad >= 1)
-    return ok, name, np.minimum(after + 1 + pad, e)
-
-
 def parse_prefix(lines: Lines) -> Prefix:
-    todo = np.flatnonzero(~lines.garbage)
-    ok, ts, cpu, e0 = layout_rows(lines, todo)
-    miss = ~ok
-    if miss.any():
-        ok2, ts2, cpu2, e02 = _canonical(lines, todo[miss])
-        ok[miss], ts[miss], cpu[miss], e0[miss] = ok2, ts2, cpu2, e02
-    good, name_len, fields = _names(lines, todo[ok], e0[ok])
-    rows = todo[ok][good]
-    ts, cpu, e0, name_len, fields = ts[ok][good], cpu[ok][good], e0[ok][good], name_len[good], \
-        fields[good]
-    names_b, name_id = unique_words(lines.grid.window(e0, NAME_MAX), name_len)
-    names = [n.decode("ascii") for n in names_b]
+    from tdxray.ingest.ftrace_scan import scan  # numba: only when needed
+
+    line = scan(lines.grid.buf, lines.starts, lines.ends, lines.garbage)
+    rows = np.flatnonzero(line.ok)
+    found = line.subset(rows)
+    names = list(HOT_NAMES)
+    name_id = found.name_hot.copy()
+    other = np.flatnonzero(name_id < 0)
+    if len(other):
+        words, index = unique_words(lines.grid.window(found.name_at[other], NAME_MAX),
+                                    found.name_len[other])
+        ids = [_name_index(names, word.decode("ascii")) for word in words]
+        name_id[other] = np.array(ids, np.int64)[index]
+    prefix = Prefix(rows, found.ts, found.cpu, name_id, names, found.fields, found, [])
     slow: list[tuple[int, int, int, int, int]] = []
-    bad: list[tuple[int, str]] = []
-    accepted = np.zeros(len(lines), bool)
-    accepted[rows] = True
-    for i in np.flatnonzero(~accepted).tolist():
-        _slow_line(lines, i, names, slow, bad)
-    if not slow:
-        return Prefix(rows, ts, cpu, name_id, names, fields, bad)
+    for i in np.flatnonzero(~line.ok).tolist():
+        _slow_line(lines, i, names, slow, prefix.bad)
+    return _with_slow(prefix, slow) if slow else prefix
+
+
+def _name_index(names: list[str], name: str) -> int:
+    if name not in names:
+        names.append(name)
+    return names.index(name)
+
+
+def _with_slow(p: Prefix, slow: list[tuple[int, int, int, int, int]]) -> Prefix:
+    """The prefix with the rows the regex accepted put in line order (not decoded in bulk)."""
     extra = np.array(slow, np.int64).reshape(-1, 5)
-    all_rows = np.concatenate([rows, extra[:, 0]])
-    order = np.argsort(all_rows, kind="stable")
-    return Prefix(all_rows[order], np.concatenate([ts, extra[:, 1]])[order],
-                  np.concatenate([cpu, extra[:, 2]])[order],
-                  np.concatenate([name_id, extra[:, 3]])[order], names,
-                  np.concatenate([fields, extra[:, 4]])[order], bad)
+    rows = np.concatenate([p.rows, extra[:, 0]])
+    order = np.argsort(rows, kind="stable")
+
+    def merged(bulk: np.ndarray, more: np.ndarray) -> np.ndarray:
+        return np.concatenate([bulk, more.astype(bulk.dtype)])[order]
+
+    return Prefix(rows[order], merged(p.ts_ns, extra[:, 1]), merged(p.cpu, extra[:, 2]),
+                  merged(p.name_id, extra[:, 3]), p.names, merged(p.fields, extra[:, 4]),
+                  p.scanned.concat(Scan.empty(len(extra))).take(order), p.bad)
 
 
 def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int, int, int, int]],
@@ -137,11 +150,8 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         bad.append((i, "not an ftrace event line (<comm>-<pid> [<cpu>] <sec>.<usec>: "
                        "<event>: <fields>)"))
         return
-    name = m["name"]
-    if name not in names:
-        names.append(name)
     frac = m["frac"]
     ts = int(m["sec"]) * 1_000_000_000 + int(frac) * (1000 if len(frac) == 6 else 1)
     offset = len(text[:m.end()].encode("utf-8"))
-    slow.append((i, ts, int(m["cpu"]), names.index(name),
+    slow.append((i, ts, int(m["cpu"]), _name_index(names, m["name"]),
                  min(int(lines.starts[i]) + offset, int(lines.ends[i]))))

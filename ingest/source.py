@@ -22,15 +22,22 @@ class SourceContext:
     bad: BadLines
 
 
+SLICES_MAX = 16  # more runs of per-line rows than this: one `take` instead of slices
+
+
 def interleaved(fast: pa.RecordBatch, slow: pa.RecordBatch) -> list[pa.RecordBatch]:
-    """The rows of two batches, each in line order, as slices in line order (no copy: the few
-    per-line rows go between slices of the bulk ones)."""
+    """The rows of two batches, each in line order, in line order: slices when the few per-line
+    rows go between a few slices of the bulk ones (no copy), else one batch put in order."""
     if not slow.num_rows:
         return [fast] if fast.num_rows else []
     if not fast.num_rows:
         return [slow]
     at = np.searchsorted(fast.column("line").to_numpy(), slow.column("line").to_numpy())
     points, first = np.unique(at, return_index=True)
+    if len(points) > SLICES_MAX:
+        both = pa.Table.from_batches([fast, slow]).combine_chunks()
+        order = np.argsort(both.column("line").to_numpy(), kind="stable")
+        return both.take(pa.array(order)).combine_chunks().to_batches()
     bounds = [*first.tolist(), len(at)]
     out, prev = [], 0
     for k, point in enumerate(points.tolist()):

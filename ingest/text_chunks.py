@@ -13,7 +13,7 @@ from typing import IO
 
 import numpy as np
 
-from tdxray.ingest.bytegrid import Grid
+from tdxray.ingest.bytegrid import PAD, Grid
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.schema.errors import InputError
 
@@ -23,34 +23,52 @@ MAX_LINE = 1 << 20
 
 @dataclass(frozen=True)
 class Chunk:
-    data: bytes       # whole lines; each ends in "\n" unless `tail`
+    data: bytearray   # data[:size]: whole lines, each ending in "\n" unless `tail`; then PAD NULs
+    size: int
     first_line: int   # 1-based number of the first line
     tail: bool        # the input's last line, without a newline
 
 
 def read_chunks(stream: IO[bytes], source: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """Chunks of whole lines, read straight into their own buffers (no copy of the text)."""
+    from tdxray.ingest.line_kernel import count_newlines  # numba: only text readers
+
     carry = b""
     line = 1
     while True:
-        try:
-            block = stream.read(size)
-        except DECOMPRESSION_ERRORS as exc:
-            raise InputError(f"cannot decompress: {exc}", source, line) from exc
-        if not block:
+        buf = bytearray(len(carry) + size + PAD)
+        buf[:len(carry)] = carry
+        end = len(carry) + _fill(stream, memoryview(buf)[len(carry):len(carry) + size], source,
+                                 line)
+        if end == len(carry):
             break
-        block = carry + block
-        cut = block.rfind(b"\n") + 1
+        cut = buf.rfind(b"\n", 0, end) + 1
         if cut == 0:
-            if len(block) > MAX_LINE:
+            if end > MAX_LINE:
                 raise InputError(f"a line longer than {MAX_LINE} bytes: not a text trace",
                                  source, line)
-            carry = block
+            carry = bytes(buf[:end])
             continue
-        yield Chunk(block[:cut], line, False)
-        line += block.count(b"\n", 0, cut)
-        carry = block[cut:]
+        carry = bytes(buf[cut:end])
+        buf[cut:end] = bytes(end - cut)
+        yield Chunk(buf, cut, line, False)
+        line += count_newlines(np.frombuffer(buf, np.uint8), cut)
     if carry:
-        yield Chunk(carry, line, True)
+        yield Chunk(bytearray(carry + bytes(PAD)), len(carry), line, True)
+
+
+def _fill(stream: IO[bytes], into: memoryview, source: str, line: int) -> int:
+    """Read into `into` until it is full or the input ends; the number of bytes read."""
+    got = 0
+    while got < len(into):
+        try:
+            n = stream.readinto(into[got:])  # type: ignore[attr-defined]
+        except DECOMPRESSION_ERRORS as exc:
+            raise InputError(f"cannot decompress: {exc}", source, line) from exc
+        if not n:
+            break
+        got += n
+    return got
 
 
 @dataclass
@@ -75,28 +93,14 @@ class Lines:
 
 
 def split_lines(chunk: Chunk) -> Lines:
-    grid = Grid(chunk.data)
-    buf = grid.buf[:grid.size]
-    special = np.flatnonzero(buf.view(np.int8) < 32)  # control bytes and non-ASCII
-    values = buf[special]
-    newlines = special[values == 10]
-    ends = newlines if not chunk.tail else np.append(newlines, grid.size)
-    starts = np.empty(len(ends), np.int64)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-    ends = ends.astype(np.int64)
-    cr = (ends > starts) & (grid.byte(ends - 1) == 13)
-    ends = ends - cr
-    garbage = np.zeros(len(ends), bool)
-    odd = special[(values != 10) & (values != 9) & (values < 128)]
-    odd = odd[~np.isin(odd, ends[cr])]
-    garbage[np.searchsorted(starts, odd, side="right") - 1] = True
-    high = special[values >= 128]
-    if len(high):
-        for i in np.unique(np.searchsorted(starts, high, side="right") - 1).tolist():
-            try:
-                chunk.data[starts[i]:ends[i]].decode("utf-8")
-            except UnicodeDecodeError:
-                garbage[i] = True
+    from tdxray.ingest.line_kernel import CONTROL, HIGH, split  # numba: only text readers
+
+    grid = Grid(chunk.data, chunk.size)
+    starts, ends, flags = split(grid.buf, grid.size, chunk.tail)
+    garbage = (flags & CONTROL) != 0
+    for i in np.flatnonzero(flags == HIGH).tolist():
+        try:
+            chunk.data[starts[i]:ends[i]].decode("utf-8")
+        except UnicodeDecodeError:
+            garbage[i] = True
     return Lines(chunk, grid, starts, ends, garbage)

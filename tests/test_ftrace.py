@@ -204,3 +204,66 @@ def test_mutated_lines_give_events_or_a_clean_error(data: st.DataObject) -> None
         else:
             raw[at:at] = data.draw(st.binary(min_size=1, max_size=10))
     _clean(bytes(raw))
+
+
+HOST = "".join([
+    line("kvm_exit", EXIT.format(v=1, r="HLT")),
+    line("kvm_exit", EXIT.format(v=0, r="EXTERNAL_INTERRUPT") + " requests 0x0000000000000010"),
+    line("kvm_entry", "vcpu 1, rip 0xffffffff81e3c6d4"),
+    line("kvm_entry", "vcpu 0, rip 0xffffffff81e3c6d4 [immediate exit]"),
+    line("kvm_page_fault", "vcpu 1 rip 0xffffffff81e3c6d4 address 0x000000007fe01000 "
+                           "error_code 0x183"),
+    line("kvm_vm_set_mem_attributes", "0x0000000007de00 -- 0x0000000007fe00 [0x8]"),
+    line("sched_switch", "prev_comm=CPU 0/KVM prev_pid=2301 ==> next_comm=swapper/2"),
+    line("kvm_msr", "msr_write 1b = 0xfee00900", comm="qemu-system-x86-2290", flags=""),
+])
+
+
+def test_the_canonical_host_lines_are_decoded_in_bulk() -> None:
+    from tdxray.ingest.ftrace_bulk import bulk_rows
+    from tdxray.ingest.ftrace_prefix import parse_prefix
+    from tdxray.ingest.text_chunks import read_chunks, split_lines
+
+    chunk = next(read_chunks(io.BytesIO(HOST.encode()), "t.trace"))
+    lines = split_lines(chunk)
+    _, done = bulk_rows(lines, parse_prefix(lines), "t.trace", {0: 0, 1: 1})
+    assert done.tolist() == [True] * 8
+
+
+def _per_line(data: bytes, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]] | str:
+    """What the reader gives when the compiled scan finds nothing (every line the slow way)."""
+    from tdxray.ingest import ftrace_scan
+    from tdxray.ingest.ftrace_prefix import Scan
+
+    with monkeypatch.context() as m:
+        m.setattr(ftrace_scan, "scan", lambda buf, starts, *_: Scan.empty(len(starts)))
+        return _events_or_error(data)
+
+
+def _events_or_error(data: bytes) -> list[dict[str, Any]] | str:
+    try:
+        return read(data, skip=True)
+    except InputError as exc:
+        return str(exc)
+
+
+NEAR = st.sampled_from([*"0123456789abcdefx ABCDEF:,-[]_.\"\\", "vcpu ", " rip 0x"])
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow,
+                                                   HealthCheck.function_scoped_fixture],
+          deadline=None)
+@given(data=st.data())
+def test_the_bulk_path_agrees_with_the_per_line_path(monkeypatch: pytest.MonkeyPatch,
+                                                     data: st.DataObject) -> None:
+    raw = bytearray(HOST.encode())
+    for _ in range(data.draw(st.integers(1, 6))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            raw[at] = ord(data.draw(NEAR)[0])
+        elif action == "cut":
+            del raw[at:at + data.draw(st.integers(1, 12))]
+        else:
+            raw[at:at] = data.draw(NEAR).encode()
+    assert _events_or_error(bytes(raw)) == _per_line(bytes(raw), monkeypatch)
