@@ -29,7 +29,7 @@ from tdxray.ingest.ftrace_prefix import (
     NAME_MAX,
     Scan,
 )
-from tdxray.ingest.jit import kernel
+from tdxray.ingest.jit import kernel, step
 from tdxray.schema.constants import PAGE_SHIFT
 
 _DIGIT = np.zeros(256, np.bool_)
@@ -82,7 +82,7 @@ _NAMES, _NAME_LENS = _table(HOT_NAMES)
 REASONS = (*_table(tuple(EXIT_SUBFN)), np.array(list(EXIT_SUBFN.values()), np.int64))
 
 
-@kernel
+@step
 def _run_back(buf: np.ndarray, end: int, lo: int, limit: int, cls: np.ndarray) -> int:
     """How many bytes of class `cls` end just before `end` (not before `lo`, at most limit)."""
     n = 0
@@ -91,7 +91,7 @@ def _run_back(buf: np.ndarray, end: int, lo: int, limit: int, cls: np.ndarray) -
     return n
 
 
-@kernel
+@step
 def _run(buf: np.ndarray, at: int, hi: int, limit: int, cls: np.ndarray) -> int:
     """How many bytes of class `cls` start at `at` (before `hi`, at most limit)."""
     n = 0
@@ -100,7 +100,7 @@ def _run(buf: np.ndarray, at: int, hi: int, limit: int, cls: np.ndarray) -> int:
     return n
 
 
-@kernel
+@step
 def _spaces_back(buf: np.ndarray, end: int, lo: int, limit: int) -> int:
     n = 0
     while n < limit and end - n - 1 >= lo and buf[end - n - 1] == 32:
@@ -108,7 +108,7 @@ def _spaces_back(buf: np.ndarray, end: int, lo: int, limit: int) -> int:
     return n
 
 
-@kernel
+@step
 def _is(buf: np.ndarray, at: int, hi: int, text: np.ndarray) -> bool:
     """Whether buf[at:] spells `text` before `hi`."""
     if at < 0 or at + len(text) > hi:
@@ -119,11 +119,20 @@ def _is(buf: np.ndarray, at: int, hi: int, text: np.ndarray) -> bool:
     return True
 
 
-@kernel
+@step
 def _number(buf: np.ndarray, at: int, length: int, base: int) -> np.uint64:
     value = np.uint64(0)
     for k in range(length):
         value = value * np.uint64(base) + _HEX_VALUE[buf[at + k]]
+    return value
+
+
+@step
+def _decimal(buf: np.ndarray, at: int, length: int) -> int:
+    """The value of `length` (at most 18) decimal digits at `at`."""
+    value = 0
+    for k in range(length):
+        value = value * 10 + (buf[at + k] - 48)
     return value
 
 
@@ -170,9 +179,8 @@ def _head(buf: np.ndarray, s: int, e: int) -> tuple[bool, int, int, int]:
     if gap3 < 1 or pid < 1 or pid > 10 or dash <= s or buf[dash] != 45:
         return False, 0, 0, 0
     scale = 1000 if frac == 6 else 1
-    ts = (np.int64(_number(buf, start, sec, 10)) * 1_000_000_000
-          + np.int64(_number(buf, dot + 1, frac, 10)) * scale)
-    return True, ts, np.int64(_number(buf, lb + 1, cpu_len, 10)), c1 + 2
+    ts = _decimal(buf, start, sec) * 1_000_000_000 + _decimal(buf, dot + 1, frac) * scale
+    return True, ts, _decimal(buf, lb + 1, cpu_len), c1 + 2
 
 
 @kernel
@@ -183,10 +191,10 @@ def _vcpu(buf: np.ndarray, f: int, e: int) -> tuple[int, int]:
     digits = _run(buf, f + 5, e, 11, _DIGIT)
     if digits < 1 or digits > 10:
         return 0, 0
-    return digits, np.int64(_number(buf, f + 5, digits, 10))
+    return digits, _decimal(buf, f + 5, digits)
 
 
-@kernel
+@step
 def _template(buf: np.ndarray, at: int, e: int, pattern: np.ndarray) -> bool:
     """Whether buf[at:] spells `pattern` before `e` (`#`: a lower-case hex digit). Branch-free
     over the pattern, so the compiler can vectorise it."""
@@ -389,14 +397,15 @@ def json_fields(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
         offsets[i + 1] = total
     out = np.empty(total, np.uint8)
     p = 0
-    for i in range(n):
+    for i in range(n):  # byte loops, not slice assignments: they compile ten times faster
         if not keep[i]:
             continue
-        out[p:p + len(head)] = head
+        for k in range(len(head)):
+            out[p + k] = head[k]
         p += len(head)
-        length = max(ends[i] - starts[i], 0)
-        out[p:p + length] = buf[starts[i]:starts[i] + length]
-        p += length
+        for q in range(starts[i], ends[i]):
+            out[p] = buf[q]
+            p += 1
         out[p] = 34  # "
         out[p + 1] = 125  # }
         p += 2

@@ -17,4 +17,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def kernel(fn: F) -> F:
     """Compile `fn` as a kernel (no Python objects inside, arrays and scalars only)."""
-    return numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")(fn)  # type: ignore[no-any-return]
+    return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)  # type: ignore[no-any-return]
+
+
+def step(fn: F) -> F:
+    """A small kernel that is inlined into its callers (a loop over a few bytes)."""
+    return numba.njit(cache=True, nogil=True, boundscheck=False,  # type: ignore[no-any-return]
+                      inline="always")(fn)
