@@ -35,9 +35,14 @@ class AcceptRules(ModelBase):
         if gpa >= self.gpa_limit:
             self.emit("T004", f"ACCEPT of {gpa:#x} lies beyond GPAW {self.td.gpaw}", seq, ts, vcpu,
                       location=f"gpa:{gpa:x}")
-        elif size is not None and self._outside_ram(gpa, gpa + size):
-            self.emit("T004", f"ACCEPT of {hex_range(gpa, gpa + size)} lies outside RAM", seq, ts,
-                      vcpu, gpa=(gpa, gpa + size))
+        elif size is not None:
+            # RAM holds private GPAs: compare without the shared bit; an unaligned ACCEPT
+            # names no level-sized range (the module refuses it), only the page at its GPA
+            start = gpa & ~self.sbit
+            end = start + (size if not gpa % size else PAGE_SIZE)
+            if self._outside_ram(start, end):
+                self.emit("T004", f"ACCEPT of {hex_range(start, end)} lies outside RAM", seq, ts,
+                          vcpu, gpa=(start, end))
         if size is None or gpa % size or gpa & self.sbit or gpa >= self.gpa_limit:
             why = (f"level {level} is not 0-2" if size is None
                    else f"GPA {gpa:#x} is not aligned to {ACCEPT_LEVEL_NAMES[level]}"

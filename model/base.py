@@ -35,6 +35,17 @@ def hex_range(start: int, end: int) -> str:
     return f"[{start:#x}, {end:#x})"
 
 
+def _coalesce(ram: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """RAM ranges sorted, with ranges that touch or overlap joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ram):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return tuple(out)
+
+
 class ModelBase:
     """State and helpers; the rule modules add the event handlers."""
 
@@ -45,9 +56,11 @@ class ModelBase:
         self.gpa_limit = 1 << td.gpaw
         initial = PageState.PRIVATE if td.memory == "accepted" else PageState.UNACCEPTED
         self.pages = PageMap(self.sbit, td.ram, initial, record_history)
+        # RAM with adjacent ranges joined: a range across their boundary lies inside RAM
+        self.ram = _coalesce(td.ram)
         # RAM bounds for a quick "inside RAM" test (exact when RAM is one range)
-        self.ram_lo, self.ram_hi = td.ram[0][0], td.ram[-1][1]
-        self._one_ram_range = len(td.ram) == 1
+        self.ram_lo, self.ram_hi = self.ram[0][0], self.ram[-1][1]
+        self._one_ram_range = len(self.ram) == 1
         self.cpus = {apic: Cpu(apic, CpuState.ONLINE if i == 0 else CpuState.FIRMWARE)
                      for i, apic in enumerate(td.apic_ids)}
         self.mailbox = Mailbox()
@@ -87,7 +100,7 @@ class ModelBase:
         return self.td.apic_ids[vcpu] if vcpu < len(self.td.apic_ids) else None
 
     def _outside_ram(self, start: int, end: int) -> bool:
-        for s, e in self.td.ram:  # noqa: SIM110 (a plain loop: this runs per MapGPA)
+        for s, e in self.ram:  # noqa: SIM110 (a plain loop: this runs per MapGPA)
             if s <= start and end <= e:
                 return False
         return True
