@@ -94,7 +94,7 @@ class AcceptRules(ModelBase):
 
     def _accept_failed(self, seq: int, ts: int, vcpu: int, gpa: int, size: int, level: int,
                        status: int) -> None:
-        if self.k.phase != "finishing" or level != 0:
+        if level != 0 or not self._finish_own(vcpu, True):
             return
         end = gpa + size
         causes = self._causes_in(gpa, end, (PageState.PENDING, PageState.SHARED,

@@ -111,6 +111,11 @@ class ModelBase:
             self._jump_checks(seq, ts, vcpu)
         self.k.dead_seq = seq
 
+    def _finish_own(self, vcpu: int, to_private: bool) -> bool:
+        """A conversion of kexec_finish itself: to private, after `finish`, on its one CPU."""
+        k = self.k
+        return to_private and k.phase == "finishing" and vcpu == k.finish_vcpu
+
     def _convert(self, start: int, end: int, change: tuple[int, ...], seq: int, ts: int,
                  gen: int) -> None:
         self.pages.transition(start, end, change, seq, ts, gen)

@@ -26,7 +26,9 @@ class KexecRules(ModelBase):
             return
         k.saw_kexec_event = True
         if phase == "begin":
-            k.conversions_stopped, k.began, k.begin_seq = True, True, seq
+            if not k.began:  # the first begin stops conversions; a later one changes nothing
+                k.began, k.begin_seq = True, seq
+            k.conversions_stopped = True
             if k.phase != "finishing":
                 k.phase = "stopping"
         elif phase == "crash":
@@ -49,6 +51,7 @@ class KexecRules(ModelBase):
                           causes=[op.last_retry_seq])
         k.shared_at_finish = self.pages.count(PageState.SHARED)
         k.finished = True
+        k.finish_vcpu = vcpu
         k.conversions_stopped = True
         k.phase = "finishing"
 

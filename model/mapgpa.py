@@ -60,7 +60,7 @@ class MapGpaRules(ModelBase):
                                       ts, k.generation)
                 return
             op = MapGpaOp(to_private, start, end, first_seq=seq,
-                          in_finish=k.phase == "finishing" and to_private)
+                          in_finish=self._finish_own(vcpu, to_private))
             ops[vcpu] = op
         if status == TDVMCALL_SUCCESS and not invalid:
             op.open = False
@@ -91,7 +91,7 @@ class MapGpaRules(ModelBase):
                      to_private: bool) -> None:
         """A new operation: after kexec_begin only finish's own conversions may start (K005)."""
         k = self.k
-        if k.conversions_stopped and not (k.phase == "finishing" and to_private):
+        if k.conversions_stopped and not self._finish_own(vcpu, to_private):
             direction = "private" if to_private else "shared"
             where = "kexec_finish" if k.finished else "kexec_begin"
             self.emit("K005", f"MapGPA to {direction} of {hex_range(start, end)} starts after "
@@ -159,7 +159,7 @@ class MapGpaRules(ModelBase):
 
     def _unshare_failed(self, op: MapGpaOp, seq: int, ts: int, vcpu: int, start: int, end: int,
                         why: str) -> None:
-        if not op.to_private or self.k.phase != "finishing" or op.failed_reported:
+        if not op.to_private or op.failed_reported or not self._finish_own(vcpu, True):
             return
         op.failed_reported = True
         causes = self._causes_in(start, end, (PageState.SHARED,))
