@@ -109,6 +109,8 @@ class ModelBase:
         """The TD dies here. Dying during a kexec still gets the jump-time checks (§4)."""
         if self.k.phase in KEXEC_IN_PROGRESS and not self.k.jumped:
             self._jump_checks(seq, ts, vcpu)
+        else:
+            self._settle_accounting()  # no nr_shared line can follow a dead TD's message
         self.k.dead_seq = seq
 
     def _finish_own(self, vcpu: int, to_private: bool) -> bool:
@@ -129,4 +131,7 @@ class ModelBase:
         raise NotImplementedError
 
     def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
+        raise NotImplementedError
+
+    def _settle_accounting(self) -> None:
         raise NotImplementedError
