@@ -27,7 +27,8 @@ class MailboxRules(ModelBase):
             mb.wrote_vector = True
         elif field == "command":
             if value == 0:
-                self._acknowledge(seq)
+                if self._acknowledger(vcpu):
+                    self._acknowledge(seq)
             else:
                 self._command(seq, ts, vcpu, value)
 
@@ -77,6 +78,15 @@ class MailboxRules(ModelBase):
                       f"{cpu.since_gen} left spinning in kernel code: it never answers", seq, ts,
                       vcpu, apic_id=cpu.apic_id, causes=[cpu.since_seq])
             self._fatal(seq, ts, vcpu)
+
+    def _acknowledger(self, vcpu: int) -> bool:
+        """A write of command = 0 acknowledges only from the vCPU of the AP the command names
+        (FORMATS.md §1). A command naming no known AP cannot be answered by its AP: any
+        vCPU's write is taken as its acknowledgement."""
+        target = self.mailbox.command_apic
+        if target is None or target not in self.cpus:
+            return True
+        return self._apic_of(vcpu) == target
 
     def _acknowledge(self, seq: int) -> None:
         mb = self.mailbox
