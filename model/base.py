@@ -68,6 +68,10 @@ class ModelBase:
         self.enabled = set(enabled) if enabled is not None else None
         self.found: list[Divergence] = []
         self.boot_seqs: list[int] = []   # every boot: the guest clock may restart there (T001)
+        # From the pre-scan (plan_phases): explicit jump events and every boot, by seq. A
+        # relocate_kernel CR4 write stands for the jump only in a generation without one.
+        self.explicit_jumps: list[int] = []
+        self.boot_points: list[int] = []
         self.gen_starts: list[int] = []  # boots that start a new generation
 
     # --- helpers -------------------------------------------------------------------------------
@@ -134,4 +138,7 @@ class ModelBase:
         raise NotImplementedError
 
     def _settle_accounting(self) -> None:
+        raise NotImplementedError
+
+    def _jump_event_follows(self, seq: int) -> bool:
         raise NotImplementedError

@@ -23,8 +23,10 @@ class Cr4Rules(ModelBase):
                   site: str | None) -> None:
         if self.dead:
             return
-        if site == "relocate_kernel" and not self.k.jumped:
-            # A trace with no jump takes the first relocate_kernel CR4 write as its jump (§4).
+        if (site == "relocate_kernel" and not self.k.jumped
+                and not self._jump_event_follows(seq)):
+            # A generation with no jump takes its first relocate_kernel CR4 write as its jump
+            # (§4); one whose `jump` event comes later keeps that event as the jump.
             self._jump(seq, ts, vcpu)
         forbidden = self._forbidden_cr4(new)
         if forbidden:

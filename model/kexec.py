@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from tdxray.model.base import (
     ACCOUNTING_OFF,
     NR_SHARED_RE,
@@ -38,6 +40,21 @@ class KexecRules(ModelBase):
             self._finish(seq, ts, vcpu)
         elif phase == "jump" and not k.jumped:
             self._jump(seq, ts, vcpu)
+
+    def plan_phases(self, items: list[tuple[int, str, bool]], markers: dict[int, str]) -> None:
+        """Learn from the pre-scan where the explicit jumps and the boots are (seq order)."""
+        self.explicit_jumps = sorted(seq for seq, phase, explicit in items
+                                     if explicit and phase == "jump")
+        self.boot_points = sorted({seq for seq, phase, explicit in items
+                                   if phase == "boot" and (explicit or seq in markers)})
+
+    def _jump_event_follows(self, seq: int) -> bool:
+        """An explicit `jump` comes later in this generation (before the next boot)."""
+        i = bisect_right(self.explicit_jumps, seq)
+        if i == len(self.explicit_jumps):
+            return False
+        j = bisect_right(self.boot_points, seq)
+        return j == len(self.boot_points) or self.boot_points[j] > self.explicit_jumps[i]
 
     def _finish(self, seq: int, ts: int, vcpu: int) -> None:
         k = self.k

@@ -116,6 +116,7 @@ def _replay(trace: TraceFile, history: PageHistoryWriter | None,
     bulk = BulkChecks(trace.header.td.vcpus)
     markers = scan.console_markers()
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
+    model.plan_phases(scan.phase_items, markers)
     done = 0
     for batch in trace.iter_batches(READ_COLUMNS, prefetch=True):
         view = BatchView(batch)
