@@ -58,6 +58,8 @@ class KexecRules(ModelBase):
 
     def _finish(self, seq: int, ts: int, vcpu: int) -> None:
         k = self.k
+        if k.finished:
+            return  # kexec_finish runs once per generation: a repeated event starts nothing
         for op_vcpu, op in sorted(k.ops.items()):
             if op.open and op.abandoned is None:
                 start = op.resume if op.resume is not None else op.start

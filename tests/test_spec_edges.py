@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tdxray.model.divergence import Divergence
 from tdxray.model.result import ReplayResult
-from tdxray.schema.constants import TDVMCALL_INVALID_OPERAND, TDX_OPERAND_INVALID
+from tdxray.schema.constants import TDVMCALL_INVALID_OPERAND, TDVMCALL_RETRY, TDX_OPERAND_INVALID
 from tdxray.schema.td import TdConfig
 from tdxray.tests.support import SHARED, found, td_config
 from tdxray.tests.test_rules import (
@@ -152,3 +152,17 @@ def test_relocate_cr4_write_is_the_jump_of_a_generation_without_one(replay: Repl
     assert sorted((d.seq, d.gpa_start, d.gpa_end, d.cause_seqs) for d in k001) == [
         (5, BUF, BUF + PAGE, [2]), (8, BUF, BUF + 2 * PAGE, [2, 7])]
     assert only(r, "K004").pages == 2
+
+
+# --- a repeated `finish` event: kexec_finish starts once per generation ------------------------
+
+def test_repeated_finish_event_starts_finish_once(replay: Replay) -> None:
+    r = replay([boot(), share(BUF, 2 * MB2, TDVMCALL_RETRY, resume=BUF + MB2), phase("begin"),
+                phase("finish"), phase("finish")])
+    assert found(r) == {("K006", 4)}
+    # K007 compares with the pages shared when finish *started*, not at the repeated event
+    r = replay([boot(), share(BUF, 3 * PAGE), phase("begin"), phase("finish"),
+                unshare(BUF, 3 * PAGE), accept(BUF), accept(BUF + PAGE), accept(BUF + 2 * PAGE),
+                phase("finish"), ev("log", text="tdx: nr_shared = 3, nr_found = 3"),
+                phase("jump")])
+    assert found(r) == set()
