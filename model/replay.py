@@ -234,11 +234,15 @@ def _dispatch(model: Model, values: tuple, markers: dict[int, str]) -> None:
     elif kind == "accept":
         model.accept(seq, ts, vcpu, gpa, level, status)
     elif kind == "tdvmcall":
-        model.map_gpa(seq, ts, vcpu, r12 or 0, r13 or 0, status,
-                      r11_out if status == TDVMCALL_RETRY else None)
+        # the generic spelling means a MapGPA only with its operands: without R12 and R13
+        # there is no range to judge (never GPA 0)
+        if r12 is not None and r13 is not None:
+            model.map_gpa(seq, ts, vcpu, r12, r13, status,
+                          r11_out if status == TDVMCALL_RETRY else None)
     elif kind == "tdcall":
-        rcx = rcx or 0
-        model.accept(seq, ts, vcpu, rcx & ~ACCEPT_LEVEL_MASK, rcx & ACCEPT_LEVEL_MASK, status)
+        if rcx is not None:  # an ACCEPT without RCX names no page
+            model.accept(seq, ts, vcpu, rcx & ~ACCEPT_LEVEL_MASK, rcx & ACCEPT_LEVEL_MASK,
+                         status)
     elif kind == "mem_access":
         model.mem_access(seq, ts, vcpu, gpa, bool(write))
     elif kind == "convert":

@@ -166,3 +166,17 @@ def test_repeated_finish_event_starts_finish_once(replay: Replay) -> None:
                 phase("finish"), ev("log", text="tdx: nr_shared = 3, nr_found = 3"),
                 phase("jump")])
     assert found(r) == set()
+
+
+# --- the generic spellings without their operand registers -----------------------------------
+
+def test_generic_mapgpa_or_accept_without_registers_is_not_judged_as_gpa_0(replay: Replay) -> None:
+    r = replay([boot(), ev("tdvmcall", subfn=0x10001, status=0), ev("tdcall", leaf=6, status=0)])
+    assert found(r) == set()
+
+
+def test_near_miss_generic_spellings_with_registers_are_judged(replay: Replay) -> None:
+    r = replay([boot(), ev("tdvmcall", subfn=0x10001, r12=BUF | SHARED | 0x800, r13=PAGE,
+                           status=0),
+                ev("tdcall", leaf=6, rcx=BUF + 0x10000, status=0)])
+    assert found(r) == {("G003", 2), ("G004", 3)}
