@@ -27,6 +27,7 @@ from tdxray.ingest.source import SourceContext, interleaved
 from tdxray.ingest.text_chunks import Chunk, Lines, read_chunks, split_lines
 
 WORKERS = 2
+AHEAD = 6  # chunks in flight: the workers keep going while the writer compresses a row group
 Parsed = tuple[Lines, Prefix, pa.RecordBatch, np.ndarray]
 
 
@@ -44,7 +45,7 @@ class FtraceReader:
             ahead: deque[Future[Parsed]] = deque()
             for chunk in read_chunks(stream, self.source):
                 ahead.append(pool.submit(self._parse, chunk))
-                if len(ahead) > WORKERS:
+                if len(ahead) > AHEAD:
                     yield from self._finish(ahead.popleft().result())
             while ahead:
                 yield from self._finish(ahead.popleft().result())

@@ -25,34 +25,27 @@ def count_newlines(buf: np.ndarray, size: int) -> int:
 
 def split(buf: np.ndarray, size: int, tail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(starts, ends, flags) of the lines of buf[:size]: newline-terminated lines, plus the bytes
-    after the last newline as one more line if `tail`."""
-    ends = np.flatnonzero(buf[:size] == 10)
+    after the last newline as one more line if `tail`. One vectorised pass finds the newlines,
+    control bytes and high bytes together (as int8, all three are below 32)."""
+    special = np.flatnonzero(buf[:size].view(np.int8) < 32)
+    values = buf[special]
+    newline = values == 10
+    ends = special[newline]
     if tail and (not len(ends) or ends[-1] + 1 < size):
         ends = np.append(ends, size)
     starts = np.empty(len(ends), np.int64)
     if len(ends):
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
-    flags = _flags(buf, starts, ends)
+    flags = np.zeros(len(ends), np.uint8)
+    odd = ~newline & (values != 9)
+    if odd.any():
+        at, kind = special[odd], values[odd]
+        line = np.searchsorted(ends, at)  # the line holding each odd byte
+        cr_at_end = (kind == 13) & (at + 1 == ends[np.minimum(line, len(ends) - 1)])
+        np.bitwise_or.at(flags, line[(kind < 128) & ~cr_at_end], CONTROL)
+        np.bitwise_or.at(flags, line[kind >= 128], HIGH)
     return starts, _without_cr(buf, starts, ends), flags
-
-
-@kernel
-def _flags(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    flags = np.zeros(len(starts), np.uint8)
-    for i in range(len(starts)):
-        low = np.uint8(255)
-        high = np.uint8(0)
-        for p in range(starts[i], ends[i]):  # min and max: vectorised by the compiler
-            low = min(low, buf[p])
-            high = max(high, buf[p])
-        control = False
-        if low < 32:  # a tab, or a carriage return just before the newline, is no control
-            for p in range(starts[i], ends[i]):
-                b = buf[p]
-                control |= (b < 32) & (b != 9) & ~((b == 13) & (p == ends[i] - 1))
-        flags[i] = CONTROL * control + HIGH * (high >= 128)
-    return flags
 
 
 def _without_cr(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -267,3 +267,16 @@ def test_the_bulk_path_agrees_with_the_per_line_path(monkeypatch: pytest.MonkeyP
         else:
             raw[at:at] = data.draw(NEAR).encode()
     assert _events_or_error(bytes(raw)) == _per_line(bytes(raw), monkeypatch)
+
+
+def test_lines_are_split_with_their_odd_bytes_flagged() -> None:
+    from tdxray.ingest.text_chunks import read_chunks, split_lines
+
+    text = "plain\r\n\ttab\n\nbell\x07here\ncr\rinside\nü ok\n".encode() + b"\xff bad\nlast\r"
+    lines = [split_lines(c) for c in read_chunks(io.BytesIO(text), "t")]
+    body, tail = lines
+    assert [bytes(body.chunk.data[s:e]) for s, e in zip(body.starts, body.ends, strict=True)] == [
+        b"plain", b"\ttab", b"", b"bell\x07here", b"cr\rinside", "ü ok".encode(), b"\xff bad"]
+    assert body.garbage.tolist() == [False, False, False, True, True, False, True]
+    assert (bytes(tail.chunk.data[tail.starts[0]:tail.ends[0]]), tail.garbage.tolist()) == (
+        b"last", [False])
