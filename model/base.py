@@ -112,7 +112,9 @@ class ModelBase:
     def _fatal(self, seq: int, ts: int, vcpu: int) -> None:
         """The TD dies here. Dying during a kexec still gets the jump-time checks (§4)."""
         if self.k.phase in KEXEC_IN_PROGRESS and not self.k.jumped:
-            self._jump_checks(seq, ts, vcpu)
+            # the CPU running the kexec is the one that would have jumped, whichever vCPU
+            # the fatal event is on
+            self._jump_checks(seq, ts, vcpu, self.k.control_vcpu)
         else:
             self._settle_accounting()  # no nr_shared line can follow a dead TD's message
         self.k.dead_seq = seq
@@ -134,7 +136,7 @@ class ModelBase:
     def _jump(self, seq: int, ts: int, vcpu: int) -> None:
         raise NotImplementedError
 
-    def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
+    def _jump_checks(self, seq: int, ts: int, vcpu: int, jumper_vcpu: int | None = None) -> None:
         raise NotImplementedError
 
     def _settle_accounting(self) -> None:

@@ -30,11 +30,14 @@ class KexecRules(ModelBase):
         if phase == "begin":
             if not k.began:  # the first begin stops conversions; a later one changes nothing
                 k.began, k.begin_seq = True, seq
+                if k.control_vcpu is None:
+                    k.control_vcpu = vcpu
             k.conversions_stopped = True
             if k.phase != "finishing":
                 k.phase = "stopping"
         elif phase == "crash":
             k.crashed = True
+            k.control_vcpu = vcpu
             k.phase = "crashed"
         elif phase == "finish":
             self._finish(seq, ts, vcpu)
@@ -70,7 +73,7 @@ class KexecRules(ModelBase):
                           causes=[op.last_retry_seq])
         k.shared_at_finish = self.pages.count(PageState.SHARED)
         k.finished = True
-        k.finish_vcpu = vcpu
+        k.finish_vcpu = k.control_vcpu = vcpu
         k.conversions_stopped = True
         k.phase = "finishing"
 
@@ -79,8 +82,11 @@ class KexecRules(ModelBase):
         self.k.jumped = True
         self.k.phase = "jumped"
 
-    def _jump_checks(self, seq: int, ts: int, vcpu: int) -> None:
-        """The point of no return: what the next kernel inherits (K001, K002, K004, M008)."""
+    def _jump_checks(self, seq: int, ts: int, vcpu: int, jumper_vcpu: int | None = None) -> None:
+        """The point of no return: what the next kernel inherits (K001, K002, K004, M008).
+
+        `vcpu` revealed it; `jumper_vcpu` (default: the same) is the CPU that jumps, the one
+        vCPU M008 does not count as lost."""
         self._settle_accounting()
         shared_total = 0
         all_causes: set[int] = set()
@@ -99,7 +105,7 @@ class KexecRules(ModelBase):
                       f"{shared_total} pages are shared (a kernel without TDX kexec support)",
                       seq, ts, vcpu, pages=shared_total, causes=all_causes,
                       location="jump")
-        jumper = self._apic_of(vcpu)
+        jumper = self._apic_of(vcpu if jumper_vcpu is None else jumper_vcpu)
         for cpu in self.cpus.values():
             if cpu.apic_id == jumper or cpu.state not in (CpuState.ONLINE, CpuState.STOPPED):
                 continue

@@ -69,6 +69,7 @@ class Kernel:
     shared_at_finish: int | None = None
     accounting_off: tuple[int, int, int] | None = None  # (seq, ts, vcpu) of the message
     finish_vcpu: int | None = None
+    control_vcpu: int | None = None  # the CPU running the kexec (begin, crash, finish)
     clock_gen: int = 0             # T001's generation: changes at each boot
     dead_seq: int | None = None
     ops: dict[int, MapGpaOp] = field(default_factory=dict)

@@ -180,3 +180,14 @@ def test_near_miss_generic_spellings_with_registers_are_judged(replay: Replay) -
                            status=0),
                 ev("tdcall", leaf=6, rcx=BUF + 0x10000, status=0)])
     assert found(r) == {("G003", 2), ("G004", 3)}
+
+
+# --- a TD dying during a kexec: the CPU running the kexec is the one not lost (M008) ----------
+
+def test_fatal_event_on_an_ap_during_kexec_counts_that_ap_as_lost(replay: Replay) -> None:
+    td = td_config(2, mailbox=0)
+    r = replay([boot(), *wakeup(1), *woken(1), share(BUF, PAGE), phase("begin"),
+                ev("mem_access", gpa=BUF, write=False, vcpu=1)], td)
+    assert found(r) == {("A001", 9), ("K001", 9), ("K004", 9), ("M008", 9)}
+    m008 = only(r, "M008")
+    assert (m008.vcpu, m008.apic_id, m008.cause_seqs) == (1, 1, [6])
