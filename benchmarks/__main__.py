@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tdxray.benchmarks.figures import json_lines
+from tdxray.benchmarks.ftrace_ingest import FTRACE_LINES
 from tdxray.benchmarks.ladder import DEFAULT_SIZES, LARGE_SIZE, parse_sizes
 from tdxray.benchmarks.report import human_report
 from tdxray.benchmarks.suite import DATA_DIR, Options, run_suite
@@ -47,13 +48,14 @@ def parser() -> argparse.ArgumentParser:
 
 def options(args: argparse.Namespace) -> Options:
     sizes = args.sizes or DEFAULT_SIZES
-    conversions = args.conversion_events
+    conversions, ftrace_lines = args.conversion_events, FTRACE_LINES
     if args.quick:
         sizes, conversions = (QUICK_EVENTS,), min(conversions, QUICK_EVENTS)
+        ftrace_lines = QUICK_EVENTS
     if args.large:
         sizes = tuple(sorted({*sizes, LARGE_SIZE}))
     return Options(sizes=sizes, data_dir=args.data_dir, repeat=max(args.repeat, 1),
-                   conversion_events=conversions, fresh=args.fresh)
+                   conversion_events=conversions, ftrace_lines=ftrace_lines, fresh=args.fresh)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tdxray.benchmarks.conversions import conversion_figures
 from tdxray.benchmarks.figures import Figure, size_label
+from tdxray.benchmarks.ftrace_ingest import FTRACE_LINES, ftrace_figures
 from tdxray.benchmarks.ingest import ingest_figures
 from tdxray.benchmarks.ladder import DEFAULT_SIZES, Built, Log, sim_trace
 from tdxray.benchmarks.memory import memory_figures
@@ -26,6 +27,7 @@ class Options:
     repeat: int = 3  # timed runs per in-process figure (the median is reported)
     conversion_events: int = 300_000
     ingest_size: int = 10**6  # JSONL export/ingest of the largest ladder size up to this
+    ftrace_lines: int = FTRACE_LINES  # generated host ftrace text, ingested plain and gzip'd
     fresh: bool = False  # rebuild cached traces (and so re-time the simulator)
 
 
@@ -61,6 +63,8 @@ def run_suite(opts: Options, log: Log) -> list[Figure]:
     log(f"[{size_label(size)}] JSONL export and ingest")
     figures += ingest_figures(size, built[size].path, built[size].rows, opts.data_dir,
                               opts.fresh, log)
+    log(f"ftrace host ingest ({opts.ftrace_lines:,} lines)")
+    figures += ftrace_figures(opts.ftrace_lines, opts.data_dir / "ftrace")
     largest = max(opts.sizes)
     log(f"[{size_label(largest)}] SQL: views against the raw Parquet")
     figures += sql_figures(largest, built[largest].path, opts.data_dir, log)

@@ -34,6 +34,8 @@ TARGETS = (
     Target("conversion-heavy replay (random 4 KiB)", "conversions.random_pages.events_per_s",
            "", None, ">=", 300_000, "events/s"),
     Target("replay peak RSS at 1e8", "rss", "peak_mib", 10**8, "<", 1024, "MiB"),
+    Target("ftrace host ingest, 5M lines (2 cores)", "ftrace_ingest.plain", "lines_per_s",
+           5 * 10**6, ">=", 1_000_000, "lines/s"),
     *(Target(f"sql at 1e8: {what} (2 cores)", "sql", f"{key}.view_seconds", 10**8, "<", 1, "s")
       for key, what in SQL_QUESTIONS),
     *(Target(f"sql view/raw: {what}", "sql", f"{key}.ratio", 10**8, "<=", 1.10, "x")
