@@ -103,6 +103,7 @@ def build_index(trace: TraceFile, results_dir: Path, threads: int = 2) -> Filter
     con.execute("SET enable_progress_bar = false")
     try:
         source = f"read_parquet({_literal(str(trace.path))}, file_row_number=true)"
+        con.execute("SET GLOBAL parquet_metadata_cache = true")  # one footer parse, not eight
         # disjoint, each pushed down on its own: the failures that carry no GPA come last
         branches = [*GPA_EVENTS, f"{FAILURE} AND ({CARRIES_GPA}) IS NOT TRUE"]
         rows = " UNION ALL ".join(f"SELECT file_row_number FROM {source} WHERE {b}"

@@ -4,6 +4,8 @@
     STORE/<trace_id>.replay/divergences.parquet  what replay found
     STORE/<trace_id>.replay/page_history.parquet page-state intervals
     STORE/<trace_id>.replay/replay.json          what the results were computed from
+    STORE/<trace_id>.replay/filter_index.parquet the events with a GPA or a failure status, for
+                                                 the TUI's filters (store/filter_index.py)
 """
 
 from __future__ import annotations

@@ -225,7 +225,12 @@ def test_time_runs_are_the_rows_a_scan_finds(simulated: Path) -> None:
         run = source.time_rows(*q.time)
         assert run is not None
         scanned = source.count(q.where)
-        assert source.run_view(q.where, *run).starts.tolist() == scanned.starts.tolist(), f
+        known = source.run_view(q.where, *run)
+        assert known.starts.tolist() == scanned.starts.tolist(), f
+        for start in (0, scanned.total // 2, scanned.total - 300):  # read by row number
+            assert source.window(known, start, 300) == source.window(scanned, start, 300), f
+        for row in (0, run[0], (run[0] + run[1]) // 2, run[1], source.rows - 1):
+            assert source.index_of_row(known, row) == source.index_of_row(scanned, row), f
         kind = query(Filter(kind="tdvmcall", time=f.time), SHARED)
         assert kind is not None and not kind.time_only
 

@@ -41,6 +41,7 @@ class View:
     starts: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
     partial: bool = False  # only the first rows were counted: the whole count follows
     indexed: bool = False  # the matches are read from the filter index, not the trace
+    run: tuple[int, int] | None = None  # the matches are exactly rows run[0]..run[1]-1
 
     @property
     def filtered(self) -> bool:
@@ -132,7 +133,7 @@ class EventSource:
         blocks = (self.rows + BLOCK - 1) // BLOCK
         edges = np.arange(blocks + 1, dtype=np.int64) * BLOCK
         starts = np.clip(edges, first, end) - first
-        return View(where, end - first, starts)
+        return View(where, end - first, starts, run=(first, end))
 
     def window(self, view: View, start: int, n: int) -> pa.Table:
         """Rows start..start+n of the view (fewer at the end), in file order."""
@@ -140,9 +141,10 @@ class EventSource:
         if n == 0 or start < 0:
             return pa.table({"row": pa.array([], pa.int64())})
         cur = self.cursor(view.indexed)
-        if not view.filtered:
-            return cur.sql(f"SELECT {_SELECT} FROM ev WHERE file_row_number BETWEEN {start} "
-                           f"AND {start + n - 1} ORDER BY row").to_arrow_table()
+        if not view.filtered or view.run is not None:
+            first = start + (view.run[0] if view.run is not None else 0)
+            return cur.sql(f"SELECT {_SELECT} FROM ev WHERE file_row_number BETWEEN {first} "
+                           f"AND {first + n - 1} ORDER BY row").to_arrow_table()
         first = int(np.searchsorted(view.starts, start, "right")) - 1
         last = int(np.searchsorted(view.starts, start + n - 1, "right")) - 1
         skip = start - int(view.starts[first])
@@ -164,8 +166,9 @@ class EventSource:
 
     def index_of_row(self, view: View, row: int) -> int:
         """The view index of file row `row`, or of the first matching row after it."""
-        if not view.filtered:
-            return min(row, max(view.total - 1, 0))
+        if not view.filtered or view.run is not None:
+            first = view.run[0] if view.run is not None else 0
+            return min(max(row - first, 0), max(view.total - 1, 0))
         block = row // BLOCK
         if block >= len(view.starts) - 1:
             return max(view.total - 1, 0)
@@ -191,7 +194,9 @@ class EventSource:
 def _connect(threads: int, memory: str, view: str, allowed: Path) -> duckdb.DuckDBPyConnection:
     """A connection whose `ev` view is `view`, then locked to reading under `allowed`."""
     con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": memory})
-    con.execute("SET enable_progress_bar = false")  # its cursors inherit it: never draw over the UI
+    con.execute("SET enable_progress_bar = false")  # never draw over the UI
+    # parse the Parquet footer once, not per query (a 10^8-event trace: ~40 ms saved a query)
+    con.execute("SET GLOBAL parquet_metadata_cache = true")
     con.execute(f"CREATE VIEW ev AS {view}")
     for statement in lockdown_statements(allowed):
         con.execute(statement)
