@@ -21,6 +21,9 @@ class Observed:
     cpu: bool          # cpu events or mailbox traffic (AP states)
     mem_access: bool
     log: bool
+    # no source declared what it can observe (a JSONL or Parquet trace): its kinds are all
+    # the evidence there is, so a missing kind is not taken as a blind spot
+    undeclared: bool = True
 
 
 def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
@@ -41,6 +44,11 @@ MAPGPA: Need = (("map_gpa",), "no map_gpa events")
 # A host cannot see ACCEPT: without guest-side conversions a pending page proves nothing.
 GUEST_CONVERSIONS: Need = (("map_gpa", "accept"), "no guest-side map_gpa or accept events")
 ACCEPT: Need = (("accept",), "no accept events")
+# Whether a page is still pending takes ACCEPT events: sources that declare they cannot see
+# them (host-side ftrace, QEMU) leave A003 unjudged (their faults on pending pages are how
+# the guest's own ACCEPTs look from the host).
+ACCEPT_STATE: Need = (("map_gpa", "accept", "undeclared"),
+                      "no guest-side map_gpa or accept events: a host cannot see ACCEPT")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -61,7 +69,9 @@ _NEEDS: dict[str, list[Need]] = {
     "M008": [KEXEC, CPUS],
     **{rule: [MAPGPA] for rule in ("G001", "G002", "G003")},
     **{rule: [ACCEPT] for rule in ("G004", "G005", "G006")},
-    **{rule: [ACCESS] for rule in ("A001", "A002", "A003")},
+    "A001": [ACCESS],
+    "A002": [ACCESS],
+    "A003": [ACCESS, ACCEPT_STATE],
 }
 
 

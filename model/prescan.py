@@ -61,6 +61,7 @@ class Prescan:
             cpu=k["cpu"] > 0 or k["mailbox_write"] > 0 or k["mailbox_read"] > 0,
             mem_access=k["mem_access"] > 0,
             log=k["log"] > 0,
+            undeclared=not self.declared,
         )
 
     def console_markers(self) -> dict[int, str]:

@@ -3,11 +3,17 @@ divergence set a trace written from the spec alone expects."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from tdxray.model.divergence import Divergence
+from tdxray.model.replay import replay_trace
 from tdxray.model.result import ReplayResult
+from tdxray.schema.build import events_to_batch
 from tdxray.schema.constants import TDVMCALL_INVALID_OPERAND, TDVMCALL_RETRY, TDX_OPERAND_INVALID
-from tdxray.schema.td import TdConfig
-from tdxray.tests.support import SHARED, found, td_config
+from tdxray.schema.td import TdConfig, TraceHeader
+from tdxray.store.write import TraceWriter
+from tdxray.tests.support import SHARED, found, number, td_config
 from tdxray.tests.test_rules import (
     BUF,
     MB2,
@@ -191,3 +197,36 @@ def test_fatal_event_on_an_ap_during_kexec_counts_that_ap_as_lost(replay: Replay
     assert found(r) == {("A001", 9), ("K001", 9), ("K004", 9), ("M008", 9)}
     m008 = only(r, "M008")
     assert (m008.vcpu, m008.apic_id, m008.cause_seqs) == (1, 1, [6])
+
+
+# --- coverage: a host cannot see ACCEPT, so it cannot tell a pending page (A003) ---------------
+
+def _host_trace(path: Path, events: list[dict[str, Any]], memory: str) -> ReplayResult:
+    """A trace whose one source (host ftrace) declares what it can observe."""
+    header = TraceHeader(path.stem, td_config(memory=memory), provenance={"sources": [
+        {"path": "host.trace", "format": "ftrace-host",
+         "observes": ["tdvmcall", "convert", "mem_access"]}]})
+    with TraceWriter(path, header) as writer:
+        writer.write_batch(events_to_batch(number(events)))
+    return replay_trace(path)
+
+
+def test_host_only_trace_skips_a003_and_keeps_a001(tmp_path: Path) -> None:
+    events = [ev("convert", gpa=BUF, size=PAGE, to_private=False),
+              ev("convert", gpa=BUF, size=PAGE, to_private=True),
+              ev("mem_access", gpa=BUF, write=True),  # the guest's ACCEPT, seen as a fault
+              ev("convert", gpa=BUF + PAGE, size=PAGE, to_private=False),
+              ev("mem_access", gpa=BUF + PAGE, write=True)]
+    r = _host_trace(tmp_path / "accepted.parquet", events, "accepted")
+    assert found(r) == {("A001", 5)}
+    assert "A003" not in r.rules_run
+    # lazy accept: the host sees every first touch of a never-accepted page as a fault
+    r = _host_trace(tmp_path / "lazy.parquet", [ev("mem_access", gpa=BUF, write=True)], "lazy")
+    assert found(r) == set()
+    assert [d.message for d in r.divergences if d.rule == "T003" and "A003" in d.message] == [
+        "A003 skipped: no guest-side map_gpa or accept events: a host cannot see ACCEPT"]
+
+
+def test_near_miss_jsonl_trace_without_declared_sources_judges_a003(replay: Replay) -> None:
+    r = replay([boot(), ev("mem_access", gpa=BUF, write=False)], td_config(memory="lazy"))
+    assert found(r) == {("A003", 2)}
