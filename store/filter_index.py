@@ -102,18 +102,20 @@ def build_index(trace: TraceFile, results_dir: Path, threads: int = 2) -> Filter
     con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": "256MB"})
     con.execute("SET enable_progress_bar = false")
     try:
+        trace_stamp = _stamp(trace)  # before reading: a trace replaced meanwhile reads as stale
         source = f"read_parquet({_literal(str(trace.path))}, file_row_number=true)"
         con.execute("SET GLOBAL parquet_metadata_cache = true")  # one footer parse, not eight
         # disjoint, each pushed down on its own: the failures that carry no GPA come last
         branches = [*GPA_EVENTS, f"{FAILURE} AND ({CARRIES_GPA}) IS NOT TRUE"]
         rows = " UNION ALL ".join(f"SELECT file_row_number FROM {source} WHERE {b}"
                                   for b in branches)
-        ((events,),) = con.sql(f"SELECT count(*) FROM ({rows})").fetchall()
-        dense = events > MAX_FRACTION * trace.num_rows
+        cap = int(MAX_FRACTION * trace.num_rows)
+        ((events,),) = con.sql(f"SELECT count(*) FROM ({rows} LIMIT {cap + 1})").fetchall()
+        dense = events > cap
         whole = " UNION ALL ".join(
             f"SELECT file_row_number AS row, * EXCLUDE (file_row_number) FROM {source} WHERE {b}"
             for b in (["false"] if dense else branches))
-        stamp = json.dumps({**_stamp(trace), "events": 0 if dense else int(events),
+        stamp = json.dumps({**trace_stamp, "events": 0 if dense else int(events),
                             "dense": dense})
         path = index_path(results_dir)
         with atomic_path(path) as tmp:

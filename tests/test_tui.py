@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 from textual.worker import WorkerCancelled
 
 from tdxray.ingest.materialize import trace_file_for
+from tdxray.store import filter_index
 from tdxray.store.filter_index import index_path, open_index
 from tdxray.store.read import open_trace
 from tdxray.tests.support import write_trace
@@ -300,3 +301,32 @@ def test_a_damaged_filter_index_is_rebuilt(tmp_path: Path, monkeypatch: pytest.M
 
     asyncio.run(explore())
     assert open_index(open_trace(trace.path), trace.results_dir).events > 0
+
+
+def test_a_read_only_store_keeps_its_filter_index_elsewhere(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = trace_file_for(str(SAMPLES / "unfixed-kernel.jsonl"), workdir=tmp_path)[0]
+    real = filter_index.ensure_index
+    places: list[Path] = []
+
+    def read_only_store(trace_file: Any, results_dir: Path) -> Any:
+        places.append(results_dir)
+        if results_dir == trace.results_dir:
+            raise PermissionError(13, "Permission denied", str(results_dir))
+        return real(trace_file, results_dir)
+
+    monkeypatch.setattr(filter_index, "ensure_index", read_only_store)
+
+    async def explore() -> None:
+        app = TdxrayApp(str(trace.path))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            app.screen.query_one("#filter-gpa", Input).value = "0x1f600000"
+            await settle(pilot)
+            table = app.screen.query_one(EventTable)
+            assert table.view.indexed
+            assert [table.row_at(i)["seq"] for i in range(table.view.total)] == [4]
+
+    asyncio.run(explore())
+    assert places[0] == trace.results_dir and places[1] != trace.results_dir
+    assert not index_path(trace.results_dir).exists()

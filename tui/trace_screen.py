@@ -113,7 +113,8 @@ class TraceScreen(Loaders, Screen[None]):
         self.query_one(EventTable).focus()
 
     def _start_background(self) -> None:
-        """Once the first rows are on screen: replay results, then the model state."""
+        """Once the first rows are on screen: the filter index and the replay results, then
+        the model state."""
         if not self._started:
             self._started = True
             self.load_index(self.ref)
