@@ -105,13 +105,21 @@ class StateCursor:
             scan_phases(scan, self.batch, self.batch.column("kind").cast(pa.string()))
         self.markers = scan.console_markers()
         self.marker_seqs = np.array(sorted(self.markers), dtype=np.uint64)
-        self._model = Model(self.td)
+        self._phase_items = scan.phase_items
+        self._model = self._fresh_model()
         self._done = 0
+
+    def _fresh_model(self) -> Model:
+        """A model that knows the trace's phases ahead, as replay's does (the jump of a
+        generation is its `jump` event when it has one, not an earlier CR4 write)."""
+        model = Model(self.td)
+        model.plan_phases(self._phase_items, self.markers)
+        return model
 
     def at(self, seq: int) -> ModelSnapshot:
         end = int(np.searchsorted(self.seqs, seq, "right"))
         if end < self._done:
-            self._model, self._done = Model(self.td), 0
+            self._model, self._done = self._fresh_model(), 0
         if end > self._done and self.batch is not None:
             view = BatchView(self.batch.slice(self._done, end - self._done))
             replay_batch(self._model, view, self.markers, self.marker_seqs)

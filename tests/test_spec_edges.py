@@ -230,3 +230,16 @@ def test_host_only_trace_skips_a003_and_keeps_a001(tmp_path: Path) -> None:
 def test_near_miss_jsonl_trace_without_declared_sources_judges_a003(replay: Replay) -> None:
     r = replay([boot(), ev("mem_access", gpa=BUF, write=False)], td_config(memory="lazy"))
     assert found(r) == {("A003", 2)}
+
+
+def test_state_at_the_cursor_knows_the_jump_comes_later(tmp_path: Path) -> None:
+    from tdxray.analyses.state_at import StateCursor
+    from tdxray.store.read import open_trace
+    from tdxray.tests.support import write_trace
+
+    path = write_trace(tmp_path / "t.parquet",
+                       number([boot(), share(BUF, PAGE), phase("begin"), phase("finish"),
+                               relocate_cr4(), phase("jump")]))
+    cursor = StateCursor(open_trace(path))
+    assert [cursor.at(seq).phase for seq in (5, 6)] == ["finishing", "jumped"]
+    assert cursor.at(3).phase == "stopping"  # going back starts a fresh model, planned too
