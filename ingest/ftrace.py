@@ -23,11 +23,13 @@ from tdxray.ingest.ftrace_kvm import Event, FieldsError, kvm_event
 from tdxray.ingest.ftrace_prefix import Prefix, parse_prefix
 from tdxray.ingest.kprobe_decode import GuestDecoder
 from tdxray.ingest.kprobes import PROBE_BY_EVENT
+from tdxray.ingest.prefetch import prefetched
 from tdxray.ingest.source import SourceContext, interleaved
 from tdxray.ingest.text_chunks import Chunk, Lines, read_chunks, split_lines
 
 WORKERS = 2
 AHEAD = 6  # chunks in flight: the workers keep going while the writer compresses a row group
+READ_AHEAD = 2  # chunks read (and decompressed) ahead on the reading thread
 Parsed = tuple[Lines, Prefix, pa.RecordBatch, np.ndarray]
 
 
@@ -43,7 +45,7 @@ class FtraceReader:
         a few ahead; the per-line decoding and all state stay on this thread, in order."""
         with ThreadPoolExecutor(WORKERS) as pool:
             ahead: deque[Future[Parsed]] = deque()
-            for chunk in read_chunks(stream, self.source):
+            for chunk in prefetched(read_chunks(stream, self.source), READ_AHEAD):
                 ahead.append(pool.submit(self._parse, chunk))
                 if len(ahead) > AHEAD:
                     yield from self._finish(ahead.popleft().result())
