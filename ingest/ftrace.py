@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
@@ -20,17 +21,35 @@ import pyarrow as pa
 from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.ftrace_bulk import bulk_rows
 from tdxray.ingest.ftrace_kvm import Event, FieldsError, kvm_event
-from tdxray.ingest.ftrace_prefix import Prefix, parse_prefix
+from tdxray.ingest.ftrace_prefix import parse_prefix
 from tdxray.ingest.kprobe_decode import GuestDecoder
 from tdxray.ingest.kprobes import PROBE_BY_EVENT
 from tdxray.ingest.prefetch import prefetched
 from tdxray.ingest.source import SourceContext, interleaved
-from tdxray.ingest.text_chunks import Chunk, Lines, read_chunks, split_lines
+from tdxray.ingest.text_chunks import Chunk, read_chunks, split_lines
 
 WORKERS = 2
 AHEAD = 6  # chunks in flight: the workers keep going while the writer compresses a row group
 READ_AHEAD = 2  # chunks read (and decompressed) ahead on the reading thread
-Parsed = tuple[Lines, Prefix, pa.RecordBatch, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rest:
+    """A line left to the per-line decoders."""
+
+    line: int
+    name: str
+    fields: str
+    cpu: int
+    ts: int
+    cut: bool  # the input's unterminated last line
+
+
+@dataclass(frozen=True)
+class Parsed:
+    fast: pa.RecordBatch  # the events decoded in bulk
+    rest: list[Rest]
+    bad: list[tuple[int, str, bool]]  # (line, why, the unterminated last line)
 
 
 class FtraceReader:
@@ -54,33 +73,35 @@ class FtraceReader:
         self.ctx.bad.finish()
 
     def _parse(self, chunk: Chunk) -> Parsed:
+        """On a worker: the bulk batch, and what the per-line decoders still need (so the
+        chunk's text and scan arrays are freed here, not held while waiting in line)."""
         lines = split_lines(chunk)
         prefix = parse_prefix(lines)
         fast, done = bulk_rows(lines, prefix, self.source, self.vcpu_of)
-        return lines, prefix, fast, done
-
-    def _finish(self, parsed: Parsed) -> Iterator[pa.RecordBatch]:
-        lines, prefix, _, _ = parsed
-        for i, why in prefix.bad:
-            self.ctx.bad.bad(lines.number(i), why, lines.chunk.tail and i == len(lines) - 1)
-        yield from self._chunk_batches(parsed)
-
-    def _chunk_batches(self, parsed: Parsed) -> list[pa.RecordBatch]:
-        lines, prefix, fast, done = parsed
-        builder = ColumnBuilder(self.source)
+        last = len(lines) - 1
+        rest = []
         for j in np.flatnonzero(~done).tolist():
             row = int(prefix.rows[j])
-            name = prefix.names[int(prefix.name_id[j])]
-            fields = lines.chunk.data[int(prefix.fields[j]):int(lines.ends[row])].decode()
+            fields = chunk.data[int(prefix.fields[j]):int(lines.ends[row])].decode()
+            rest.append(Rest(lines.number(row), prefix.names[int(prefix.name_id[j])], fields,
+                             int(prefix.cpu[j]), int(prefix.ts_ns[j]), chunk.tail and row == last))
+        bad = [(lines.number(i), why, chunk.tail and i == last) for i, why in prefix.bad]
+        return Parsed(fast, rest, bad)
+
+    def _finish(self, parsed: Parsed) -> list[pa.RecordBatch]:
+        """On this thread, in order: bad lines, then the per-line decoders (they keep state)."""
+        for number, why, cut in parsed.bad:
+            self.ctx.bad.bad(number, why, cut)
+        builder = ColumnBuilder(self.source)
+        for r in parsed.rest:
             try:
-                events = self._decode(name, fields, int(prefix.cpu[j]), int(prefix.ts_ns[j]))
+                events = self._decode(r.name, r.fields, r.cpu, r.ts)
             except FieldsError as exc:
-                tail = lines.chunk.tail and row == len(lines) - 1
-                self.ctx.bad.bad(lines.number(row), str(exc), tail)
+                self.ctx.bad.bad(r.line, str(exc), r.cut)
                 continue
             for event in events:
-                add_event(builder, event, int(prefix.ts_ns[j]), lines.number(row))
-        return interleaved(fast, builder.take())
+                add_event(builder, event, r.ts, r.line)
+        return interleaved(parsed.fast, builder.take())
 
     def _decode(self, name: str, fields: str, cpu: int, ts: int) -> list[Event]:
         if name in PROBE_BY_EVENT:
