@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -65,6 +66,10 @@ class TraceWriter:
         self._tmp.chmod(default_file_mode())
         self._schema = EVENT_SCHEMA.with_metadata(trace_metadata(header))
         self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, self._schema)
+        # Row groups are encoded and compressed on a thread of their own (Arrow releases the
+        # GIL), one at a time, while the caller produces the next one.
+        self._encoder = ThreadPoolExecutor(1, thread_name_prefix="tdxray-parquet")
+        self._encoding: Future[None] | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
         self._last_seq: int | None = None
@@ -104,22 +109,36 @@ class TraceWriter:
         whole = (table.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
         cut = table.num_rows if final else whole
         if cut:
-            self._writer.write_table(table.slice(0, cut).replace_schema_metadata(None),
-                                     row_group_size=ROW_GROUP_ROWS)
+            self._wait()  # one row group in the encoder at a time: memory stays bounded
+            self._encoding = self._encoder.submit(
+                self._writer.write_table, table.slice(0, cut).replace_schema_metadata(None),
+                row_group_size=ROW_GROUP_ROWS)
         rest = table.slice(cut)
         self._pending = rest.to_batches()
         self._pending_rows = rest.num_rows
+
+    def _wait(self) -> None:
+        """Wait for the row group being written; its error, if any, is raised here."""
+        encoding, self._encoding = self._encoding, None
+        if encoding is not None:
+            encoding.result()
 
     def close(self) -> Path:
         if self._writer is None:
             return self.path
         self._flush(final=True)
+        self._wait()
+        self._encoder.shutdown()
         self._writer.close()
         self._writer = None
         os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
+        if self._encoding is not None:
+            self._encoding.cancel()
+        self._encoder.shutdown(wait=True)
+        self._encoding = None
         if self._writer is not None:
             self._writer.close()
             self._writer = None
