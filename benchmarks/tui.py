@@ -11,6 +11,7 @@ a seq far away when the trace has none) and peak RSS. Prints one JSON object per
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import resource
@@ -129,7 +130,9 @@ def main(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[0] == "--child":
         child(argv[1], float(argv[2]))
         return
-    for path in argv:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("traces", nargs="+", metavar="TRACE", help="a trace file or store")
+    for path in parser.parse_args(argv).traces:
         started = time.time()
         out = subprocess.run([sys.executable, "-m", "tdxray.benchmarks.tui", "--child", path,
                               str(started)], capture_output=True, text=True, check=False)
