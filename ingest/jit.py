@@ -8,7 +8,7 @@ byte ranges it is given: every index is checked against the end of its line befo
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numba
 
@@ -17,10 +17,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def kernel(fn: F) -> F:
     """Compile `fn` as a kernel (no Python objects inside, arrays and scalars only)."""
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(fn)  # type: ignore[no-any-return]
+    return cast(F, numba.njit(cache=True, nogil=True, boundscheck=False)(fn))
 
 
 def step(fn: F) -> F:
     """A small kernel that is inlined into its callers (a loop over a few bytes)."""
-    return numba.njit(cache=True, nogil=True, boundscheck=False,  # type: ignore[no-any-return]
-                      inline="always")(fn)
+    return cast(F, numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")(fn))
