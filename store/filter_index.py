@@ -13,6 +13,10 @@ stamp does not match the trace (the trace was replaced) or that cannot be read i
 the caller is told why. `ingest --replace` removes the results directory, index included. When
 more than MAX_FRACTION of the events would be in it the index would not be small: the file then
 holds no events and says so (`dense`), and filters scan the trace.
+
+Beside it, the histogram (filter_histogram.parquet, stamped and rebuilt the same way) counts the
+events of every block of `block` rows per (kind, vcpu): a filter made only of kind and vCPU
+conditions is counted per block there, in a table of a few thousand rows, not in the trace.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ INDEX_VERSION = 1
 META_KEY = b"tdxray.filter_index"
 MAX_FRACTION = 1 / 8
 INDEX_ROW_GROUP = 1 << 16
+HISTOGRAM_FILE = "filter_histogram.parquet"
+HISTOGRAM_VERSION = 1
+HISTOGRAM_KEY = b"tdxray.filter_histogram"
+HISTOGRAM_BLOCK = 1 << 16  # rows per block: the TUI's counting block (tui/source.py BLOCK)
 
 # Each condition selects one family of events that carry a GPA; each can be pushed down into the
 # Parquet scan on its own (an OR over them, or an IN list, reads every column of every row).
@@ -60,8 +68,19 @@ class FilterIndex:
     dense: bool    # more than MAX_FRACTION of the trace matched: nothing held, scan the trace
 
 
+@dataclass(frozen=True)
+class Histogram:
+    path: Path
+    block: int     # rows per block
+    entries: int   # (block, kind, vcpu, n) rows held
+
+
 def index_path(results_dir: Path) -> Path:
     return Path(results_dir) / INDEX_FILE
+
+
+def histogram_path(results_dir: Path) -> Path:
+    return Path(results_dir) / HISTOGRAM_FILE
 
 
 def _stamp(trace: TraceFile) -> dict[str, object]:
@@ -70,28 +89,40 @@ def _stamp(trace: TraceFile) -> dict[str, object]:
             "mtime_ns": st.st_mtime_ns, "trace_rows": trace.num_rows}
 
 
-def open_index(trace: TraceFile, results_dir: Path) -> FilterIndex:
-    """The index of `trace` kept in `results_dir`; FilterIndexError if it is missing, stale or
-    unreadable (the message says which)."""
-    path = index_path(results_dir)
+def _read_stamp(path: Path, key: bytes, what: str) -> tuple[int, dict[str, object]]:
+    """The row count and stamp of the sidecar at `path`; FilterIndexError if it is missing,
+    unreadable or not stamped as `what`."""
     if not path.exists():
         raise MissingIndex("missing")
     try:
         meta = pq.read_metadata(path)
     except (OSError, pa.ArrowException) as exc:
         raise FilterIndexError(f"unreadable ({exc})") from exc
-    raw = (meta.metadata or {}).get(META_KEY)
+    raw = (meta.metadata or {}).get(key)
     if raw is None:
-        raise FilterIndexError("not a tdxray filter index (no stamp in its metadata)")
+        raise FilterIndexError(f"not a tdxray {what} (no stamp in its metadata)")
     try:
         stamp = json.loads(raw)
+    except ValueError as exc:
+        raise FilterIndexError(f"malformed stamp ({exc})") from exc
+    if not isinstance(stamp, dict):
+        raise FilterIndexError("malformed stamp (not an object)")
+    return meta.num_rows, stamp
+
+
+def open_index(trace: TraceFile, results_dir: Path) -> FilterIndex:
+    """The index of `trace` kept in `results_dir`; FilterIndexError if it is missing, stale or
+    unreadable (the message says which)."""
+    path = index_path(results_dir)
+    rows, stamp = _read_stamp(path, META_KEY, "filter index")
+    try:
         events, dense = int(stamp.pop("events")), bool(stamp.pop("dense"))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise FilterIndexError(f"malformed stamp ({exc})") from exc
     if stamp != _stamp(trace):
         raise FilterIndexError("stale (built for another version of the trace)")
-    if meta.num_rows != events:
-        raise FilterIndexError(f"damaged: holds {meta.num_rows} events, its stamp says {events}")
+    if rows != events:
+        raise FilterIndexError(f"damaged: holds {rows} events, its stamp says {events}")
     return FilterIndex(path, events, dense)
 
 
@@ -137,6 +168,64 @@ def ensure_index(trace: TraceFile, results_dir: Path) -> tuple[FilterIndex, str 
     except FilterIndexError as exc:
         reason = str(exc)
     return build_index(trace, results_dir), reason
+
+
+def _histogram_stamp(trace: TraceFile, block: int) -> dict[str, object]:
+    return {**_stamp(trace), "version": HISTOGRAM_VERSION, "block": block}
+
+
+def open_histogram(trace: TraceFile, results_dir: Path, block: int = HISTOGRAM_BLOCK
+                   ) -> Histogram:
+    """The histogram of `trace` by blocks of `block` rows, kept in `results_dir`;
+    FilterIndexError if it is missing, stale (another trace or block size) or unreadable."""
+    path = histogram_path(results_dir)
+    rows, stamp = _read_stamp(path, HISTOGRAM_KEY, "filter histogram")
+    try:
+        entries = int(stamp.pop("entries"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FilterIndexError(f"malformed stamp ({exc})") from exc
+    if stamp != _histogram_stamp(trace, block):
+        raise FilterIndexError("stale (built for another version of the trace)")
+    if rows != entries:
+        raise FilterIndexError(f"damaged: holds {rows} rows, its stamp says {entries}")
+    return Histogram(path, block, entries)
+
+
+def build_histogram(trace: TraceFile, results_dir: Path, block: int = HISTOGRAM_BLOCK,
+                    threads: int = 2) -> Histogram:
+    """Count the events of `trace` per block, kind and vcpu (one scan of the two columns) and
+    write the histogram atomically."""
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"threads": threads, "memory_limit": "256MB"})
+    con.execute("SET enable_progress_bar = false")
+    try:
+        trace_stamp = _histogram_stamp(trace, block)  # before reading, as for the index
+        source = f"read_parquet({_literal(str(trace.path))}, file_row_number=true)"
+        con.execute(f"CREATE TEMP TABLE hist AS SELECT file_row_number // {block} AS block, "
+                    f"kind, vcpu, count(*) AS n FROM {source} GROUP BY ALL")
+        ((entries,),) = con.sql("SELECT count(*) FROM hist").fetchall()
+        stamp = json.dumps({**trace_stamp, "entries": int(entries)})
+        with atomic_path(histogram_path(results_dir)) as tmp:
+            con.execute(f"COPY (SELECT * FROM hist ORDER BY ALL) TO {_literal(str(tmp))} "
+                        f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA "
+                        f"{{{_literal(HISTOGRAM_KEY.decode())}: {_literal(stamp)}}})")
+    finally:
+        con.close()
+    return open_histogram(trace, results_dir, block)
+
+
+def ensure_histogram(trace: TraceFile, results_dir: Path, block: int = HISTOGRAM_BLOCK
+                     ) -> tuple[Histogram, str | None]:
+    """The fresh histogram of `trace`, built if need be, and why an existing file was rebuilt
+    (None when it was fresh or absent). OSError if the directory cannot be written."""
+    try:
+        return open_histogram(trace, results_dir, block), None
+    except MissingIndex:
+        reason = None
+    except FilterIndexError as exc:
+        reason = str(exc)
+    return build_histogram(trace, results_dir, block), reason
 
 
 def _literal(text: str) -> str:

@@ -186,6 +186,7 @@ class Query:
     indexed: bool  # the clause implies the filter index's scope: count in the index
     time: tuple[int | None, int | None] | None  # its time bounds [lo, hi] in ns, if any
     time_only: bool  # the clause is the time bounds and nothing else
+    histogram: bool = False  # only kind and vCPU conditions: countable in the filter histogram
 
 
 def query(f: Filter, sbit: int) -> Query | None:
@@ -197,4 +198,5 @@ def query(f: Filter, sbit: int) -> Query | None:
     indexed = bool(f.gpa.strip()) or f.failures or bool(kinds and set(kinds) <= set(GPA_KINDS))
     time = _time_bounds(f.time) if f.time.strip() else None
     return Query(where, count_branches(f, sbit), indexed, time,
-                 time is not None and replace(f, time="").empty)
+                 time is not None and replace(f, time="").empty,
+                 replace(f, kind="", vcpu="").empty)

@@ -8,8 +8,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 from textual.worker import get_current_worker
@@ -32,11 +33,16 @@ if TYPE_CHECKING:
     from tdxray.tui.filter_sql import Query
     from tdxray.tui.source import EventSource, View
 
+T = TypeVar("T")
 PROGRESS_EVERY = 0.25  # seconds between progress messages
 
 
 CHILD_REPLAY_RATE = 3_000_000  # events/s, for a progress estimate while a child replays
 PARTIAL_BLOCKS = 8  # a filter first counts this many blocks of rows, shows them, then the rest
+# Matches sparser than this are counted by a scan, as if there were no histogram: a screen of
+# them spans many blocks, slow to read, and the partial count shows the first ones sooner (a
+# sparse filter's scan is quick anyway: few rows survive it).
+HISTOGRAM_DENSITY = 1 / 2048
 
 
 class Loaders:
@@ -126,28 +132,31 @@ class Loaders:
 
     @work(thread=True, exclusive=True, group="index")
     def load_index(self, ref: TraceRef) -> None:
-        """Open the trace's filter index, building it first if it is missing or stale."""
+        """Open the trace's filter index and filter histogram, building them first if they are
+        missing or stale."""
         import duckdb
 
-        from tdxray.store.filter_index import ensure_index
+        from tdxray.store.filter_index import ensure_histogram, ensure_index
+        from tdxray.tui.source import BLOCK
 
+        trace = self.source.trace
         try:
-            try:
-                index, rebuilt = ensure_index(self.source.trace, ref.results_dir)
-            except OSError:  # the store is read-only: keep the index in a temporary directory
-                scratch = Path(tempfile.mkdtemp(prefix="tdxray-tui-index-"))
-                atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-                index, rebuilt = ensure_index(self.source.trace, scratch)
+            index, rebuilt = _in_store(ref.results_dir, lambda d: ensure_index(trace, d))
             self.source.attach_index(index)
+            histogram, redone = _in_store(ref.results_dir,
+                                          lambda d: ensure_histogram(trace, d, BLOCK))
+            self.source.attach_histogram(histogram)
         except (OSError, duckdb.Error) as exc:
             self.post_message(IndexReady(None, str(exc).splitlines()[0]))
             return
-        self.post_message(IndexReady(index, None if rebuilt is None else
-                                     f"filter index rebuilt: {rebuilt}"))
+        notes = [f"filter {what} rebuilt: {why}" for what, why in
+                 (("index", rebuilt), ("histogram", redone)) if why is not None]
+        self.post_message(IndexReady(index, "; ".join(notes) or None))
 
     @work(thread=True, exclusive=True, group="count")
     def count_view(self, query: Query, generation: int, cursor_row: int = 0) -> None:
-        """Count the filter's matches: in the filter index when the filter stays within it; by
+        """Count the filter's matches: in the filter index when the filter stays within it; in
+        the filter histogram when it is only kind and vCPU conditions matching many rows; by
         arithmetic when it is a time range over rows in time order; else by scanning, and then,
         when the cursor is near the first rows that can match, the first matches are shown at
         once (a partial view) and the whole count follows."""
@@ -167,6 +176,10 @@ class Loaders:
         source = self.source
         if query.indexed and source.index is not None:
             return source.count(query.where, indexed=True)
+        if query.histogram and source.histogram is not None:
+            view = source.count_in_histogram(query.where)
+            if view.total >= source.rows * HISTOGRAM_DENSITY or not view.total:
+                return view
         run = source.time_rows(*query.time) if query.time is not None else None
         if run is not None and query.time_only:
             return source.run_view(query.where, *run)
@@ -178,3 +191,14 @@ class Loaders:
                 self.post_message(ViewCounted(generation, partial, time.perf_counter() - start,
                                               partial=True))
         return source.count(query.where, query.branches)
+
+
+def _in_store(results_dir: Path, ensure: Callable[[Path], T]) -> T:
+    """`ensure(results_dir)`, or, when the store is read-only, `ensure` of a temporary
+    directory removed at exit."""
+    try:
+        return ensure(results_dir)
+    except OSError:
+        scratch = Path(tempfile.mkdtemp(prefix="tdxray-tui-index-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        return ensure(scratch)

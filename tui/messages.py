@@ -78,8 +78,8 @@ class ViewCounted(Message):
 
 @dataclass
 class IndexReady(Message):
-    """The filter index is attached (index None: it could not be; note says why), or was
-    rebuilt (note says what was wrong with the old one)."""
+    """The filter index and histogram are attached (index None: one could not be; note says
+    why), or were rebuilt (note says what was wrong with the old ones)."""
 
     index: FilterIndex | None
     note: str | None

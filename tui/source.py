@@ -5,8 +5,10 @@ only a count of matching rows per block of BLOCK rows: the n-th match is found b
 counts, then asking DuckDB for one bounded block range. Memory stays flat in trace length.
 A filter whose clause implies the filter index's scope (store/filter_index.py) is counted and
 read in the index instead: the same queries, on a second connection whose `ev` view is the
-index (its rows keep their trace row numbers). No Textual here: workers call these methods
-from threads, each on its own cursor.
+index (its rows keep their trace row numbers). A filter made only of kind and vCPU conditions
+is counted in the filter histogram instead (events per block, kind and vcpu: the same WHERE
+clause, summed per block); its rows are still read from the trace. No Textual here: workers
+call these methods from threads, each on its own cursor.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 
 from tdxray.analyses.sql.guard import lockdown_statements
 from tdxray.analyses.sql.macros import sql_str
-from tdxray.store.filter_index import FilterIndex
+from tdxray.store.filter_index import FilterIndex, Histogram
 from tdxray.store.read import TraceFile
 from tdxray.tui.time_rows import rows_in_time
 
@@ -59,6 +61,8 @@ class EventSource:
                             Path(trace.path).resolve().parent)
         self.index: FilterIndex | None = None
         self._index_con: duckdb.DuckDBPyConnection | None = None
+        self.histogram: Histogram | None = None
+        self._histogram_con: duckdb.DuckDBPyConnection | None = None
         meta = trace.parquet.metadata
         self._group_rows = np.cumsum([0] + [meta.row_group(i).num_rows
                                             for i in range(meta.num_row_groups)])
@@ -92,6 +96,16 @@ class EventSource:
                                    index.path.resolve().parent)
         self.index = index
 
+    def attach_histogram(self, histogram: Histogram) -> None:
+        """Count kind and vCPU filters in `histogram` from now on; ValueError if its blocks are
+        not BLOCK rows."""
+        if histogram.block != BLOCK:
+            raise ValueError(f"a histogram of {histogram.block}-row blocks, not {BLOCK}")
+        self._histogram_con = _connect(1, "64MB", "SELECT * FROM read_parquet("
+                                       f"{sql_str(str(histogram.path))})",
+                                       histogram.path.resolve().parent)
+        self.histogram = histogram
+
     def full_view(self) -> View:
         return View(None, self.rows, np.array([0, self.rows], dtype=np.int64))
 
@@ -112,17 +126,29 @@ class EventSource:
         scans = " UNION ALL ".join(
             f"SELECT file_row_number // {BLOCK} AS b FROM ev WHERE ({c}){bound}"
             for c in ([where] if indexed or not branches else branches))
-        cursor = self.cursor(indexed)
+        rows = self._per_block(self.cursor(indexed),
+                               f"SELECT b, count(*) FROM ({scans}) GROUP BY b")
+        starts = _starts(rows, blocks)
+        return View(where, int(starts[-1]), starts, first_rows is not None, indexed)
+
+    def count_in_histogram(self, where: str) -> View:
+        """The whole count of a filter made only of kind and vCPU conditions, from the filter
+        histogram (the caller knows that `where` names no other column); rows are read from
+        the trace."""
+        if self._histogram_con is None:
+            raise RuntimeError("a histogram count, but no filter histogram is attached")
+        rows = self._per_block(self._histogram_con.cursor(),
+                               f"SELECT block, sum(n) FROM ev WHERE {where} GROUP BY block")
+        starts = _starts(rows, (self.rows + BLOCK - 1) // BLOCK)
+        return View(where, int(starts[-1]), starts)
+
+    def _per_block(self, cursor: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[int, int]]:
+        """(block, matches) rows of a count, interruptible by interrupt_counts."""
         self._counting.add(cursor)
         try:
-            rows = cursor.sql(f"SELECT b, count(*) FROM ({scans}) GROUP BY b").fetchall()
+            return cursor.sql(sql).fetchall()
         finally:
             self._counting.discard(cursor)
-        counts = np.zeros(blocks, dtype=np.int64)
-        for block, n in rows:
-            counts[int(block)] = n
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        return View(where, int(starts[-1]), starts, first_rows is not None, indexed)
 
     def time_rows(self, lo: int | None, hi: int | None) -> tuple[int, int] | None:
         """[first, end): the rows with lo <= ts_ns <= hi, if the file's time order says so."""
@@ -187,8 +213,17 @@ class EventSource:
 
     def close(self) -> None:
         self.con.close()
-        if self._index_con is not None:
-            self._index_con.close()
+        for con in (self._index_con, self._histogram_con):
+            if con is not None:
+                con.close()
+
+
+def _starts(rows: list[tuple[int, int]], blocks: int) -> np.ndarray:
+    """Cumulative starts from (block, matches) rows: starts[b] = matches before block b."""
+    counts = np.zeros(blocks, dtype=np.int64)
+    for block, n in rows:
+        counts[int(block)] = n
+    return np.concatenate([[0], np.cumsum(counts)])
 
 
 def _connect(threads: int, memory: str, view: str, allowed: Path) -> duckdb.DuckDBPyConnection:

@@ -229,10 +229,16 @@ class TraceScreen(Loaders, Screen[None]):
         if message.note:
             self.notify(escape_control(message.note),
                         severity="warning" if message.index is None else "information")
-        if self.source.index is not None and self._query is not None and self._query.indexed:
-            self._filter_generation += 1  # still scanning the trace: count in the index now
+        counting = self._query
+        if counting is not None and self._in_sidecar(counting):
+            self._filter_generation += 1  # still scanning the trace: count in the sidecar now
             self.source.interrupt_counts()
-            self._start_count(self._query)
+            self._start_count(counting)
+
+    def _in_sidecar(self, counted: Query) -> bool:
+        """The filter is counted in the attached filter index or histogram, not the trace."""
+        return (counted.indexed and self.source.index is not None) or \
+            (counted.histogram and self.source.histogram is not None)
 
     def on_view_counted(self, message: ViewCounted) -> None:
         if message.generation != self._filter_generation:
