@@ -70,9 +70,20 @@ def dictionary(values: list[str]) -> pa.Array:
     return pa.array(values, pa.string()).dictionary_encode()
 
 
+_NULLS: dict[pa.DataType, pa.Array] = {}
+
+
+def nulls(n: int, arrow_type: pa.DataType) -> pa.Array:
+    """n nulls of a type: a slice of one shared all-null array (no new buffers per batch)."""
+    shared = _NULLS.get(arrow_type)
+    if shared is None or len(shared) < n:
+        shared = _NULLS[arrow_type] = pa.nulls(max(n, 1 << 16), arrow_type)
+    return shared.slice(0, n)
+
+
 def source_column(source: str | None, n: int) -> pa.Array:
     if source is None:
-        return pa.nulls(n, EVENT_SCHEMA.field("source").type)
+        return nulls(n, EVENT_SCHEMA.field("source").type)
     indices = pa.array(np.zeros(n, np.int32))
     return pa.DictionaryArray.from_arrays(indices, pa.array([source], pa.string()))
 
@@ -80,7 +91,7 @@ def source_column(source: str | None, n: int) -> pa.Array:
 def _scatter(rows: list[int], values: list[Any], n: int, arrow_type: pa.DataType) -> pa.Array:
     """A length-n array with values[i] at rows[i] and nulls elsewhere."""
     if not rows:
-        return pa.nulls(n, arrow_type)
+        return nulls(n, arrow_type)
     if pa.types.is_dictionary(arrow_type):
         dense = dictionary(values)
     else:

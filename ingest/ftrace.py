@@ -92,6 +92,8 @@ class FtraceReader:
         """On this thread, in order: bad lines, then the per-line decoders (they keep state)."""
         for number, why, cut in parsed.bad:
             self.ctx.bad.bad(number, why, cut)
+        if not parsed.rest:
+            return [parsed.fast] if parsed.fast.num_rows else []
         builder = ColumnBuilder(self.source)
         for r in parsed.rest:
             try:

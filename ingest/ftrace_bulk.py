@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tdxray.ingest.columns import assemble, source_column
+from tdxray.ingest.columns import assemble, nulls, source_column
 from tdxray.ingest.ftrace_kvm import FORMATS
 from tdxray.ingest.ftrace_prefix import ATTRIBUTES, ENTRY, EXIT, FAULT, Prefix
 from tdxray.ingest.kprobes import PROBE_BY_EVENT
@@ -47,7 +47,7 @@ def bulk_rows(lines: Lines, prefix: Prefix, source: str,
     has_vcpu = (s.hot == EXIT) | (s.hot == ENTRY) | access
     vcpu = _mapped(s.vcpu, vcpu_of).astype(np.uint32)
     vcpu[~has_vcpu] = 0
-    arrays = {name: pa.nulls(n, EVENT_SCHEMA.field(name).type) for name in EVENT_SCHEMA.names}
+    arrays = {name: nulls(n, EVENT_SCHEMA.field(name).type) for name in EVENT_SCHEMA.names}
     arrays.update({
         "seq": pa.array(np.zeros(n, np.uint64)),
         "ts_ns": pa.array(s.ts),
@@ -75,7 +75,7 @@ def _bitmap(valid: np.ndarray) -> pa.Buffer:
 def _where(valid: np.ndarray, values: np.ndarray) -> pa.Array:
     """values where valid, else null (a validity bitmap over the values: no copy, no mask)."""
     if not valid.any():
-        return pa.nulls(len(values), pa.from_numpy_dtype(values.dtype))
+        return nulls(len(values), pa.from_numpy_dtype(values.dtype))
     data = _bitmap(values) if values.dtype == np.bool_ else pa.py_buffer(values)
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values),
                                  [_bitmap(valid), data])
