@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
-from tdxray.ingest.jsonl import Warn
 from tdxray.ingest.registry import AUTO, read_traces
 from tdxray.ingest.to_store import write_trace
 from tdxray.schema.errors import InputError

@@ -14,6 +14,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import (
     display_name,
     first_line_text,
@@ -21,7 +22,6 @@ from tdxray.ingest.inputs import (
     is_parquet_file,
     open_input,
 )
-from tdxray.ingest.jsonl import JsonlReader, Warn
 from tdxray.ingest.text_sources import SOURCE_FORMATS, detect_source_format
 from tdxray.ingest.text_trace import OpenSource, TextOptions, text_batches, text_header
 from tdxray.schema.errors import InputError
@@ -55,6 +55,8 @@ def _sniff_jsonl(head: bytes) -> bool:
 
 
 def _read_jsonl(stream: IO[bytes], source: str, warn: Warn) -> TraceInput:
+    from tdxray.ingest.jsonl import JsonlReader  # its fast path pulls in pyarrow.compute
+
     reader = JsonlReader(stream, source, warn)
     return TraceInput(reader.header, reader.batches(), (source,), "jsonl")
 
