@@ -17,8 +17,6 @@ from pathlib import Path
 
 from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
-from tdxray.ingest.registry import AUTO, read_traces
-from tdxray.ingest.to_store import write_trace
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
@@ -52,6 +50,10 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
 
 
 def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn) -> TraceRef:
+    # the readers are imported only here: opening a store or a Parquet trace needs none of them
+    from tdxray.ingest.registry import AUTO, read_traces
+    from tdxray.ingest.to_store import write_trace
+
     with contextlib.closing(read_traces([arg], AUTO, warn)) as traces:
         trace = next(traces)
         _check_trace_id(trace.header.trace_id, trace_id, arg)
