@@ -38,6 +38,23 @@ from tdxray.tui.source import EventSource
 from tdxray.tui.state_panel import StatePanel
 
 
+class SidePanel(Vertical):
+    """The tabs beside the event table."""
+
+    def __init__(self, ram: tuple[int, int], **kw: str) -> None:
+        super().__init__(**kw)
+        self.ram = ram
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent():
+            with TabPane("1 Divergences", id="divergences"):
+                yield DivergencePanel(id="div-panel")
+            with TabPane("2 State", id="state"):
+                yield StatePanel(id="state-panel")
+            with TabPane("3 Memory", id="memory"):
+                yield MemoryMap(*self.ram, id="memory-map")
+
+
 class TraceScreen(Loaders, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "divergence(1)", "Next divergence"),
@@ -87,18 +104,10 @@ class TraceScreen(Loaders, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="titlebar")
         yield FilterBar()
-        with Horizontal():
-            with Vertical(id="left"):
-                table = EventTable(self.source, self.sbit, id="events")
-                yield Static(table.header_text(), id="table-header")
-                yield table
-            with TabbedContent(id="side"):
-                with TabPane("1 Divergences", id="divergences"):
-                    yield DivergencePanel(id="div-panel")
-                with TabPane("2 State", id="state"):
-                    yield StatePanel(id="state-panel")
-                with TabPane("3 Memory", id="memory"):
-                    yield MemoryMap(*self.ram, id="memory-map")
+        with Horizontal(id="main"), Vertical(id="left"):
+            table = EventTable(self.source, self.sbit, id="events")
+            yield Static(table.header_text(), id="table-header")
+            yield table
         yield Static("replaying…", id="status")
         yield Footer()
 
@@ -117,8 +126,14 @@ class TraceScreen(Loaders, Screen[None]):
         the model state."""
         if not self._started:
             self._started = True
+            self.query_one("#main", Horizontal).mount(self._side_panel())
             self.load_index(self.ref)
             self.load_replay(self.ref)
+
+    def _side_panel(self) -> SidePanel:
+        """Divergences, state and memory map: mounted once the first rows are on screen (a
+        third of the cost of drawing the screen, and nothing to show before the replay)."""
+        return SidePanel(self.ram, id="side")
 
     # --- background results -------------------------------------------------------------------
 
