@@ -18,6 +18,8 @@ from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.schema.errors import InputError
 
 CHUNK_BYTES = 8 << 20
+CONTROL = 1  # line flags: a control byte other than a tab (or a CR before the newline)
+HIGH = 2     # a byte >= 0x80: valid UTF-8 or not, the caller decides
 MAX_LINE = 1 << 20
 
 
@@ -31,8 +33,6 @@ class Chunk:
 
 def read_chunks(stream: IO[bytes], source: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """Chunks of whole lines, read straight into their own buffers (no copy of the text)."""
-    from tdxray.ingest.line_kernel import count_newlines  # numba: only text readers
-
     carry = b""
     line = 1
     while True:
@@ -52,7 +52,7 @@ def read_chunks(stream: IO[bytes], source: str, size: int = CHUNK_BYTES) -> Iter
         carry = bytes(buf[cut:end])
         buf[cut:end] = bytes(end - cut)
         yield Chunk(buf, cut, line, False)
-        line += count_newlines(np.frombuffer(buf, np.uint8), cut)
+        line += int(np.count_nonzero(np.frombuffer(buf, np.uint8, cut) == 10))  # GIL released
     if carry:
         yield Chunk(bytearray(carry + bytes(PAD)), len(carry), line, True)
 
@@ -93,10 +93,8 @@ class Lines:
 
 
 def split_lines(chunk: Chunk) -> Lines:
-    from tdxray.ingest.line_kernel import CONTROL, HIGH, split  # numba: only text readers
-
     grid = Grid(chunk.data, chunk.size)
-    starts, ends, flags = split(grid.buf, grid.size, chunk.tail)
+    starts, ends, flags = _split(grid.buf, grid.size, chunk.tail)
     garbage = (flags & CONTROL) != 0
     for i in np.flatnonzero(flags == HIGH).tolist():
         try:
@@ -104,3 +102,33 @@ def split_lines(chunk: Chunk) -> Lines:
         except UnicodeDecodeError:
             garbage[i] = True
     return Lines(chunk, grid, starts, ends, garbage)
+
+
+def _split(buf: np.ndarray, size: int, tail: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, flags) of the lines of buf[:size]: newline-terminated lines, plus the bytes
+    after the last newline as one more line if `tail`. One vectorised pass finds the newlines,
+    control bytes and high bytes together (as int8, all three are below 32)."""
+    special = np.flatnonzero(buf[:size].view(np.int8) < 32)
+    values = buf[special]
+    newline = values == 10
+    ends = special[newline]
+    if tail and (not len(ends) or ends[-1] + 1 < size):
+        ends = np.append(ends, size)
+    starts = np.empty(len(ends), np.int64)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    flags = np.zeros(len(ends), np.uint8)
+    odd = ~newline & (values != 9)
+    if odd.any():
+        at, kind = special[odd], values[odd]
+        line = np.searchsorted(ends, at)  # the line holding each odd byte
+        cr_at_end = (kind == 13) & (at + 1 == ends[np.minimum(line, len(ends) - 1)])
+        np.bitwise_or.at(flags, line[(kind < 128) & ~cr_at_end], CONTROL)
+        np.bitwise_or.at(flags, line[kind >= 128], HIGH)
+    return starts, _without_cr(buf, starts, ends), flags
+
+
+def _without_cr(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    return ends - cr
