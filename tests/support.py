@@ -11,6 +11,7 @@ from tdxray.schema.td import Mailbox, TdConfig, TraceHeader
 from tdxray.store.write import TraceWriter
 
 SHARED = 1 << 47  # the shared bit at GPAW 48
+SMALL_BLOCK = 512  # the TUI's count block in filter tests (fixture small_blocks)
 
 Events = list[dict[str, Any]]
 

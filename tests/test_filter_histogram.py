@@ -13,9 +13,6 @@ import duckdb
 import pytest
 from textual.widgets import Input
 
-from tdxray.simulator.run import simulate
-from tdxray.simulator.scenarios import SCENARIOS
-from tdxray.simulator.writer import write_trace as write_simulation
 from tdxray.store.filter_index import (
     FilterIndexError,
     MissingIndex,
@@ -26,9 +23,8 @@ from tdxray.store.filter_index import (
 )
 from tdxray.store.layout import results_dir_for
 from tdxray.store.read import open_trace
-from tdxray.tests.support import write_trace
+from tdxray.tests.support import SMALL_BLOCK, write_trace
 from tdxray.tests.test_tui import settle
-from tdxray.tui import source as source_module
 from tdxray.tui.app import TdxrayApp
 from tdxray.tui.event_table import EventTable
 from tdxray.tui.filter_sql import Filter, query
@@ -36,24 +32,10 @@ from tdxray.tui.loaders import Loaders
 from tdxray.tui.source import EventSource
 from tdxray.tui.trace_screen import TraceScreen
 
-SMALL_BLOCK = 512
 SHARED = 1 << 47
 SIZE = (120, 40)
 
 
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "sim.parquet"
-    sim = simulate(SCENARIOS["kdump-shared-read"].config(events=30_000, seed=7))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("tdxray.store.write.ROW_GROUP_ROWS", 2_000)
-        write_simulation(path, sim.header, sim.batches())
-    return path
-
-
-@pytest.fixture
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_module, "BLOCK", SMALL_BLOCK)
 
 
 def histogram_source(path: Path) -> EventSource:

@@ -11,9 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tdxray.schema.constants import Leaf, Subfn
-from tdxray.simulator.run import simulate
-from tdxray.simulator.scenarios import SCENARIOS
-from tdxray.simulator.writer import write_trace as write_simulation
 from tdxray.store import filter_index
 from tdxray.store.filter_index import (
     INDEXED,
@@ -26,23 +23,9 @@ from tdxray.store.filter_index import (
 )
 from tdxray.store.layout import results_dir_for
 from tdxray.store.read import open_trace
-from tdxray.tests.support import SHARED, write_trace
-from tdxray.tui import source as source_module
+from tdxray.tests.support import SHARED, SMALL_BLOCK, write_trace
 from tdxray.tui.filter_sql import Filter, Query, query
 from tdxray.tui.source import EventSource, View
-
-SMALL_BLOCK = 512  # many blocks in a small trace
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated trace in many small row groups: failures, MapGPAs, ACCEPTs, accesses."""
-    path = tmp_path_factory.mktemp("store") / "sim.parquet"
-    sim = simulate(SCENARIOS["kdump-shared-read"].config(events=30_000, seed=5))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("tdxray.store.write.ROW_GROUP_ROWS", 2_000)
-        write_simulation(path, sim.header, sim.batches())
-    return path
 
 
 @pytest.fixture
@@ -63,10 +46,6 @@ def handmade(tmp_path: Path) -> Path:
     ] * 40
     return write_trace(tmp_path / "t.parquet", events)
 
-
-@pytest.fixture
-def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_module, "BLOCK", SMALL_BLOCK)
 
 
 def indexed_source(path: Path) -> EventSource:
