@@ -9,7 +9,7 @@ from pathlib import Path
 from tdxray.benchmarks.figures import Figure, timed, warm
 from tdxray.benchmarks.ladder import Log, cached_build
 from tdxray.benchmarks.tools import tdxray_command
-from tdxray.ingest.jsonl_write import write_jsonl
+from tdxray.export.jsonl import write_jsonl
 from tdxray.store.read import open_trace
 
 MB = 1e6
@@ -48,7 +48,7 @@ def ingest_figures(size: int, trace: Path, rows: int, data_dir: Path, fresh: boo
     lines = rows + 1  # the header line
     mb = jsonl.stat().st_size / MB
     note = "tdxray ingest CLI, 1 run, start-up included"
-    export_note = "jsonl_write in process" + (" (cached)" if cached else "")
+    export_note = "export.jsonl in process" + (" (cached)" if cached else "")
     return [
         Figure(f"ingest.{size}.seconds", seconds, "s", f"{note}; {mb:.0f} MB JSONL"),
         Figure(f"ingest.{size}.lines_per_s", lines / seconds, "lines/s", note),

@@ -12,10 +12,10 @@ from typing import IO
 import click
 import pyarrow as pa
 
-from tdxray.ingest.jsonl_write import write_jsonl
+from tdxray.export.ftrace import guest_lines, host_lines
+from tdxray.export.jsonl import write_jsonl
+from tdxray.export.text import console_lines, qemu_lines
 from tdxray.ingest.materialize import trace_file_for
-from tdxray.ingest.render_ftrace import guest_lines, host_lines
-from tdxray.ingest.render_text import console_lines, qemu_lines
 from tdxray.schema.td import TraceHeader
 from tdxray.store.atomic import atomic_path
 from tdxray.store.read import open_trace

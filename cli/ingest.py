@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from tdxray.ingest.registry import AUTO, FORMAT_NAMES, read_traces
-from tdxray.ingest.text_trace import TextOptions, load_td
+from tdxray.ingest.text.trace import TextOptions, load_td
 from tdxray.ingest.to_store import ingest_into_store
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store

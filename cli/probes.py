@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tdxray.ingest.kprobes import GROUP, kprobe_events_text, record_command
+from tdxray.ingest.kprobe.recipe import GROUP, kprobe_events_text, record_command
 
 
 @click.command("probes")

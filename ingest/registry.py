@@ -22,8 +22,8 @@ from tdxray.ingest.inputs import (
     is_parquet_file,
     open_input,
 )
-from tdxray.ingest.text_sources import SOURCE_FORMATS, detect_source_format
-from tdxray.ingest.text_trace import OpenSource, TextOptions, text_batches, text_header
+from tdxray.ingest.text.sources import SOURCE_FORMATS, detect_source_format
+from tdxray.ingest.text.trace import OpenSource, TextOptions, text_batches, text_header
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import TraceHeader
 from tdxray.store.read import open_trace
@@ -55,7 +55,7 @@ def _sniff_jsonl(head: bytes) -> bool:
 
 
 def _read_jsonl(stream: IO[bytes], source: str, warn: Warn) -> TraceInput:
-    from tdxray.ingest.jsonl import JsonlReader  # its fast path pulls in pyarrow.compute
+    from tdxray.ingest.jsonl.reader import JsonlReader  # its fast path pulls in pyarrow.compute
 
     reader = JsonlReader(stream, source, warn)
     return TraceInput(reader.header, reader.batches(), (source,), "jsonl")

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tdxray.ingest.bad_lines import BadLines
-from tdxray.ingest.ftrace import read_ftrace
-from tdxray.ingest.kprobes import PROBES, kprobe_events_text
-from tdxray.ingest.source import SourceContext
-from tdxray.ingest.text_sources import ftrace_role
+from tdxray.ingest.ftrace.reader import read_ftrace
+from tdxray.ingest.kprobe.recipe import PROBES, kprobe_events_text
+from tdxray.ingest.text.source import SourceContext
+from tdxray.ingest.text.sources import ftrace_role
 from tdxray.schema.constants import Subfn
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
@@ -220,9 +220,9 @@ HOST = "".join([
 
 
 def test_the_canonical_host_lines_are_decoded_in_bulk() -> None:
-    from tdxray.ingest.ftrace_bulk import bulk_rows
-    from tdxray.ingest.ftrace_prefix import parse_prefix
-    from tdxray.ingest.text_chunks import read_chunks, split_lines
+    from tdxray.ingest.ftrace.bulk import bulk_rows
+    from tdxray.ingest.ftrace.prefix import parse_prefix
+    from tdxray.ingest.text.chunks import read_chunks, split_lines
 
     chunk = next(read_chunks(io.BytesIO(HOST.encode()), "t.trace"))
     lines = split_lines(chunk)
@@ -232,8 +232,8 @@ def test_the_canonical_host_lines_are_decoded_in_bulk() -> None:
 
 def _per_line(data: bytes, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]] | str:
     """What the reader gives when the compiled scan finds nothing (every line the slow way)."""
-    from tdxray.ingest import ftrace_scan
-    from tdxray.ingest.ftrace_prefix import Scan
+    from tdxray.ingest.ftrace import scan as ftrace_scan
+    from tdxray.ingest.ftrace.scanned import Scan
 
     with monkeypatch.context() as m:
         m.setattr(ftrace_scan, "scan", lambda buf, starts, *_: Scan.empty(len(starts)))
@@ -270,7 +270,7 @@ def test_the_bulk_path_agrees_with_the_per_line_path(monkeypatch: pytest.MonkeyP
 
 
 def test_lines_are_split_with_their_odd_bytes_flagged() -> None:
-    from tdxray.ingest.text_chunks import read_chunks, split_lines
+    from tdxray.ingest.text.chunks import read_chunks, split_lines
 
     text = "plain\r\n\ttab\n\nbell\x07here\ncr\rinside\nü ok\n".encode() + b"\xff bad\nlast\r"
     lines = [split_lines(c) for c in read_chunks(io.BytesIO(text), "t")]

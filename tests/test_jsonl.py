@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tdxray.export.jsonl import EXPORT_ORDER, event_lines, write_jsonl
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.jsonl import JsonlReader
-from tdxray.ingest.jsonl_event import add_event_exact, check_lines
-from tdxray.ingest.jsonl_write import EXPORT_ORDER, event_lines, write_jsonl
+from tdxray.ingest.jsonl.event import add_event_exact, check_lines
+from tdxray.ingest.jsonl.reader import JsonlReader
 from tdxray.schema.constants import CPU_ACTIONS, KEXEC_PHASES, MAILBOX_FIELDS
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA, KIND_FIELDS

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from tdxray.cli.main import cli
 from tdxray.ingest.merge import merged_batches
-from tdxray.ingest.source import empty_batch
+from tdxray.ingest.text.source import empty_batch
 from tdxray.model.replay import replay_trace
 from tdxray.model.result import ReplayResult
 from tdxray.schema.build import events_to_batch

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tdxray.ingest.prefetch import prefetched
+from tdxray.ingest.text.prefetch import prefetched
 
 
 def test_items_come_in_order() -> None:

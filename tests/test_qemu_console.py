@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tdxray.ingest.bad_lines import BadLines
-from tdxray.ingest.console import looks_like_console, read_console
-from tdxray.ingest.qemu import looks_like_qemu, read_qemu
-from tdxray.ingest.source import SourceContext
+from tdxray.ingest.console.reader import looks_like_console, read_console
+from tdxray.ingest.qemu.reader import looks_like_qemu, read_qemu
+from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
 from tdxray.schema.td import TdConfig

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tdxray.ingest.jsonl import JsonlReader
+from tdxray.ingest.jsonl.reader import JsonlReader
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.schema.build import events_to_batch
 from tdxray.schema.errors import InputError

@@ -16,8 +16,8 @@ import orjson
 import pyarrow as pa
 
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
-from tdxray.ingest.jsonl_event import check_lines, exact
-from tdxray.ingest.jsonl_fast import BulkInvalid, FastColumns
+from tdxray.ingest.jsonl.event import check_lines, exact
+from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 

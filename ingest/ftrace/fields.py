@@ -1,5 +1,5 @@
 """The fields of the hot host events, checked byte for byte against the kernel's printk formats
-and decoded (compiled; called by ftrace_scan for each line of those names):
+and decoded (compiled; called by the scan for each line of those names):
 
     kvm_exit        vcpu %u reason %s rip 0x%lx info1 0x%016llx info2 0x%016llx
                     intr_info 0x%08x error_code 0x%08x[ requests 0x%016llx]
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdxray.ingest.byte_steps import (
+from tdxray.ingest.ftrace.byte_steps import (
     DIGIT,
     HEX_VALUE,
     LOWER_HEX,
@@ -27,8 +27,8 @@ from tdxray.ingest.byte_steps import (
     table,
     template,
 )
-from tdxray.ingest.ftrace_kvm import EXIT_SUBFN, MEM_ATTR_PRIVATE
-from tdxray.ingest.jit import kernel
+from tdxray.ingest.ftrace.jit import kernel
+from tdxray.ingest.ftrace.kvm import EXIT_SUBFN, MEM_ATTR_PRIVATE
 from tdxray.schema.constants import PAGE_SHIFT
 
 _VCPU = lit("vcpu ")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from tdxray.ingest.ftrace_kvm import MEM_ATTR_PRIVATE, SUBFN_EXIT
-from tdxray.ingest.kprobes import CPU_ACTION_OF, PHASE_OF
+from tdxray.ingest.ftrace.kvm import MEM_ATTR_PRIVATE, SUBFN_EXIT
+from tdxray.ingest.kprobe.recipe import CPU_ACTION_OF, PHASE_OF
 from tdxray.schema.constants import (
     MAILBOX_COMMAND_TEST,
     MAILBOX_COMMAND_WAKEUP,

@@ -16,8 +16,8 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.source import SourceContext
-from tdxray.ingest.text_chunks import read_chunks, split_lines
+from tdxray.ingest.text.chunks import read_chunks, split_lines
+from tdxray.ingest.text.source import SourceContext
 
 LINE_RE = re.compile(r"(?:(?P<pid>\d{1,10})@(?P<sec>\d{1,12})\.(?P<usec>\d{6}):)?"
                      r"(?P<event>[a-z][a-z0-9_]{0,79})(?: (?P<fields>[^\x00-\x08\x0a-\x1f]*))?")

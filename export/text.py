@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
-from tdxray.ingest.console import phase_of
-from tdxray.ingest.render_ftrace import rows
+from tdxray.export.ftrace import rows
+from tdxray.ingest.console.reader import phase_of
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
 from tdxray.schema.td import TraceHeader
 

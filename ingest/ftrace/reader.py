@@ -1,6 +1,6 @@
 """Read ftrace text (tracefs `trace`/`trace_pipe`, `trace-cmd report`) into event batches.
 
-Chunks of lines are scanned by compiled code on worker threads (ftrace_scan, ftrace_bulk): the
+Chunks of lines are scanned by compiled code on worker threads (scan, bulk): the
 host events (kvm_exit, kvm_entry, kvm_page_fault, kvm_vm_set_mem_attributes) and events no
 decoder looks at never go through Python one line at a time. Guest probe lines, and lines the
 scan does not take, are decoded per line. Events come out in line order, without seq (the
@@ -19,14 +19,14 @@ import numpy as np
 import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.ftrace_bulk import bulk_rows
-from tdxray.ingest.ftrace_kvm import Event, FieldsError, kvm_event
-from tdxray.ingest.ftrace_prefix import parse_prefix
-from tdxray.ingest.kprobe_decode import GuestDecoder
-from tdxray.ingest.kprobes import PROBE_BY_EVENT
-from tdxray.ingest.prefetch import prefetched
-from tdxray.ingest.source import SourceContext, interleaved
-from tdxray.ingest.text_chunks import Chunk, read_chunks, split_lines
+from tdxray.ingest.ftrace.bulk import bulk_rows
+from tdxray.ingest.ftrace.kvm import Event, FieldsError, kvm_event
+from tdxray.ingest.ftrace.prefix import parse_prefix
+from tdxray.ingest.kprobe.decode import GuestDecoder
+from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
+from tdxray.ingest.text.chunks import Chunk, read_chunks, split_lines
+from tdxray.ingest.text.prefetch import prefetched
+from tdxray.ingest.text.source import SourceContext, interleaved
 
 WORKERS = 2
 AHEAD = 6  # chunks in flight: the workers keep going while the writer compresses a row group

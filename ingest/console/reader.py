@@ -15,8 +15,8 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.source import SourceContext
-from tdxray.ingest.text_chunks import read_chunks, split_lines
+from tdxray.ingest.text.chunks import read_chunks, split_lines
+from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
 
 STAMP_RE = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})\]"

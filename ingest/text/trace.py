@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import BadLines, Warn
 from tdxray.ingest.merge import merged_batches
-from tdxray.ingest.source import SourceContext
-from tdxray.ingest.text_sources import SOURCE_FORMATS
+from tdxray.ingest.text.source import SourceContext
+from tdxray.ingest.text.sources import SOURCE_FORMATS
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TdConfig, TraceHeader, check_trace_id
 

@@ -12,10 +12,11 @@ import numpy as np
 import pyarrow as pa
 
 from tdxray.ingest.columns import assemble, nulls, source_column
-from tdxray.ingest.ftrace_kvm import FORMATS
-from tdxray.ingest.ftrace_prefix import ATTRIBUTES, ENTRY, EXIT, FAULT, Prefix
-from tdxray.ingest.kprobes import PROBE_BY_EVENT
-from tdxray.ingest.text_chunks import Lines
+from tdxray.ingest.ftrace.kvm import FORMATS
+from tdxray.ingest.ftrace.prefix import Prefix
+from tdxray.ingest.ftrace.scanned import ATTRIBUTES, ENTRY, EXIT, FAULT
+from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
+from tdxray.ingest.text.chunks import Lines
 from tdxray.schema.events import EVENT_SCHEMA
 
 MODELED = ("mem_access", "tdvmcall", "convert")  # kinds after the names of the chunk
@@ -24,7 +25,7 @@ MODELED = ("mem_access", "tdvmcall", "convert")  # kinds after the names of the 
 def bulk_rows(lines: Lines, prefix: Prefix, source: str,
               vcpu_of: dict[int, int]) -> tuple[pa.RecordBatch, np.ndarray]:
     """(batch of the rows decoded in bulk, bool per prefix row: decoded here)."""
-    from tdxray.ingest.ftrace_scan import json_fields  # numba: only when needed
+    from tdxray.ingest.ftrace.scan import json_fields  # numba: only when needed
 
     scanned, names = prefix.scanned, prefix.names
     free = [i for i, name in enumerate(names) if name not in FORMATS

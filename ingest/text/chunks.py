@@ -13,8 +13,8 @@ from typing import IO
 
 import numpy as np
 
-from tdxray.ingest.bytegrid import PAD, Grid
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
+from tdxray.ingest.text.bytegrid import PAD, Grid
 from tdxray.schema.errors import InputError
 
 CHUNK_BYTES = 8 << 20

@@ -14,11 +14,11 @@ from typing import IO
 
 import pyarrow as pa
 
-from tdxray.ingest.console import looks_like_console, read_console
-from tdxray.ingest.ftrace import read_ftrace
-from tdxray.ingest.kprobes import PROBES
-from tdxray.ingest.qemu import looks_like_qemu, read_qemu
-from tdxray.ingest.source import SourceContext
+from tdxray.ingest.console.reader import looks_like_console, read_console
+from tdxray.ingest.ftrace.reader import read_ftrace
+from tdxray.ingest.kprobe.recipe import PROBES
+from tdxray.ingest.qemu.reader import looks_like_qemu, read_qemu
+from tdxray.ingest.text.source import SourceContext
 
 Reader = Callable[[IO[bytes], str, SourceContext], Iterator[pa.RecordBatch]]
 

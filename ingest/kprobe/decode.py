@@ -1,4 +1,4 @@
-"""Turn the lines of the tdxray guest probes (ingest.kprobes) into model events.
+"""Turn the lines of the tdxray guest probes (kprobe.recipe) into model events.
 
 An entry probe and its return probe on the same CPU make one event (MapGPA, ACCEPT); the
 mailbox probes make the writes the kernel does in that function. Limits (docs/real-guests.md):
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-from tdxray.ingest.ftrace_kvm import Event, FieldsError
-from tdxray.ingest.kprobes import CPU_ACTION_OF, PHASE_OF, PROBE_BY_EVENT
+from tdxray.ingest.ftrace.kvm import Event, FieldsError
+from tdxray.ingest.kprobe.recipe import CPU_ACTION_OF, PHASE_OF, PROBE_BY_EVENT
 from tdxray.schema.constants import (
     ACCEPT_LEVEL_MASK,
     ACCEPT_LEVEL_SIZES,

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from tdxray.ingest.columns import SPARSE, assemble, dictionary, place, source_column
 from tdxray.ingest.fields import ENUMS
-from tdxray.ingest.jsonl_event import COMMON_KEYS, KNOWN_KEYS, has_float
+from tdxray.ingest.jsonl.event import COMMON_KEYS, KNOWN_KEYS, has_float
 from tdxray.schema.constants import TDVMCALL_RETRY
 from tdxray.schema.events import EVENT_SCHEMA, KIND_FIELDS
 

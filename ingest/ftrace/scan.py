@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdxray.ingest.byte_steps import (
+from tdxray.ingest.ftrace.byte_steps import (
     DIGIT,
     SPACE,
     WORD,
@@ -24,7 +24,7 @@ from tdxray.ingest.byte_steps import (
     spells,
     table,
 )
-from tdxray.ingest.ftrace_fields import (
+from tdxray.ingest.ftrace.fields import (
     REASONS,
     attributes_fields,
     entry_fields,
@@ -32,7 +32,8 @@ from tdxray.ingest.ftrace_fields import (
     fault_fields,
     plain_fields,
 )
-from tdxray.ingest.ftrace_prefix import (
+from tdxray.ingest.ftrace.jit import kernel
+from tdxray.ingest.ftrace.scanned import (
     ATTRIBUTES,
     ENTRY,
     EXIT,
@@ -41,7 +42,6 @@ from tdxray.ingest.ftrace_prefix import (
     NAME_MAX,
     Scan,
 )
-from tdxray.ingest.jit import kernel
 
 _JSON_HEAD = lit('{"fields": "')
 _NAMES, _NAME_LENS = table(HOT_NAMES)

@@ -1,0 +1,1 @@
+"""Traces written back as text: JSON Lines (lossless), ftrace host/guest, QEMU, console."""

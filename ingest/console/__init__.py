@@ -1,0 +1,1 @@
+"""Console captures (dmesg, serial logs): `log` events and the phase markers."""

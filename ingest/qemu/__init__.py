@@ -1,0 +1,1 @@
+"""QEMU `-trace` logs (log backend)."""

@@ -1,0 +1,1 @@
+"""Text readers' shared machinery: line chunks, prefetch, per-source context, format detection."""
