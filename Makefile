@@ -1,6 +1,7 @@
 # tdxray: the two commands of the README's quick start, and a few more.
 #   make demo   set up, then ingest the bundled sample traces, replay them and print the report
 #   make test   set up, then lint and run the test suite
+#   make golden regenerate the golden replay results after a change of model semantics
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STORE  ?= demo-store
 
-.PHONY: demo test lint bench samples clean
+.PHONY: demo test lint bench samples golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,10 @@ bench: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python sample_traces/make_samples.py
+
+# the golden replay results (tests/data/golden/) after a change of model semantics on purpose
+golden: $(STAMP)
+	$(BIN)/python -m tdxray.tests.golden
 
 clean:
 	rm -rf $(VENV) $(STORE) bench-data .pytest_cache .ruff_cache
