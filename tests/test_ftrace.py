@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tdxray.ingest.bad_lines import BadLines
 from tdxray.ingest.ftrace.reader import read_ftrace
-from tdxray.ingest.kprobe.recipe import PROBES, kprobe_events_text
+from tdxray.ingest.kprobe.recipe import PROBES, RECIPE, UNPROBEABLE, kprobe_events_text, symbols
 from tdxray.ingest.text.source import SourceContext
 from tdxray.ingest.text.sources import ftrace_role
 from tdxray.schema.constants import Subfn
@@ -149,9 +149,19 @@ def test_guest_probe_lines() -> None:
 
 def test_every_probe_line_is_well_formed() -> None:
     text = kprobe_events_text()
-    for probe in PROBES:
-        assert probe.line() in text
-        assert probe.line().startswith(("p:tdxray/", "r:tdxray/"))
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines == [probe.line() for probe in RECIPE]
+    assert all(line.startswith(("p:tdxray/", "r:tdxray/")) for line in lines)
+    printed = {line.split()[1] for line in lines}
+    assert printed.isdisjoint(UNPROBEABLE)  # never printed: a distro kernel refuses them
+    assert {p.event for p in PROBES} >= {p.event for p in RECIPE}
+
+
+def test_recipe_covers_the_kexec_path() -> None:
+    assert set(symbols()) >= {"tdx_map_gpa", "tdx_accept_memory", "acpi_wakeup_cpu",
+                              "acpi_mp_cpu_die", "acpi_mp_stop_this_cpu", "tdx_kexec_begin",
+                              "tdx_kexec_finish", "kernel_kexec", "machine_kexec",
+                              "__crash_kexec"}
 
 
 @pytest.mark.parametrize("name,role", [("host.trace", "ftrace-host"),

@@ -1,0 +1,56 @@
+#!/bin/sh
+# /init of the tdxray real-kernel harness (busybox). The command line chooses what it does:
+#   tdxray.mode=place   place the probes (a single write, then --script) and power off
+#   tdxray.mode=kexec   place, kexec -l this kernel, dump the trace buffer to ttyS1, kexec -e
+#   tdxray.mode=kdump   place, kexec -p a capture kernel, dump the trace buffer, sysrq c
+#   tdxray.stage=NAME   a second kernel (kexec'd or the capture kernel): say so, power off
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs nodev /sys/kernel/tracing
+T=/sys/kernel/tracing
+mode=; stage=; next=
+for arg in $(cat /proc/cmdline); do
+    case $arg in
+        tdxray.mode=*) mode=${arg#*=} ;;
+        tdxray.stage=*) stage=${arg#*=} ;;
+        crashkernel=*) ;;
+        *) next="$next $arg" ;;
+    esac
+done
+if [ -n "$stage" ]; then
+    echo "tdxray-harness: $stage kernel up"
+    poweroff -f
+fi
+lines=$(grep -cE '^[pr]:' /probes.txt)
+grep -E '^[pr]:' /probes.txt > $T/kprobe_events
+echo "tdxray-harness: single write placed $(grep -c . $T/kprobe_events) of $lines"
+: > $T/kprobe_events
+sh /probes.sh
+echo "tdxray-harness: script exit $?"
+# What the recipe leaves out: the kernel's answer to each line, with its error_log reason.
+while read -r line; do
+    : > $T/error_log
+    if echo "$line" >> $T/kprobe_events 2>/dev/null; then
+        echo "tdxray-harness: accepted ${line%% *}"
+    else
+        echo "tdxray-harness: refused ${line%% *}: $(sed -n 's/.*error: //p' $T/error_log | head -n 1)"
+    fi
+done < /unprobeable.txt
+case $mode in
+    kexec)
+        kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
+        echo "tdxray-harness: kexec -l exit $?"
+        cat $T/trace > /dev/ttyS1
+        kexec -e
+        ;;
+    kdump)
+        kexec -p /vmlinuz --initrd=/initrd.img \
+            --append="${next# } tdxray.stage=capture nr_cpus=1 irqpoll reset_devices"
+        echo "tdxray-harness: kexec -p exit $?"
+        cat $T/trace > /dev/ttyS1
+        echo c > /proc/sysrq-trigger
+        ;;
+esac
+poweroff -f

@@ -1,0 +1,126 @@
+"""A real kernel: Debian's cloud kernels booted under QEMU (TCG) with a busybox initramfs.
+
+The initramfs runs `tdxray probes --script`, then a real `kexec -l`/`-e` into a second kernel,
+or a real kdump (`crashkernel=`, `kexec -p`, sysrq `c`); the serial console and the trace buffer
+dumped before the jump are what tdxray reads. No TDX hardware is needed to place the probes (the
+TDX guest code is built in); the tdx_* probes are placed but do not fire under QEMU.
+Needs qemu-system-x86, busybox-static, kexec-tools, cpio and the kernel packages (fetched with
+`apt-get download` into ~/.cache/tdxray/kernels): in CI a missing one fails, locally it skips.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tdxray.ingest.kprobe.recipe import INSTRUMENTED, PROBE_BY_EVENT, RECIPE
+from tests.realkernel import runs
+from tests.realkernel.kernels import Missing
+
+EVENT = re.compile(r"^\[\s*\d+\.\d+\] (\w+): \((\S+?)(?: <- (\S+))?\)(.*)$")
+N = len(RECIPE)
+
+
+@pytest.fixture(scope="session")
+def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp().parent / "realkernel"  # one for every xdist worker
+
+
+def capture(name: str, root: Path) -> runs.Capture:
+    try:
+        return runs.capture(name, root)
+    except Missing as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"real-kernel harness: {missing}")
+        pytest.skip(f"real-kernel harness: {missing}")
+
+
+@pytest.fixture(scope="session")
+def kexec612(run_root: Path) -> runs.Capture:
+    return capture("6.12-kexec", run_root)
+
+
+@pytest.fixture(scope="session")
+def kdump612(run_root: Path) -> runs.Capture:
+    return capture("6.12-kdump", run_root)
+
+
+@pytest.fixture(scope="session")
+def place61(run_root: Path) -> runs.Capture:
+    return capture("6.1-place", run_root)
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_bytes().decode("utf-8", "replace").replace("\r", "").splitlines()
+
+
+def events(path: Path) -> list[str]:
+    """The tdxray probe events printed on the console (tp_printk), by name, in order."""
+    return [m[1] for line in lines(path) if (m := EVENT.match(line)) and m[1] in PROBE_BY_EVENT]
+
+
+def harness(path: Path, prefix: str = "tdxray-") -> list[str]:
+    return [line for line in lines(path) if line.startswith(prefix)]
+
+
+def test_every_recipe_line_places_on_612_alone_and_in_one_write(kexec612: runs.Capture) -> None:
+    said = harness(kexec612.console)
+    assert f"tdxray-harness: single write placed {N} of {N}" in said
+    assert f"tdxray-probes: placed {N} of {N} probes (0 missing, 0 refused)" in said
+    assert not [line for line in said
+                if line.startswith(("tdxray-probes: missing ", "tdxray-probes: refused "))]
+    assert "tdxray-harness: script exit 0" in said
+    assert not [line for line in said if "warning" in line]  # tp_printk and loglevel=8 are on
+
+
+def test_the_kernel_refuses_what_the_recipe_leaves_out(kexec612: runs.Capture) -> None:
+    refused = {line.split()[2].rstrip(":"): line.split(": ", 2)[2]
+               for line in harness(kexec612.console, "tdxray-harness: refused ")}
+    assert refused == {
+        "p:tdxray/mapgpa_call": "Failed to register probe event",      # __tdx_hypercall: noinstr
+        "r:tdxray/mapgpa_call_ret": "Failed to register probe event",
+        "p:tdxray/accept_call": "Failed to register probe event",      # __tdcall: noinstr
+        "r:tdxray/accept_call_ret": "This function returns 'void' type",
+        "p:tdxray/cr4": "Failed to register probe event",              # native_write_cr4: notrace
+        "p:tdxray/start_secondary": "Failed to register probe event",  # notrace
+    }
+    assert {f"{'r' if p.ret else 'p'}:tdxray/{p.event}" for p in INSTRUMENTED} == set(refused)
+
+
+def test_a_real_kexec_prints_its_events_on_the_console(kexec612: runs.Capture) -> None:
+    assert events(kexec612.console) == ["kexec_load", "kexec_load_ret", "kernel_kexec",
+                                        "stop_cpu", "machine_kexec"]
+    said = lines(kexec612.console)
+    starting = next(i for i, line in enumerate(said)
+                    if line.endswith("] kexec_core: Starting new kernel"))
+    banners = [i for i, line in enumerate(said) if "] Linux version 6.12." in line]
+    assert len(banners) == 2 and banners[0] < starting < banners[1]
+    assert "tdxray-harness: second kernel up" in said[banners[1]:]
+    # Before the jump, trace_pipe's readers still run: the buffer has the same first events.
+    assert [m[1] for line in lines(kexec612.trace) if (m := re.search(r": (\w+): \(", line))] == [
+        "kexec_load", "kexec_load_ret"]
+
+
+def test_a_real_kdump_prints_the_crash_and_the_jump(kdump612: runs.Capture) -> None:
+    assert events(kdump612.console) == ["kexec_load", "kexec_load_ret", "crash_kexec",
+                                        "machine_kexec"]
+    said = lines(kdump612.console)
+    assert "tdxray-harness: kexec -p exit 0" in said
+    assert any(line.endswith("] Kernel panic - not syncing: sysrq triggered crash")
+               for line in said)
+    assert "tdxray-harness: capture kernel up" in said
+
+
+def test_61_says_which_functions_are_missing_and_what_goes_unseen(place61: runs.Capture) -> None:
+    assert place61.kernel.option("CONFIG_INTEL_TDX_GUEST") is None
+    said = harness(place61.console, "tdxray-probes: ")
+    missing = [line.split()[2].rstrip(":") for line in said
+               if line.startswith("tdxray-probes: missing ")]
+    assert missing == ["tdx_map_gpa", "tdx_map_gpa", "tdx_accept_memory", "tdx_accept_memory",
+                       "acpi_mp_cpu_die", "acpi_mp_cpu_die", "acpi_mp_play_dead",
+                       "acpi_mp_stop_this_cpu", "tdx_kexec_begin", "tdx_kexec_finish"]
+    assert f"tdxray-probes: placed {N - 10} of {N} probes (10 missing, 0 refused)" in said
+    assert "tdxray-harness: script exit 0" in lines(place61.console)
