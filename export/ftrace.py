@@ -30,7 +30,7 @@ RIP = "0xffffffff81000000"
 PROBE_OF_PHASE = {phase: event for event, phase in PHASE_OF.items() if phase != "shutdown"}
 PROBE_OF_ACTION = {"parked": "play_dead", "stopped": "stop_cpu", "woken": "start_secondary",
                    "online": "start_secondary"}
-assert set(CPU_ACTION_OF) <= set(PROBE_OF_ACTION.values())
+assert set(CPU_ACTION_OF.values()) <= set(PROBE_OF_ACTION)  # every action has a probe line
 
 
 def ftrace_line(comm: str, pid: int, cpu: int, ts: int, event: str, fields: str) -> str:
