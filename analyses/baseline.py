@@ -112,6 +112,18 @@ def write_baseline(path: Path | str, baseline: Baseline) -> None:
         tmp.write_text(dump_baseline(baseline), encoding="utf-8")
 
 
+def stale_entries(baseline: Baseline, results: Iterable[ReplayResult]) -> list[BaselineEntry]:
+    """The entries no divergence of results matches: fixed, or their range moved.
+
+    An entry naming a trace that results do not include is not judged (checking one trace of
+    a store must not call the others' entries stale)."""
+    results = list(results)
+    seen = {d.fingerprint for r in results for d in r.divergences}
+    checked = {r.trace_id for r in results}
+    return [e for e in baseline.entries if e.fingerprint not in seen
+            and (e.trace_id is None or e.trace_id in checked)]
+
+
 def apply_baseline(result: ReplayResult, baseline: Baseline) -> ReplayResult:
     """A copy of result whose divergences covered by the baseline are marked baselined."""
     known = baseline.fingerprints

@@ -1,7 +1,7 @@
-"""The check report (FORMATS.md §5): the traces checked, their divergences, the verdict.
+"""The check report: the traces checked, their divergences, the verdict.
 
 Every output format renders from the same `CheckedTrace` list; `build_report` is the JSON
-contract itself, key order included.
+contract itself, key order included (docs/report-format.md, schema report.schema.json).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from tdxray.analyses.baseline import Baseline, apply_baseline
+from tdxray import __version__
+from tdxray.analyses.baseline import Baseline, BaselineEntry, apply_baseline, stale_entries
 from tdxray.model.catalogue import SEVERITIES, SEVERITY_RANK
 from tdxray.model.divergence import Divergence
 from tdxray.model.result import ReplayResult
@@ -67,14 +68,22 @@ def exit_status(traces: Sequence[CheckedTrace], fail_on: str) -> int:
     return 1 if failing(traces, fail_on) else 0
 
 
-def summarize(traces: Sequence[CheckedTrace]) -> dict[str, int]:
-    """Counts per severity of the divergences not baselined; baselined ones counted apart."""
+def summarize(traces: Sequence[CheckedTrace], stale: int = 0) -> dict[str, int]:
+    """Counts per severity of the divergences not baselined; baselined ones counted apart, and
+    the baseline entries nothing matched (stale)."""
     out = dict.fromkeys(SEVERITIES, 0)
     out["baselined"] = 0
     for trace in traces:
         for div in trace.result.divergences:
             out["baselined" if div.baselined else div.severity] += 1
+    out["stale_baseline"] = stale
     return out
+
+
+def divergence_json(trace: CheckedTrace, div: Divergence) -> dict[str, object]:
+    """A divergence as the JSON report spells it: its fields, then where to look (file, line)."""
+    file, line = trace.location_of(div)
+    return {**div.to_json(), "source": {"file": file, "line": line}}
 
 
 def trace_json(trace: CheckedTrace) -> dict[str, object]:
@@ -85,16 +94,35 @@ def trace_json(trace: CheckedTrace) -> dict[str, object]:
         "events": result.events,
         "rules_run": list(result.rules_run),
         "rules_skipped": [{"rule": rule, "why": why} for rule, why in result.rules_skipped],
-        "divergences": [d.to_json() for d in trace.divergences],
+        "divergences": [divergence_json(trace, d) for d in trace.divergences],
     }
 
 
-def build_report(traces: Iterable[TraceLike],
-                 baseline: Baseline | None = None) -> dict[str, object]:
-    """The FORMATS.md §5 document for traces (CheckedTrace or (ReplayResult, source) pairs)."""
+def entry_json(entry: BaselineEntry) -> dict[str, object]:
+    return {"fingerprint": entry.fingerprint, "rule": entry.rule, "trace_id": entry.trace_id,
+            "message": entry.message}
+
+
+def build_report(traces: Iterable[TraceLike], baseline: Baseline | None = None, *,
+                 fail_on: str = "error", stale: Sequence[BaselineEntry] | None = None,
+                 status: int | None = None) -> dict[str, object]:
+    """The JSON document for traces (CheckedTrace or (ReplayResult, source) pairs).
+
+    stale: the baseline entries nothing matched (computed from baseline when not given);
+    status: the run's exit status when it is not the divergences' verdict (--write-baseline,
+    --fail-on-stale); the verdict follows it."""
     checked = as_checked(traces, baseline)
+    if stale is None:
+        stale = stale_entries(baseline, [t.result for t in checked]) if baseline else []
+    if status is None:
+        status = exit_status(checked, fail_on)
     return {
         "tdxray": REPORT_VERSION,
+        "tool": {"name": "tdxray", "version": __version__},
+        "verdict": "fail" if status else "pass",
+        "exit_status": status,
+        "fail_on": fail_on,
         "traces": [trace_json(t) for t in checked],
-        "summary": summarize(checked),
+        "summary": summarize(checked, len(stale)),
+        "stale_baseline": [entry_json(e) for e in stale],
     }

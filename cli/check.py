@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
-from tdxray.analyses.baseline import Baseline, baseline_from, read_baseline, write_baseline
+from tdxray.analyses.baseline import (
+    Baseline,
+    BaselineEntry,
+    baseline_from,
+    read_baseline,
+    stale_entries,
+    write_baseline,
+)
 from tdxray.analyses.event_lines import source_lines
 from tdxray.analyses.formats import FORMATS, WANT_LINES, render
 from tdxray.analyses.formats.base import RenderOptions
@@ -81,6 +88,28 @@ def _new_baseline(path: Path, traces: Sequence[CheckedTrace]) -> Baseline:
     return baseline
 
 
+def _stale(baseline: Baseline | None, traces: Sequence[CheckedTrace],
+           rewritten: bool) -> tuple[BaselineEntry, ...]:
+    if baseline is None or rewritten:
+        return ()
+    return tuple(stale_entries(baseline, [t.result for t in traces]))
+
+
+def _status(traces: Sequence[CheckedTrace], fail_on: str, stale: Sequence[BaselineEntry],
+            fail_on_stale: bool, rewritten: bool) -> int:
+    if rewritten:
+        return 0
+    return exit_status(traces, fail_on) or int(fail_on_stale and bool(stale))
+
+
+def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from tdxray.analyses.formats.schema import report_schema_text
+
+        click.echo(report_schema_text(), nl=False)
+        ctx.exit(0)
+
+
 @click.command("check")
 @click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
 @click.option("--trace", "trace_id", metavar="ID",
@@ -95,10 +124,14 @@ def _new_baseline(path: Path, traces: Sequence[CheckedTrace]) -> Baseline:
               help="Write every current divergence above info as a baseline, then exit 0.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")
+@click.option("--fail-on-stale", is_flag=True,
+              help="Exit 1 also when a baseline entry matches no divergence (fixed: drop it).")
 @click.option("--color/--no-color", default=None, help="Colour the text report [default: auto].")
+@click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
+              help="Print the JSON Schema of the --format json report and exit.")
 def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
             baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
-            color: bool | None) -> None:
+            fail_on_stale: bool, color: bool | None) -> None:
     """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
     and report every divergence from the TDX kexec model.
 
@@ -111,10 +144,14 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)
+    rewritten = write_baseline is not None
+    stale = _stale(baseline, checked, rewritten)
+    status = _status(checked, fail_on, stale, fail_on_stale, rewritten)
     use_color = _use_color(color, output)
     opts = RenderOptions(fail_on=fail_on, color=use_color and fmt == "text",
-                         step_summary=_step_summary(fmt))
+                         step_summary=_step_summary(fmt), stale=stale, status=status)
     _emit(render(fmt, checked, opts), output, use_color)
     if output is not None:
-        click.echo(f"tdxray: report written to {output}: {verdict(checked, fail_on)}", err=True)
-    sys.exit(0 if write_baseline is not None else exit_status(checked, fail_on))
+        said = verdict(checked, fail_on, status=status)
+        click.echo(f"tdxray: report written to {output}: {said}", err=True)
+    sys.exit(status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,27 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The TUI counts matches per SMALL_BLOCK rows: many blocks in a small trace."""
     monkeypatch.setattr("tdxray.tui.source.BLOCK", SMALL_BLOCK)
+
+
+@pytest.fixture(autouse=True)
+def _reports_match_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON report and JSON Lines record that any test makes tdxray print (through the
+    CLI or the format functions) is validated against the schema shipped in the package."""
+    from tdxray.analyses.formats import json_
+    from tdxray.tests.schemas import check_jsonl_record, check_report
+
+    report, records = json_.report, json_.records
+
+    def checked_report(*args: Any, **kw: Any) -> dict[str, object]:
+        doc = report(*args, **kw)
+        check_report(doc)
+        return doc
+
+    def checked_records(*args: Any, **kw: Any) -> list[dict[str, object]]:
+        out = records(*args, **kw)
+        for record in out:
+            check_jsonl_record(record)
+        return out
+
+    monkeypatch.setattr(json_, "report", checked_report)
+    monkeypatch.setattr(json_, "records", checked_records)

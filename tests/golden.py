@@ -111,8 +111,12 @@ def produce(case: Case) -> str:
         scratch = Path(tmp)
         trace = case.make(scratch)
         report = json.loads(_invoke(["check", str(trace), "--format", "json"]))
+        report["tool"]["version"] = "VERSION"
         for entry in report["traces"]:
             entry["source"] = "TRACE"
+            for div in entry["divergences"]:  # the trace's path or its ingest-time path
+                if div["source"]["file"] == str(trace):
+                    div["source"]["file"] = "TRACE"
         results = scratch / "results"
         _invoke(["replay", str(trace), "-o", str(results)])
         meta = pq.read_schema(results / DIVERGENCES_FILE).metadata or {}

@@ -127,7 +127,8 @@ def test_source_is_the_argument_as_given(replayed: list, traces: Path,
     monkeypatch.chdir(traces)
     doc = json.loads(run("bad.parquet", "--format", "json").stdout)
     assert doc["traces"][0]["source"] == "bad.parquet"
-    assert doc["summary"] == {"fatal": 1, "error": 1, "warning": 1, "info": 1, "baselined": 0}
+    assert doc["summary"] == {"fatal": 1, "error": 1, "warning": 1, "info": 1, "baselined": 0,
+                              "stale_baseline": 0}
 
 
 # -- formats ------------------------------------------------------------------------
@@ -212,7 +213,8 @@ def test_write_then_use_baseline(replayed: list, traces: Path, tmp_path: Path) -
     res = run(str(traces), "--baseline", str(base), "--fail-on", "warning", "--format", "json")
     assert res.exit_code == 0
     report = json.loads(res.stdout)
-    assert report["summary"] == {"fatal": 0, "error": 0, "warning": 0, "info": 3, "baselined": 4}
+    assert report["summary"] == {"fatal": 0, "error": 0, "warning": 0, "info": 3, "baselined": 4,
+                                 "stale_baseline": 0}
     flags = {d["rule"]: d["baselined"] for t in report["traces"] for d in t["divergences"]}
     assert flags == {"C001": True, "K001": True, "M008": True, "T003": False}
 
@@ -288,7 +290,7 @@ def test_progress_only_for_long_traces_on_a_terminal() -> None:
 # -- end to end: the worked examples (tests/spec_examples, real ingest and replay) ---------------
 
 EXAMPLES = Path(__file__).parent / "spec_examples"
-PLACEHOLDERS = {"fingerprint", "message"}
+PLACEHOLDERS = {"fingerprint", "message", "source"}  # source: newer than the examples
 
 
 def _comparable(div: dict[str, object]) -> str:
@@ -311,7 +313,68 @@ def test_spec_example_reports(example: str, monkeypatch: pytest.MonkeyPatch) -> 
         want["trace_id"], want["source"], want["events"])
     above_info = [d for d in trace["divergences"] if d["severity"] != "info"]
     assert sorted(map(_comparable, above_info)) == sorted(map(_comparable, want["divergences"]))
-    summary = {k: v for k, v in got["summary"].items() if k != "info"}
+    summary = {k: v for k, v in got["summary"].items() if k not in ("info", "stale_baseline")}
     assert summary == {k: v for k, v in expected["summary"].items() if k != "info"}
     fails = expected["summary"]["fatal"] + expected["summary"]["error"] > 0
     assert res.exit_code == (1 if fails else 0)
+
+
+# -- stale baseline entries, the schema ---------------------------------------------------------
+
+def _baseline_with_stale(path: Path, traces: Path) -> None:
+    run(str(traces), "--write-baseline", str(path))
+    doc = json.loads(path.read_text())
+    doc["entries"].append({"fingerprint": "00000000deadbeef", "rule": "K001", "trace_id": "warn",
+                           "message": "fixed since"})
+    path.write_text(json.dumps(doc))
+
+
+def test_stale_baseline_entries_are_counted_and_listed(replayed: list, traces: Path,
+                                                       tmp_path: Path) -> None:
+    base = tmp_path / "b.json"
+    _baseline_with_stale(base, traces)
+    res = run(str(traces), "--baseline", str(base), "--format", "json")
+    doc = json.loads(res.stdout)
+    assert doc["summary"]["stale_baseline"] == 1
+    assert doc["stale_baseline"] == [{"fingerprint": "00000000deadbeef", "rule": "K001",
+                                      "trace_id": "warn", "message": "fixed since"}]
+    assert (res.exit_code, doc["exit_status"], doc["verdict"]) == (0, 0, "pass")
+    text = run(str(traces), "--baseline", str(base)).stdout
+    assert ("stale baseline: 1 entry matches no divergence (drop them: --write-baseline)\n"
+            "  00000000deadbeef K001 warn: fixed since\n") in text
+
+
+def test_fail_on_stale(replayed: list, traces: Path, tmp_path: Path) -> None:
+    base = tmp_path / "b.json"
+    _baseline_with_stale(base, traces)
+    res = run(str(traces), "--baseline", str(base), "--fail-on-stale", "--format", "json")
+    doc = json.loads(res.stdout)
+    assert (res.exit_code, doc["exit_status"], doc["verdict"]) == (1, 1, "fail")
+    text = run(str(traces), "--baseline", str(base), "--fail-on-stale")
+    assert text.exit_code == 1 and text.stdout.rstrip().endswith("FAIL (--fail-on error)")
+    # checking one trace does not judge the entries of the others
+    one = run(str(traces / "bad.parquet"), "--baseline", str(base), "--fail-on-stale")
+    assert one.exit_code == 0, one.stdout
+
+
+def test_write_baseline_report_says_exit_0(replayed: list, traces: Path, tmp_path: Path) -> None:
+    res = run(str(traces), "--write-baseline", str(tmp_path / "b.json"), "--format", "json")
+    doc = json.loads(res.stdout)
+    assert (res.exit_code, doc["exit_status"], doc["verdict"]) == (0, 0, "pass")
+
+
+def test_json_divergences_name_their_source_line(replayed: list, traces: Path) -> None:
+    doc = json.loads(run(str(traces / "bad.parquet"), "--format", "json").stdout)
+    sources = {d["rule"]: d["source"] for d in doc["traces"][0]["divergences"]}
+    assert sources["C001"] == {"file": "dmesg.log", "line": 42}  # seq 1 carries source/line
+    assert sources["T003"] == {"file": str(traces / "bad.parquet"), "line": None}
+
+
+def test_check_schema_prints_the_shipped_schema() -> None:
+    from tdxray.analyses.formats.schema import report_schema
+
+    res = CliRunner().invoke(cli, ["check", "--schema"])
+    assert res.exit_code == 0
+    assert json.loads(res.stdout) == report_schema()
+    assert report_schema()["properties"]["tdxray"] == {
+        "const": 1, "description": "The report format's version."}

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import tdxray
 from tdxray.analyses.baseline import (
     Baseline,
     BaselineEntry,
@@ -30,7 +31,7 @@ from tdxray.model.result import ReplayResult
 from tdxray.schema.errors import InputError
 
 DIV_KEYS = ["rule", "name", "severity", "seq", "ts_ns", "vcpu", "gpa_start", "gpa_end", "pages",
-            "apic_id", "cause_seqs", "fingerprint", "baselined", "message"]
+            "apic_id", "cause_seqs", "fingerprint", "baselined", "message", "source"]
 
 
 def sample_result() -> ReplayResult:
@@ -77,8 +78,12 @@ def rendered(name: str, traces: list[CheckedTrace], **kw: object) -> str:
 
 def test_report_document_shape(traces: list[CheckedTrace]) -> None:
     doc = build_report(traces)
-    assert list(doc) == ["tdxray", "traces", "summary"]
+    assert list(doc) == ["tdxray", "tool", "verdict", "exit_status", "fail_on", "traces",
+                         "summary", "stale_baseline"]
     assert doc["tdxray"] == 1
+    assert doc["tool"] == {"name": "tdxray", "version": tdxray.__version__}
+    assert (doc["verdict"], doc["exit_status"], doc["fail_on"]) == ("fail", 1, "error")
+    assert doc["stale_baseline"] == []
     first = doc["traces"][0]  # type: ignore[index]
     assert list(first) == ["trace_id", "source", "events", "rules_run", "rules_skipped",
                            "divergences"]
@@ -88,7 +93,33 @@ def test_report_document_shape(traces: list[CheckedTrace]) -> None:
         assert list(div) == DIV_KEYS
     assert [d["rule"] for d in first["divergences"]] == [
         "C001", "A003", "K001", "K001", "K004", "M008", "T002", "T003"]
-    assert doc["summary"] == {"fatal": 1, "error": 3, "warning": 1, "info": 2, "baselined": 1}
+    assert doc["summary"] == {"fatal": 1, "error": 3, "warning": 1, "info": 2, "baselined": 1,
+                              "stale_baseline": 0}
+
+
+def test_report_verdict_follows_fail_on_and_status(traces: list[CheckedTrace]) -> None:
+    clean = build_report(traces[1:], fail_on="warning")
+    assert (clean["verdict"], clean["exit_status"], clean["fail_on"]) == ("pass", 0, "warning")
+    rewritten = build_report(traces, status=0)
+    assert (rewritten["verdict"], rewritten["exit_status"]) == ("pass", 0)
+
+
+def test_report_divergence_source(traces: list[CheckedTrace]) -> None:
+    divs = build_report(traces)["traces"][0]["divergences"]  # type: ignore[index]
+    assert divs[0]["source"] == {"file": "dmesg.log", "line": 120}  # C001, seq 17
+    assert divs[1]["source"] == {"file": "traces/td-42.jsonl", "line": None}
+
+
+def test_report_lists_stale_baseline_entries() -> None:
+    result = sample_result()
+    k004 = next(d for d in result.divergences if d.rule == "K004")
+    gone = BaselineEntry("00000000deadbeef", "K001", "td-42", "fixed since")
+    other = BaselineEntry("00000000cafef00d", "K001", "td-other", "not checked here")
+    doc = build_report([(result, "x.parquet")],
+                       Baseline((BaselineEntry(k004.fingerprint), gone, other)))
+    assert doc["stale_baseline"] == [{"fingerprint": "00000000deadbeef", "rule": "K001",
+                                      "trace_id": "td-42", "message": "fixed since"}]
+    assert doc["summary"]["stale_baseline"] == 1  # type: ignore[index]
 
 
 def test_report_divergence_values(traces: list[CheckedTrace]) -> None:
@@ -97,7 +128,8 @@ def test_report_divergence_values(traces: list[CheckedTrace]) -> None:
         "rule": "K001", "name": "leaked-shared-memory", "severity": "error", "seq": 16,
         "ts_ns": 11_004_000_000, "vcpu": 0, "gpa_start": "0x1a0000", "gpa_end": "0x1a6000",
         "pages": 6, "apic_id": None, "cause_seqs": [5], "fingerprint": k001["fingerprint"],
-        "baselined": False, "message": "6 pages still shared at the jump"}
+        "baselined": False, "message": "6 pages still shared at the jump",
+        "source": {"file": "traces/td-42.jsonl", "line": None}}
     t003 = build_report(traces)["traces"][0]["divergences"][-1]  # type: ignore[index]
     assert t003["seq"] is None and t003["gpa_start"] is None and t003["cause_seqs"] == []
 
@@ -106,7 +138,8 @@ def test_report_accepts_pairs_and_baseline() -> None:
     result = sample_result()
     k004 = next(d for d in result.divergences if d.rule == "K004")
     doc = build_report([(result, "x.parquet")], Baseline((BaselineEntry(k004.fingerprint),)))
-    assert doc["summary"] == {"fatal": 1, "error": 2, "warning": 1, "info": 2, "baselined": 2}
+    assert doc["summary"] == {"fatal": 1, "error": 2, "warning": 1, "info": 2, "baselined": 2,
+                              "stale_baseline": 0}
     baselined = [d["rule"] for d in doc["traces"][0]["divergences"] if d["baselined"]]  # type: ignore[index]
     assert baselined == ["A003", "K004"]
 
@@ -310,3 +343,32 @@ def test_source_lines(tmp_path: Path) -> None:
                              "line": pa.array([10, None, 30], pa.uint64())}), path)
     assert source_lines(path, {1, 2, 3, 9}) == {1: ("a.log", 10), 3: ("a.log", 30)}
     assert source_lines(path, set()) == {}
+
+
+# -- the shipped JSON Schema ------------------------------------------------------------------
+
+def test_reports_validate_against_the_shipped_schema(traces: list[CheckedTrace]) -> None:
+    from tdxray.tests.schemas import check_jsonl_record, check_report
+
+    check_report(build_report(traces, Baseline((BaselineEntry("00000000deadbeef", "K001"),))))
+    for line in rendered("jsonl", traces).splitlines():
+        check_jsonl_record(json.loads(line))
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda doc: doc.pop("verdict"),
+    lambda doc: doc.update(exit_status=2),
+    lambda doc: doc["traces"][0]["divergences"][0].pop("source"),
+    lambda doc: doc["traces"][0]["divergences"][0].update(gpa_start="1a0000"),
+    lambda doc: doc["summary"].update(extra=1),
+])
+def test_the_schema_rejects_what_the_contract_excludes(traces: list[CheckedTrace],
+                                                       spoil: object) -> None:
+    from jsonschema import ValidationError
+
+    from tdxray.tests.schemas import check_report
+
+    doc = json.loads(json.dumps(build_report(traces)))
+    spoil(doc)  # type: ignore[operator]
+    with pytest.raises(ValidationError):
+        check_report(doc)

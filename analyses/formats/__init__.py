@@ -20,7 +20,7 @@ FORMATS: dict[str, Renderer] = {
     "markdown": markdown.render,
 }
 # Formats that point at source lines (the others need no event lookup).
-WANT_LINES = frozenset({"text", "junit", "sarif", "github"})
+WANT_LINES = frozenset({"text", "json", "jsonl", "junit", "sarif", "github"})
 
 
 def render(name: str, traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:

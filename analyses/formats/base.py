@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tdxray.analyses.baseline import BaselineEntry
 from tdxray.model.catalogue import SEVERITIES
 
 # Most severe first; used to order groups and annotations.
@@ -17,3 +18,5 @@ class RenderOptions:
     fail_on: str = "error"
     color: bool = False  # text only: ANSI colour
     step_summary: Path | None = None  # github only: the $GITHUB_STEP_SUMMARY file
+    stale: tuple[BaselineEntry, ...] = ()  # baseline entries that matched nothing
+    status: int | None = None  # the run's exit status when it is not the verdict's

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tdxray.analyses.baseline import BaselineEntry
 from tdxray.analyses.escape import escape_control
 from tdxray.analyses.formats import human
 from tdxray.analyses.formats.base import RenderOptions
@@ -91,8 +92,22 @@ def _trace(trace: CheckedTrace, style: Style) -> list[str]:
     return lines + _condensed(trace, style)
 
 
-def verdict(traces: Sequence[CheckedTrace], fail_on: str, style: Style = _plain) -> str:
-    failed = exit_status(traces, fail_on) != 0
+def stale_lines(stale: Sequence[BaselineEntry]) -> list[str]:
+    """The baseline entries nothing matched, one line each (fixed, or the range moved)."""
+    if not stale:
+        return []
+    noun = "entry matches" if len(stale) == 1 else "entries match"
+    out = [f"stale baseline: {len(stale)} {noun} no divergence (drop them: --write-baseline)"]
+    for entry in stale:
+        about = " ".join(escape_control(x) for x in (entry.rule, entry.trace_id) if x)
+        text = f": {escape_control(entry.message)}" if entry.message else ""
+        out.append(f"  {entry.fingerprint} {about}{text}")
+    return out
+
+
+def verdict(traces: Sequence[CheckedTrace], fail_on: str, style: Style = _plain,
+            status: int | None = None) -> str:
+    failed = (exit_status(traces, fail_on) if status is None else status) != 0
     word = style("FAIL", fg="red", bold=True) if failed else style("PASS", fg="green", bold=True)
     many = f"{len(traces)} traces: " if len(traces) != 1 else ""
     return f"{many}{human.counts_line(traces)}  {word} (--fail-on {fail_on})"
@@ -104,5 +119,7 @@ def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
     for trace in traces:
         lines.extend(_trace(trace, style))
         lines.append("")
-    lines.append(verdict(traces, opts.fail_on, style))
+    stale = stale_lines(opts.stale)
+    lines.extend([*stale, ""] if stale else [])
+    lines.append(verdict(traces, opts.fail_on, style, opts.status))
     return "\n".join(lines) + "\n"
