@@ -124,6 +124,10 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="Write every current divergence above info as a baseline, then exit 0.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")
+@click.option("--include-info", is_flag=True,
+              help="sarif: include info findings (unmodeled events, skipped rules) as notes.")
+@click.option("--uri-base", type=click.Path(file_okay=False, path_type=Path),
+              help="sarif: write paths under this directory relative to it (originalUriBaseIds).")
 @click.option("--fail-on-stale", is_flag=True,
               help="Exit 1 also when a baseline entry matches no divergence (fixed: drop it).")
 @click.option("--color/--no-color", default=None, help="Colour the text report [default: auto].")
@@ -131,7 +135,8 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="Print the JSON Schema of the --format json report and exit.")
 def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
             baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
-            fail_on_stale: bool, color: bool | None) -> None:
+            include_info: bool, uri_base: Path | None, fail_on_stale: bool,
+            color: bool | None) -> None:
     """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
     and report every divergence from the TDX kexec model.
 
@@ -149,7 +154,9 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
     status = _status(checked, fail_on, stale, fail_on_stale, rewritten)
     use_color = _use_color(color, output)
     opts = RenderOptions(fail_on=fail_on, color=use_color and fmt == "text",
-                         step_summary=_step_summary(fmt), stale=stale, status=status)
+                         step_summary=_step_summary(fmt), stale=stale, status=status,
+                         include_info=include_info,
+                         uri_base=str(uri_base) if uri_base is not None else None)
     _emit(render(fmt, checked, opts), output, use_color)
     if output is not None:
         said = verdict(checked, fail_on, status=status)

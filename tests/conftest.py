@@ -68,3 +68,20 @@ def _reports_match_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(json_, "report", checked_report)
     monkeypatch.setattr(json_, "records", checked_records)
+
+
+@pytest.fixture(autouse=True)
+def _sarif_matches_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every SARIF log a test makes tdxray write is validated against the SARIF 2.1.0 schema
+    (vendored in tests/data/sarif)."""
+    from tdxray.analyses.formats import sarif
+    from tdxray.tests.schemas import check_sarif
+
+    sarif_log = sarif.sarif_log
+
+    def checked(*args: Any, **kw: Any) -> dict[str, object]:
+        log = sarif_log(*args, **kw)
+        check_sarif(log)
+        return log
+
+    monkeypatch.setattr(sarif, "sarif_log", checked)

@@ -167,11 +167,24 @@ def test_sarif_report(replayed: list, traces: Path) -> None:
     assert log["version"] == "2.1.0"
     results = {r["ruleId"]: r for r in log["runs"][0]["results"]}
     assert {k: r["level"] for k, r in results.items()} == {
-        "C001": "error", "K001": "error", "M008": "warning", "T003": "note"}
+        "C001": "error", "K001": "error", "M008": "warning"}
+    with_info = json.loads(run(str(traces / "bad.parquet"), "--format", "sarif",
+                               "--include-info").stdout)
+    assert "T003" in {r["ruleId"] for r in with_info["runs"][0]["results"]}
     assert results["C001"]["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "dmesg.log"}, "region": {"startLine": 42}}
     assert results["K001"]["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": (traces / "bad.parquet").as_uri()}}
+
+
+def test_sarif_uri_base_option(replayed: list, traces: Path) -> None:
+    log = json.loads(run(str(traces / "bad.parquet"), "--format", "sarif",
+                         "--uri-base", str(traces)).stdout)
+    run_ = log["runs"][0]
+    assert run_["originalUriBaseIds"]["SRCROOT"]["uri"] == traces.resolve().as_uri() + "/"
+    k001 = next(r for r in run_["results"] if r["ruleId"] == "K001")
+    assert k001["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "bad.parquet", "uriBaseId": "SRCROOT"}
 
 
 def test_github_report_writes_step_summary(replayed: list, traces: Path, tmp_path: Path) -> None:
@@ -378,3 +391,29 @@ def test_check_schema_prints_the_shipped_schema() -> None:
     assert json.loads(res.stdout) == report_schema()
     assert report_schema()["properties"]["tdxray"] == {
         "const": 1, "description": "The report format's version."}
+
+
+def test_rules_one_rule_help() -> None:
+    res = CliRunner().invoke(cli, ["rules", "K001"])
+    assert res.exit_code == 0
+    assert res.stdout.startswith("K001 leaked-shared-memory (error): at the kexec jump")
+    assert "Fix: Before the jump, enc_kexec_finish" in res.stdout
+    assert res.stdout.rstrip().endswith("docs/rules.md#k001-leaked-shared-memory")
+    by_name = CliRunner().invoke(cli, ["rules", "leaked-shared-memory"])
+    assert by_name.stdout == res.stdout
+
+
+@pytest.mark.parametrize(("typo", "hint"), [("k01", "did you mean K001?"),
+                                            ("double-acept", "did you mean double-accept?"),
+                                            ("zzz", "(tdxray rules lists them)")])
+def test_rules_unknown_rule(typo: str, hint: str) -> None:
+    res = CliRunner().invoke(cli, ["rules", typo])
+    assert res.exit_code == 2
+    assert res.stderr == f"tdxray: error: no rule {typo!r}; {hint}\n".replace("; (", " (")
+
+
+def test_docs_rules_md_is_the_catalogue_help() -> None:
+    doc = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+    res = CliRunner().invoke(cli, ["rules", "--format", "markdown"])
+    assert res.stdout == doc.read_text(), "tdxray rules --format markdown > docs/rules.md"
+    assert res.stdout.count("\n## ") == len(RULES)

@@ -240,7 +240,11 @@ def test_sarif_format(traces: list[CheckedTrace]) -> None:
     assert c001["shortDescription"]["text"] == RULES["C001"].summary
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
     assert levels == {"C001": "error", "K001": "error", "K004": "error", "M008": "warning",
-                      "A003": "error", "T002": "note", "T003": "note"}
+                      "A003": "error"}  # info findings only with include_info
+    with_info = json.loads(rendered("sarif", traces, include_info=True))["runs"][0]["results"]
+    assert {r["ruleId"]: r["level"] for r in with_info} == {**levels, "T002": "note",
+                                                             "T003": "note"}
+    assert "invocations" in run and "toolExecutionNotifications" not in run["invocations"][0]
     by_rule = {r["ruleId"]: r for r in run["results"]}
     assert by_rule["C001"]["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "dmesg.log"}, "region": {"startLine": 120}}
@@ -249,6 +253,48 @@ def test_sarif_format(traces: list[CheckedTrace]) -> None:
     k004 = next(d for d in traces[0].divergences if d.rule == "K004")
     assert by_rule["K004"]["partialFingerprints"] == {"tdxray/v1": k004.fingerprint}
     assert "suppressions" in by_rule["A003"] and "suppressions" not in by_rule["K004"]
+
+
+def test_sarif_rules_carry_help_and_tags(traces: list[CheckedTrace]) -> None:
+    rules = json.loads(rendered("sarif", traces))["runs"][0]["tool"]["driver"]["rules"]
+    k001 = next(r for r in rules if r["id"] == "K001")
+    assert k001["helpUri"].endswith("docs/rules.md#k001-leaked-shared-memory")
+    assert k001["properties"]["tags"] == ["tdx", "kexec", "error"]
+    assert k001["help"]["text"].startswith("K001 leaked-shared-memory (error): at the kexec jump")
+    assert "tdx_kexec_finish" in k001["help"]["text"]
+    assert k001["help"]["markdown"].startswith("## K001 leaked-shared-memory\n")
+    assert "```\n{\"kind\": \"map_gpa\"" in k001["help"]["markdown"]
+    assert all(r["help"]["text"] and r["help"]["markdown"] and r["helpUri"] for r in rules)
+
+
+def test_sarif_uri_base(traces: list[CheckedTrace], tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "traces").mkdir()
+    divs = [Divergence("K001", "leak", seq=3, gpa_start=0x1000, gpa_end=0x2000, pages=1)]
+    outside = CheckedTrace(ReplayResult("td-out", 3, divergences=divs), "/elsewhere/x.parquet")
+    log = json.loads(rendered("sarif", [*traces, outside], uri_base="traces/.."))
+    run = log["runs"][0]
+    assert run["originalUriBaseIds"] == {"SRCROOT": {"uri": tmp_path.resolve().as_uri() + "/"}}
+    where = {r["properties"]["trace_id"] + r["ruleId"]:
+             r["locations"][0]["physicalLocation"]["artifactLocation"] for r in run["results"]}
+    assert where["td-42K004"] == {"uri": "traces/td-42.jsonl", "uriBaseId": "SRCROOT"}
+    assert where["td-42C001"] == {"uri": "dmesg.log", "uriBaseId": "SRCROOT"}
+    assert where["td-outK001"] == {"uri": "file:///elsewhere/x.parquet"}  # not under the base
+
+
+def test_sarif_caps_results_keeping_the_most_severe() -> None:
+    from tdxray.analyses.formats.sarif import sarif_log
+
+    trace = many_errors(30)  # 30 G004 errors (seq 1..30), then a fatal C001 at seq 31
+    run = sarif_log([trace], RenderOptions(), limit=10)["runs"][0]
+    results = run["results"]  # type: ignore[index]
+    assert len(results) == 10
+    assert [r["ruleId"] for r in results] == ["C001"] + ["G004"] * 9
+    assert [r["properties"]["seq"] for r in results[1:]] == list(range(1, 10))
+    (note,) = run["invocations"][0]["toolExecutionNotifications"]  # type: ignore[index]
+    assert note["level"] == "warning"
+    assert note["message"]["text"].startswith("21 results not included: a run holds at most 10")
 
 
 def many_errors(n: int) -> CheckedTrace:

@@ -20,3 +20,5 @@ class RenderOptions:
     step_summary: Path | None = None  # github only: the $GITHUB_STEP_SUMMARY file
     stale: tuple[BaselineEntry, ...] = ()  # baseline entries that matched nothing
     status: int | None = None  # the run's exit status when it is not the verdict's
+    include_info: bool = False  # sarif: info findings as notes too
+    uri_base: str | None = None  # sarif: paths relative to this directory (originalUriBaseIds)
