@@ -15,13 +15,17 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from tdxray.cli.main import cli
 from tdxray.ingest.kprobe.recipe import INSTRUMENTED, PROBE_BY_EVENT, RECIPE
+from tdxray.store.read import open_trace
 from tests.realkernel import runs
 from tests.realkernel.kernels import Missing
 
 EVENT = re.compile(r"^\[\s*\d+\.\d+\] (\w+): \((\S+?)(?: <- (\S+))?\)(.*)$")
 N = len(RECIPE)
+TD = Path(__file__).parent / "data" / "real" / "qemu" / "td.json"  # qemu.boot: -smp 2 -m 1G
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +128,31 @@ def test_61_says_which_functions_are_missing_and_what_goes_unseen(place61: runs.
                        "acpi_mp_stop_this_cpu", "tdx_kexec_begin", "tdx_kexec_finish"]
     assert f"tdxray-probes: placed {N - 10} of {N} probes (10 missing, 0 refused)" in said
     assert "tdxray-harness: script exit 0" in lines(place61.console)
+
+
+def typed_events(capture: runs.Capture, tmp_path: Path) -> list[tuple[str, str]]:
+    store = tmp_path / "store"
+    result = CliRunner().invoke(cli, ["ingest", str(capture.console), str(capture.trace),
+                                      "-o", str(store), "--trace-id", "real", "--td", str(TD)])
+    assert result.exit_code == 0, result.output
+    rows = open_trace(store / "real.parquet").read().to_pylist()
+    return [(r["kind"], r["phase"] or r["action"], Path(r["source"]).name) for r in rows
+            if r["kind"] != "log"]
+
+
+def test_the_live_kexec_reads_as_five_typed_events_after_boot(kexec612: runs.Capture,
+                                                              tmp_path: Path) -> None:
+    assert typed_events(kexec612, tmp_path) == [
+        ("kexec", "boot", "console.log"), ("kexec", "load", "trace.log"),
+        ("kexec", "shutdown", "console.log"), ("cpu", "stopped", "console.log"),
+        ("kexec", "jump", "console.log"), ("kexec", "boot", "console.log")]
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    assert "no divergences above info" in result.output
+
+
+def test_the_live_kdump_reads_as_crash_and_jump(kdump612: runs.Capture, tmp_path: Path) -> None:
+    assert typed_events(kdump612, tmp_path) == [
+        ("kexec", "boot", "console.log"), ("kexec", "load", "trace.log"),
+        ("kexec", "crash", "console.log"), ("kexec", "jump", "console.log"),
+        ("kexec", "boot", "console.log")]

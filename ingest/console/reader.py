@@ -1,9 +1,19 @@
-"""Read a console log (dmesg, serial capture) into `log` events, one per line (FORMATS.md §2).
+"""Read a console log (dmesg, serial capture) into events, one or more per line.
 
 Stamps are optional: `[    1.234567]`, a caller id column `[    T0]` / `[    C1]`, a `<6>`
-level. A line without a stamp takes the time of the line before. The two phase-marker lines
-are followed by a `kexec` event: `kexec_core: Starting new kernel` (shutdown) and the
-`Linux version …` banner (boot).
+level. A line without a stamp takes the time of the line before. Lines are `log` events, but
+for two kinds:
+- trace events printed by `tp_printk` (`name: (site) args`, the tdxray probes of
+  kprobe.recipe) become the model events the ftrace reader makes of them; one that does not
+  parse is a bad line. The console line names no CPU: a `[    C1]` caller id gives it, else
+  vCPU 0.
+- the two phase-marker lines are followed by a `kexec` event: `kexec_core: Starting new
+  kernel` (shutdown) and the `Linux version …` banner (boot).
+A serial capture of two kernels restarts the printk clock at the second banner: its times
+continue from the last time of the first kernel. Within one kernel the printk stamps of a
+real console step back too (an AP's clock before it is synchronised, the early switch of
+clocksource): such a line takes the time of the line before, so the console's time never goes
+backwards (T001 is about trace events, not about printk).
 """
 
 from __future__ import annotations
@@ -15,6 +25,10 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
+from tdxray.ingest.ftrace.kvm import FieldsError
+from tdxray.ingest.ftrace.reader import add_event
+from tdxray.ingest.kprobe.decode import GuestDecoder
+from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
 from tdxray.ingest.text.chunks import read_chunks, split_lines
 from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
@@ -22,6 +36,7 @@ from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
 STAMP_RE = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})\]"
                       r"(?:\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
 BAD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # tab and ESC are fine
+TRACE_EVENT = re.compile(r"(?P<name>\w+): (?P<fields>\(.*)")
 
 
 def phase_of(text: str) -> str | None:
@@ -33,7 +48,9 @@ def phase_of(text: str) -> str | None:
 
 
 def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa.RecordBatch]:
-    ts = 0
+    ts = base = 0
+    guest = GuestDecoder(ctx.td)
+    last_phase: str | None = None  # kernel_kexec's probe already said "shutdown"
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
         builder = ColumnBuilder(source)
@@ -51,15 +68,31 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             m = STAMP_RE.match(line)
             vcpu = 0
             if m is not None:
-                ts = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
-                vcpu = int(m["id"]) if m["who"] == "C" else 0
+                stamp = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
                 line = line[m.end():]
+                if phase_of(line) == "boot" and base + stamp < ts:
+                    base = ts  # the next kernel's printk clock starts again
+                ts = max(ts, base + stamp)
+                vcpu = int(m["id"]) if m["who"] == "C" else 0
             if not line.strip():
+                continue
+            event = TRACE_EVENT.fullmatch(line.rstrip())
+            if event is not None and event["name"] in PROBE_BY_EVENT:
+                try:
+                    decoded = guest.decode(event["name"], event["fields"], vcpu, ts)
+                except FieldsError as exc:
+                    ctx.bad.bad(number, str(exc), chunk.tail)
+                    continue
+                for e in decoded:
+                    add_event(builder, e, ts, number)
+                    if e.kind == "kexec":
+                        last_phase = e.values["phase"]
                 continue
             builder.add("text", line)
             builder.end_row(0, ts, vcpu, "log", number)
             phase = phase_of(line)
-            if phase is not None:
+            if phase is not None and not (phase == "shutdown" == last_phase):
+                last_phase = phase
                 builder.add("phase", phase)
                 builder.end_row(0, ts, vcpu, "kexec", number)
         if len(builder):

@@ -41,7 +41,7 @@ def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
     args = {k: _number(v) for k, v in ARG_RE.findall(m["args"])}
     probe = PROBE_BY_EVENT[name]
     want = probe.arg_names
-    if not args and (name in PHASE_OF or name in CPU_ACTION_OF):
+    if not m["args"] and (name in PHASE_OF or name in CPU_ACTION_OF):
         want = ()  # their arguments only identify (the kexec image): older recipes had none
     signed = {a.split("=", 1)[0] for a in probe.args if ":s" in a}
     if tuple(args) != want or any(not (-(1 << 31) if k in signed else 0) <= v <= U64

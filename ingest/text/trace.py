@@ -17,6 +17,7 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.bad_lines import BadLines, Warn
+from tdxray.ingest.dedupe import deduplicated
 from tdxray.ingest.merge import merged_batches
 from tdxray.ingest.text.source import SourceContext
 from tdxray.ingest.text.sources import SOURCE_FORMATS
@@ -88,4 +89,7 @@ def text_batches(sources: Sequence[OpenSource], header: TraceHeader, options: Te
         ctx = SourceContext(header.td, BadLines(s.name, warn, options.skip_bad_lines))
         reader = SOURCE_FORMATS[s.format].read(s.stream, s.name, ctx)
         streams.append((s.name, reader, options.clock_offsets.get(s.arg, 0)))
+    console = frozenset(s.name for s in sources if s.format == "console")
+    if console and len(console) < len(sources):
+        return deduplicated(merged_batches(streams), console)
     return merged_batches(streams)
