@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -226,6 +228,68 @@ def test_junit_format(traces: list[CheckedTrace]) -> None:
     assert clean is not None and clean.get("failures") == "0" and clean.get("tests") == "1"
     warning_only = rendered("junit", traces, fail_on="warning")
     assert len(ET.fromstring(warning_only).findall(".//failure")) == 5
+
+
+def test_junit_names_are_stable(traces: list[CheckedTrace]) -> None:
+    from junitparser import JUnitXml
+
+    def names(xml: str) -> list[str]:
+        return [case.name for suite in JUnitXml.fromstring(xml) for case in suite]
+
+    before = names(rendered("junit", traces))
+    k001 = [n for n in before if re.fullmatch(r"K001 leaked-shared-memory [0-9a-f]{8}", n)]
+    assert len(k001) == 2  # two ranges; the clean trace's passing "K001 leaked-shared-memory"
+    assert not any(re.search(r"\bseq\b|pages|\d+\.\d+s", n) for n in before)
+    # a re-recording (other seqs and times) plus an unrelated new leak: old names all stay
+    moved = [dataclasses.replace(d, seq=(d.seq or 0) + 100, ts_ns=(d.ts_ns or 0) + 5)
+             for d in sample_result().divergences]
+    moved.append(Divergence("K001", "new leak", seq=200, gpa_start=0x900000, gpa_end=0x901000,
+                            pages=1))
+    again = dataclasses.replace(sample_result(), divergences=sorted(moved,
+                                                                    key=Divergence.sort_key))
+    after = names(rendered("junit", [CheckedTrace(again, "traces/td-42.jsonl"), traces[1]]))
+    assert set(before) < set(after) and len(set(after) - set(before)) == 1
+
+
+def test_junit_message_carries_place_time_and_count(traces: list[CheckedTrace]) -> None:
+    from junitparser import Failure, JUnitXml
+
+    xml = JUnitXml.fromstring(rendered("junit", traces))
+    k001 = next(c for s in xml for c in s if c.name.startswith("K001")
+                and "6 pages" in (c.result[0].message or ""))
+    (failure,) = k001.result
+    assert isinstance(failure, Failure)
+    assert failure.message == ("6 pages still shared at the jump: [0x1a0000, 0x1a6000) 6 pages; "
+                               "seq 16 t=11.004000000s vCPU 0")
+    assert "fingerprint " in (failure.text or "")
+
+
+def test_junit_groups_one_fingerprint_into_one_case() -> None:
+    from junitparser import JUnitXml
+
+    divs = [Divergence("G006", f"double accept {i}", seq=i, gpa_start=0x5000, gpa_end=0x6000,
+                       pages=1) for i in (3, 9)]
+    trace = CheckedTrace(ReplayResult("td-g", 9, rules_run=["G006"], divergences=divs), "g.jsonl")
+    (suite,) = JUnitXml.fromstring(rendered("junit", [trace], fail_on="warning"))
+    (case,) = list(suite)
+    assert case.result[0].message.startswith("double accept 3 (×2): ")
+
+
+def test_junit_validates_against_the_jenkins_xunit_schema(traces: list[CheckedTrace]) -> None:
+    from xmlschema import XMLSchemaValidationError
+
+    from tdxray.tests.schemas import check_junit
+
+    check_junit(rendered("xunit", traces))
+    junit = rendered("junit", traces)
+    with pytest.raises(XMLSchemaValidationError, match="file"):
+        check_junit(junit)  # the file/line attributes GitLab reads are all the xunit XSD refuses
+    root = ET.fromstring(junit)
+    assert root.find(".//testcase[@file='dmesg.log'][@line='120']") is not None
+    for case in root.iter("testcase"):
+        case.attrib.pop("file", None)
+        case.attrib.pop("line", None)
+    check_junit(ET.tostring(root, encoding="unicode"))
 
 
 def test_sarif_format(traces: list[CheckedTrace]) -> None:

@@ -15,12 +15,13 @@ FORMATS: dict[str, Renderer] = {
     "json": json_.render_json,
     "jsonl": json_.render_jsonl,
     "junit": junit.render,
+    "xunit": junit.render_xunit,
     "sarif": sarif.render,
     "github": github.render,
     "markdown": markdown.render,
 }
 # Formats that point at source lines (the others need no event lookup).
-WANT_LINES = frozenset({"text", "json", "jsonl", "junit", "sarif", "github"})
+WANT_LINES = frozenset({"text", "json", "jsonl", "junit", "xunit", "sarif", "github"})
 
 
 def render(name: str, traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:

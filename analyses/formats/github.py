@@ -1,12 +1,14 @@
 """GitHub Actions: workflow-command annotations for the worst divergences, a job summary for all.
 
 At most MAX_ANNOTATIONS annotations (the most severe non-baselined divergences above info);
-the whole report is appended as Markdown to $GITHUB_STEP_SUMMARY when that is set.
+the report is appended as Markdown to $GITHUB_STEP_SUMMARY when that is set, capped so that the
+file stays under SUMMARY_LIMIT bytes, with a line that says how many divergences it left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from tdxray.analyses.escape import escape_control
 from tdxray.analyses.formats import human, markdown
@@ -14,6 +16,7 @@ from tdxray.analyses.formats.base import MAX_ANNOTATIONS, RenderOptions
 from tdxray.analyses.report import CheckedTrace
 from tdxray.model.divergence import Divergence
 
+SUMMARY_LIMIT = 1_000_000  # bytes: below GitHub's 1 MiB (1,048,576) per step summary
 COMMANDS = {"fatal": "error", "error": "error", "warning": "warning", "info": "notice"}
 
 
@@ -44,6 +47,18 @@ def worst(traces: Sequence[CheckedTrace]) -> list[tuple[CheckedTrace, Divergence
     return sorted(pairs, key=lambda pair: pair[1].sort_key())
 
 
+def _append_summary(path: Path, traces: Sequence[CheckedTrace], opts: RenderOptions) -> None:
+    """Append the Markdown report, capped so that the file stays under SUMMARY_LIMIT bytes
+    (GitHub drops a step summary over 1 MiB whole)."""
+    try:
+        before = path.stat().st_size
+    except FileNotFoundError:
+        before = 0
+    budget = max(SUMMARY_LIMIT - before - 1, 0)
+    with path.open("a", encoding="utf-8") as summary:
+        summary.write(markdown.render_capped(traces, opts, budget) + "\n")
+
+
 def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
     pairs = worst(traces)
     lines = [_annotation(t, d) for t, d in pairs[:MAX_ANNOTATIONS]]
@@ -52,7 +67,6 @@ def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
         lines.append(f"::notice title=tdxray::{len(pairs) - MAX_ANNOTATIONS} more divergences "
                      f"not annotated; see {where}")
     if opts.step_summary is not None:
-        with opts.step_summary.open("a", encoding="utf-8") as summary:
-            summary.write(markdown.render(traces, opts) + "\n")
+        _append_summary(opts.step_summary, traces, opts)
     lines.append(human.counts_line(traces))
     return "\n".join(lines) + "\n"

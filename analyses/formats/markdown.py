@@ -11,6 +11,7 @@ from tdxray.analyses.report import CheckedTrace, exit_status
 from tdxray.model.divergence import Divergence
 
 COLUMNS = ("Severity", "Rule", "Where", "Revealed by", "Caused by", "Message")
+RESERVE = 1024  # bytes kept for the "N more" line of a capped summary
 
 
 def cell(text: str) -> str:
@@ -58,10 +59,47 @@ def _trace(trace: CheckedTrace) -> list[str]:
     return out + ([""] + [f"- {line}" for line in info] if info else []) + [""]
 
 
+def _head(traces: Sequence[CheckedTrace], opts: RenderOptions) -> list[str]:
+    status = exit_status(traces, opts.fail_on) if opts.status is None else opts.status
+    return [f"## tdxray check: {'FAIL' if status else 'PASS'}", "",
+            f"{human.counts_line(traces)}; fails on `{opts.fail_on}` and above.", ""]
+
+
 def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
-    verdict = "FAIL" if exit_status(traces, opts.fail_on) else "PASS"
-    lines = [f"## tdxray check: {verdict}", "",
-             f"{human.counts_line(traces)}; fails on `{opts.fail_on}` and above.", ""]
+    lines = _head(traces, opts)
     for trace in traces:
         lines.extend(_trace(trace))
+    return "\n".join(lines)
+
+
+def _fits(lines: list[str], line: str, used: int, budget: int) -> tuple[bool, int]:
+    size = len(line.encode()) + 1
+    if used + size > budget:
+        return False, used
+    lines.append(line)
+    return True, used + size
+
+
+def render_capped(traces: Sequence[CheckedTrace], opts: RenderOptions, budget: int) -> str:
+    """render(), cut to at most budget bytes (UTF-8): table rows stop when the next would not
+    fit, and a last line says how many divergences were left out and where to see them."""
+    full = render(traces, opts)
+    if len(full.encode()) <= budget:
+        return full
+    budget -= RESERVE
+    lines: list[str] = []
+    used, left_out, full_up = 0, 0, False
+    for line in _head(traces, opts):
+        _, used = _fits(lines, line, used, budget)
+    for trace in traces:
+        block = _trace(trace)
+        for line in block:
+            if not full_up:
+                ok, used = _fits(lines, line, used, budget)
+                full_up = not ok
+            if full_up and line.startswith("| ") and not line.startswith("| Sev"):
+                left_out += 1
+    lines += ["", f"**{left_out} more divergences not shown**: a job summary must stay under "
+              "1 MiB. The whole report: `tdxray check --format json` (or `--format markdown "
+              "-o FILE`, uploaded as an artifact)."]
     return "\n".join(lines)
