@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from tdxray.cli.main import cli
 from tdxray.ingest.bad_lines import BadLines
 from tdxray.ingest.console.reader import read_console
+from tdxray.ingest.kprobe.decode import GuestDecoder
 from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.events import EVENT_SCHEMA
 from tdxray.schema.td import TdConfig
@@ -41,10 +42,10 @@ def typed(store: Path, trace_id: str) -> list[tuple[Any, ...]]:
     return [tuple(Path(r[k]).name if k == "source" else r[k] for k in TYPED) for r in rows]
 
 
-def ingest(tmp_path: Path, *files: Path) -> Path:
+def ingest(tmp_path: Path, *files: Path, td: str = "td.json") -> Path:
     store = tmp_path / "store"
     result = run("ingest", *map(str, files), "-o", str(store), "--trace-id", "real",
-                 "--td", str(QEMU / "td.json"))
+                 "--td", str(QEMU / td))
     assert result.exit_code == 0, result.output
     return store
 
@@ -55,7 +56,7 @@ def test_a_real_kexec_through_the_console_alone(tmp_path: Path) -> None:
         (2, "kexec", "boot", None, 0, "console.log", 1),
         (381, "kexec", "load", None, 0, "console.log", 380),       # machine_kexec_prepare
         (383, "kexec", "shutdown", None, 0, "console.log", 383),   # kernel_kexec
-        (385, "cpu", None, "stopped", 0, "console.log", 385),      # stop_this_cpu
+        (385, "cpu", None, "stopped", 1, "console.log", 385),      # stop_this_cpu: the AP
         (386, "kexec", "jump", None, 0, "console.log", 386),       # machine_kexec
         (388, "kexec", "boot", None, 0, "console.log", 387),       # the next kernel's banner
     ]
@@ -76,16 +77,28 @@ def test_console_and_trace_buffer_keep_each_event_once(tmp_path: Path) -> None:
     assert stamps == sorted(stamps)  # the second kernel's clock continues the first's
 
 
-def test_the_real_kexec_replays_with_nothing_above_info(tmp_path: Path) -> None:
-    run_dir = QEMU / "6.12-kexec"
-    store = ingest(tmp_path, run_dir / "console.log", run_dir / "trace.log")
+def above_info(store: Path) -> tuple[list[tuple[str, int | None]], set[str]]:
     result = run("check", str(store), "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     (trace,) = report["traces"]
-    assert {d["severity"] for d in trace["divergences"]} <= {"info"}
-    skipped = {s["rule"] for s in trace["rules_skipped"]}
+    found = [(d["rule"], d["apic_id"]) for d in trace["divergences"] if d["severity"] != "info"]
+    return found, {s["rule"] for s in trace["rules_skipped"]}
+
+
+def test_the_real_kexec_replays_clean_on_a_v1_mailbox_td(tmp_path: Path) -> None:
+    run_dir = QEMU / "6.12-kexec"
+    store = ingest(tmp_path, run_dir / "console.log", run_dir / "trace.log", td="td-v1.json")
+    found, skipped = above_info(store)
+    assert found == []  # stop_this_cpu ends in acpi_mp_stop_this_cpu: the AP is parked
     assert {"C001", "C002"} <= skipped  # a guest kprobe never sees a CR4 write
+
+
+def test_without_a_mailbox_the_stopped_ap_is_lost_m008(tmp_path: Path) -> None:
+    # QEMU has no MADT mailbox: on a TD so configured the AP stays in the old kernel (M008).
+    run_dir = QEMU / "6.12-kexec"
+    store = ingest(tmp_path, run_dir / "console.log", run_dir / "trace.log")
+    assert above_info(store)[0] == [("M008", 1)]
 
 
 def test_a_real_kdump(tmp_path: Path) -> None:
@@ -104,7 +117,7 @@ def test_kretprobe_and_caller_id_shapes() -> None:
                   "[    3.000000][    C1] stop_cpu: (stop_this_cpu+0x4/0xc0)\n"
                   "[    3.000001][    T1] park_cpu: (acpi_mp_stop_this_cpu+0x4/0x60)\n")
     assert [(e["kind"], e["vcpu"], e["line"]) for e in events] == [
-        ("map_gpa", 0, 2), ("cpu", 1, 3), ("cpu", 0, 4)]
+        ("map_gpa", 0, 2), ("cpu", 1, 3), ("cpu", 0, 4)]  # one vCPU configured: T1 is vCPU 0
     map_gpa = events[0]
     assert (map_gpa["gpa"], map_gpa["size"], map_gpa["status"]) == (
         0x1000 | TdConfig().shared_bit, 0x2000, 0)
@@ -153,3 +166,40 @@ def test_printk_stamps_that_step_back_keep_the_time_of_the_line_before() -> None
         6984436000 + 52000000, 6984436000 + 52000000]
     assert [e["kind"] for e in events] == ["log", "log", "log", "kexec", "log", "kexec", "log",
                                            "log"]
+
+
+def v1_td() -> TdConfig:
+    return TdConfig.from_json(json.loads((QEMU / "td-v1.json").read_text()))
+
+
+def decode(lines: list[tuple[str, str, int]], td: TdConfig) -> list[tuple[str, int, Any]]:
+    decoder = GuestDecoder(td)
+    out = []
+    for ts, (name, fields, cpu) in enumerate(lines):
+        out += [(e.kind, e.vcpu, e.values.get("action", e.values.get("field")))
+                for e in decoder.decode(name, fields, cpu, ts)]
+    return out + [(e.kind, e.vcpu, e.values.get("field")) for e, _, _ in decoder.unfinished()]
+
+
+def test_a_v1_mailbox_parks_the_stopping_ap_once() -> None:
+    # stop_this_cpu() calls smp_ops.stop_this_cpu = acpi_mp_stop_this_cpu (madt_wakeup.c).
+    lines = [("stop_cpu", "(stop_this_cpu+0x4/0xc0)", 1),
+             ("park_cpu", "(acpi_mp_stop_this_cpu+0x4/0x60)", 1)]
+    assert decode(lines, v1_td()) == [("cpu", 1, "parked")]
+    assert decode(lines, TdConfig.from_json(json.loads((QEMU / "td.json").read_text()))) == [
+        ("cpu", 1, "stopped"), ("cpu", 1, "parked")]
+
+
+def test_acpi_wakeup_cpu_without_a_mailbox_writes_nothing() -> None:
+    # acpi_wakeup_cpu(): `if (!acpi_mp_wake_mailbox_paddr) return -EOPNOTSUPP;` first.
+    entry = ("wakeup_cpu", "(acpi_wakeup_cpu+0x4/0x100) apicid=1 start_ip=0x9a000", 0)
+    refused = ("wakeup_cpu_ret", "(do_boot_cpu+0x1a0/0x400 <- acpi_wakeup_cpu) ret=-95", 0)
+    acked = ("wakeup_cpu_ret", "(do_boot_cpu+0x1a0/0x400 <- acpi_wakeup_cpu) ret=0", 0)
+    assert decode([entry, refused], v1_td()) == []
+    assert decode([entry, acked], v1_td()) == [
+        ("mailbox_write", 0, "apic_id"), ("mailbox_write", 0, "wakeup_vector"),
+        ("mailbox_write", 0, "command"), ("mailbox_read", 0, "command")]
+    # Never acknowledged: it spins for ever, having written the mailbox.
+    assert decode([entry], v1_td()) == [
+        ("mailbox_write", 0, "apic_id"), ("mailbox_write", 0, "wakeup_vector"),
+        ("mailbox_write", 0, "command")]

@@ -148,7 +148,9 @@ def test_the_live_kexec_reads_as_five_typed_events_after_boot(kexec612: runs.Cap
         ("kexec", "jump", "console.log"), ("kexec", "boot", "console.log")]
     result = CliRunner().invoke(cli, ["check", str(tmp_path / "store")])
     assert result.exit_code == 0, result.output
-    assert "no divergences above info" in result.output
+    # QEMU has no MADT mailbox: the AP stops in kernel code, lost on a TD so configured.
+    assert result.output.count("WARNING M008 cpu-not-parked") == 1
+    assert "0 fatal, 0 errors, 1 warning" in result.output
 
 
 def test_the_live_kdump_reads_as_crash_and_jump(kdump612: runs.Capture, tmp_path: Path) -> None:

@@ -51,6 +51,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     ts = base = 0
     guest = GuestDecoder(ctx.td)
     last_phase: str | None = None  # kernel_kexec's probe already said "shutdown"
+    aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
         builder = ColumnBuilder(source)
@@ -70,16 +71,20 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             if m is not None:
                 stamp = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
                 line = line[m.end():]
-                if phase_of(line) == "boot" and base + stamp < ts:
-                    base = ts  # the next kernel's printk clock starts again
+                if phase_of(line) == "boot":
+                    aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
+                    if base + stamp < ts:
+                        base = ts  # the next kernel's printk clock starts again
                 ts = max(ts, base + stamp)
                 vcpu = int(m["id"]) if m["who"] == "C" else 0
             if not line.strip():
                 continue
             event = TRACE_EVENT.fullmatch(line.rstrip())
             if event is not None and event["name"] in PROBE_BY_EVENT:
+                if event["name"] in AP_EVENTS and not (m is not None and m["who"] == "C"):
+                    vcpu, last_ap = aps.next(event["name"], last_ap)
                 try:
-                    decoded = guest.decode(event["name"], event["fields"], vcpu, ts)
+                    decoded = guest.decode(event["name"], event["fields"], vcpu, ts, number)
                 except FieldsError as exc:
                     ctx.bad.bad(number, str(exc), chunk.tail)
                     continue
@@ -97,7 +102,33 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 builder.end_row(0, ts, vcpu, "kexec", number)
         if len(builder):
             yield builder.take()
+    unfinished = guest.unfinished()
+    if unfinished:
+        builder = ColumnBuilder(source)
+        for e, at, number in unfinished:
+            add_event(builder, e, at, number)
+        yield builder.take()
     ctx.bad.finish()
+
+
+AP_EVENTS = ("stop_cpu", "park_cpu", "play_dead")
+
+
+class _Aps:
+    """The console line of an AP's stop names no CPU: the k-th AP to stop in a kernel is taken
+    as vCPU k (each AP stops once; the CPU that runs the kexec does not), its park following its
+    stop as the same one. A one-vCPU configuration keeps vCPU 0."""
+
+    def __init__(self, vcpus: int) -> None:
+        self.vcpus = vcpus
+        self.count = 0
+
+    def next(self, name: str, last: tuple[str, int] | None) -> tuple[int, tuple[str, int]]:
+        if name == "park_cpu" and last is not None and last[0] == "stop_cpu":
+            return last[1], (name, last[1])
+        self.count += 1
+        vcpu = self.count if self.count < self.vcpus else 0
+        return vcpu, (name, vcpu)
 
 
 def looks_like_console(head: bytes) -> bool:

@@ -70,6 +70,12 @@ class FtraceReader:
                     yield from self._finish(ahead.popleft().result())
             while ahead:
                 yield from self._finish(ahead.popleft().result())
+        unfinished = self.guest.unfinished()
+        if unfinished:
+            builder = ColumnBuilder(self.source)
+            for event, ts, line in unfinished:
+                add_event(builder, event, ts, line)
+            yield builder.take()
         self.ctx.bad.finish()
 
     def _parse(self, chunk: Chunk) -> Parsed:
@@ -97,7 +103,7 @@ class FtraceReader:
         builder = ColumnBuilder(self.source)
         for r in parsed.rest:
             try:
-                events = self._decode(r.name, r.fields, r.cpu, r.ts)
+                events = self._decode(r.name, r.fields, r.cpu, r.ts, r.line)
             except FieldsError as exc:
                 self.ctx.bad.bad(r.line, str(exc), r.cut)
                 continue
@@ -105,9 +111,9 @@ class FtraceReader:
                 add_event(builder, event, r.ts, r.line)
         return interleaved(parsed.fast, builder.take())
 
-    def _decode(self, name: str, fields: str, cpu: int, ts: int) -> list[Event]:
+    def _decode(self, name: str, fields: str, cpu: int, ts: int, line: int) -> list[Event]:
         if name in PROBE_BY_EVENT:
-            return self.guest.decode(name, fields, cpu, ts)
+            return self.guest.decode(name, fields, cpu, ts, line)
         return [kvm_event(name, fields, self.vcpu_of)]
 
 

@@ -31,6 +31,7 @@ FIELDS_RE = re.compile(r"\((?P<site>[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
                        r"(?: <- [\w.]+)?)\)(?P<args>(?: \w+=-?\w+)*)")
 ARG_RE = re.compile(r" (\w+)=(-?(?:0x[0-9a-f]{1,16}|\d{1,20}))")
 U64 = (1 << 64) - 1
+EOPNOTSUPP = 95
 
 
 def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
@@ -66,17 +67,21 @@ class GuestDecoder:
         self.open: dict[tuple[int, str], tuple[int, dict[str, int]]] = {}
         self.covered: set[tuple[int, str]] = set()  # function calls seen call by call
         self.cr4: dict[int, int] = {}
+        self.lines: dict[int, int] = {}  # the line of each CPU's open acpi_wakeup_cpu
+        self.parking: set[int] = set()   # CPUs in stop_this_cpu that a v1 mailbox parks
 
     def apic_of(self, cpu: int) -> int:
         return self.td.apic_ids[cpu] if cpu < len(self.td.apic_ids) else cpu
 
-    def decode(self, name: str, fields: str, cpu: int, ts: int) -> list[Event]:
+    def decode(self, name: str, fields: str, cpu: int, ts: int, line: int = 0) -> list[Event]:
         site, args = probe_args(name, fields)
+        if name != "wakeup_cpu_ret" and (cpu, "wakeup_cpu") in self.open:
+            # The CPU goes on without acpi_wakeup_cpu returning: it wrote the mailbox.
+            return self._woken(cpu, None) + self.decode(name, fields, cpu, ts, line)
         if name in PHASE_OF:
             return [Event("kexec", cpu, {"phase": PHASE_OF[name]})]
         if name in CPU_ACTION_OF:
-            return [Event("cpu", cpu, {"apic_id": self.apic_of(cpu),
-                                       "action": CPU_ACTION_OF[name]})]
+            return self._cpu_action(name, cpu)
         if name in ("map_gpa", "accept", "cpu_die", "mapgpa_call", "accept_call"):
             self.open[(cpu, name)] = (ts, args)
             self.covered.discard((cpu, name))
@@ -89,14 +94,11 @@ class GuestDecoder:
             site_value = None if site == "native_write_cr4" else site
             return [Event("cr4_write", cpu, {"old": old, "new": new, "site": site_value})]
         if name == "wakeup_cpu":
-            return [Event("mailbox_write", cpu, {"field": "apic_id", "value": args["apicid"]}),
-                    Event("mailbox_write", cpu, {"field": "wakeup_vector",
-                                                 "value": args["start_ip"]}),
-                    Event("mailbox_write", cpu, {"field": "command",
-                                                 "value": MAILBOX_COMMAND_WAKEUP})]
+            self.open[(cpu, name)] = (ts, args)  # its return says whether it wrote the mailbox
+            self.lines[cpu] = line
+            return []
         if name == "wakeup_cpu_ret":
-            return ([Event("mailbox_read", cpu, {"field": "command", "value": 0})]
-                    if args["ret"] == 0 else [])
+            return self._woken(cpu, args["ret"])
         if name == "cpu_die":
             return [Event("mailbox_write", cpu, {"field": "apic_id",
                                                  "value": self.apic_of(args["cpu"])}),
@@ -105,6 +107,46 @@ class GuestDecoder:
         if name.endswith("_ret"):
             return self._returned(name[:-4], args, cpu, ts)
         return []
+
+    def _cpu_action(self, name: str, cpu: int) -> list[Event]:
+        """stop_this_cpu (arch/x86/kernel/process.c) ends in smp_ops.stop_this_cpu when the
+        MADT mailbox is v1: acpi_mp_stop_this_cpu parks the AP in the firmware's reset vector
+        (arch/x86/kernel/acpi/madt_wakeup.c). Its own probe (park_cpu) then says it again."""
+        action = CPU_ACTION_OF[name]
+        mailbox = self.td.mailbox
+        if name == "stop_cpu" and mailbox is not None and mailbox.version >= 1:
+            action = "parked"
+            self.parking.add(cpu)
+        elif name == "park_cpu" and cpu in self.parking:
+            self.parking.discard(cpu)
+            return []
+        return [Event("cpu", cpu, {"apic_id": self.apic_of(cpu), "action": action})]
+
+    def unfinished(self) -> list[tuple[Event, int, int]]:
+        """At the end of the trace: (event, ts, line) of the calls that never returned (a
+        WAKEUP the firmware never acknowledged: acpi_wakeup_cpu spins for ever)."""
+        out = []
+        for (cpu, name), (ts, _) in sorted(self.open.items()):
+            if name == "wakeup_cpu":
+                out += [(e, ts, self.lines.get(cpu, 0)) for e in self._woken(cpu, None)]
+        return out
+
+    def _woken(self, cpu: int, ret: int | None) -> list[Event]:
+        """acpi_wakeup_cpu (arch/x86/kernel/acpi/madt_wakeup.c) returns -EOPNOTSUPP before it
+        touches the mailbox when there is none (a kexec'd kernel after a v0 mailbox); else it
+        writes apic_id, wakeup_vector and WAKEUP, and returns 0 once the firmware cleared the
+        command (it never gives up)."""
+        opened = self.open.pop((cpu, "wakeup_cpu"), None)
+        if opened is None or ret == -EOPNOTSUPP:
+            return []
+        args = opened[1]
+        writes = [Event("mailbox_write", cpu, {"field": "apic_id", "value": args["apicid"]}),
+                  Event("mailbox_write", cpu, {"field": "wakeup_vector",
+                                               "value": args["start_ip"]}),
+                  Event("mailbox_write", cpu, {"field": "command",
+                                               "value": MAILBOX_COMMAND_WAKEUP})]
+        return writes + ([Event("mailbox_read", cpu, {"field": "command", "value": 0})]
+                         if ret == 0 else [])
 
     def _call_returned(self, name: str, args: dict[str, int], cpu: int) -> list[Event]:
         """One TDVMCALL MapGPA or TDCALL ACCEPT, with its real status."""
