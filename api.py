@@ -8,6 +8,8 @@
     store.sql("FROM divergences")      # Polars DataFrame (arrow=True: pyarrow Table)
     store.run("leaks-by-vcpu")         # a query of the library
     store.replay("td-42")              # ReplayResult
+    report = tdxray.check("store/", baseline="tdxray-baseline.json")   # what `tdxray check` does
+    report.exit_status, report.summary, report.to_json(), report.render("sarif")
 
 Views and SQL run on a locked-down DuckDB session (analyses/sql), opened on first use; it
 replays traces whose results are missing or stale. Their LazyFrames read through that session:
@@ -23,9 +25,13 @@ from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store as StoreLayout
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import polars as pl
     import pyarrow as pa
 
+    from tdxray.analyses.baseline import Baseline
+    from tdxray.analyses.check_run import CheckReport
     from tdxray.analyses.sql.session import Session
     from tdxray.model.result import ReplayResult
 
@@ -164,3 +170,14 @@ class Store:
 def open(root: str | Path) -> Store:
     """Open a store directory."""
     return Store(root)
+
+
+def check(traces: str | Path | Iterable[str | Path], *, trace_id: str | None = None,
+          fail_on: str = "error", baseline: Baseline | str | Path | None = None,
+          fail_on_stale: bool = False) -> CheckReport:
+    """`tdxray check` in Python: replay the traces and return the report object
+    (`exit_status`, `verdict`, `summary`, `divergences`, `to_json()`, `render(fmt)`)."""
+    from tdxray.analyses.check_run import check as run_check
+
+    return run_check(traces, trace_id=trace_id, fail_on=fail_on, baseline=baseline,
+                     fail_on_stale=fail_on_stale)

@@ -17,7 +17,7 @@ from tdxray.analyses.baseline import (
     stale_entries,
     write_baseline,
 )
-from tdxray.analyses.event_lines import source_lines
+from tdxray.analyses.check_run import checked_trace, replay_file
 from tdxray.analyses.formats import FORMATS, WANT_LINES, render
 from tdxray.analyses.formats.base import RenderOptions
 from tdxray.analyses.formats.text import verdict
@@ -27,33 +27,23 @@ from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.result import ReplayResult
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
+from tdxray.store.layout import TraceRef
 
-Resolved = tuple[Path, Path | None, str]  # (Parquet file, results dir or None, source as given)
 
-
-def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
+def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
     """The traces one TRACE argument names: a Parquet file, every trace of a store, or a text
     trace (JSONL) converted on the fly."""
-    return [(ref.path, ref.results_dir, ref.source)
-            for ref in trace_file_for(arg, trace_id, allow_many=True)]
+    return trace_file_for(arg, trace_id, allow_many=True)
 
 
 def _replay(path: Path, results_dir: Path | None, progress: ReplayProgress) -> ReplayResult:
-    from tdxray.model import replay
-
-    if results_dir is None:
-        return replay.replay_trace(path, None, progress)
-    return replay.load_or_replay(path, results_dir, progress)
+    return replay_file(path, results_dir, progress)
 
 
-def _check_one(ref: Resolved, fmt: str) -> CheckedTrace:
-    path, results_dir, source = ref
-    with ReplayProgress(f"replaying {path.name}") as progress:
-        result = _replay(path, results_dir, progress)
-    seqs = {d.seq for d in result.divergences if d.seq is not None}
-    lines = source_lines(path, seqs) if fmt in WANT_LINES else {}
-    artifact = str(path) if Path(source).is_dir() else source
-    return CheckedTrace(result, source, artifact, lines)
+def _check_one(ref: TraceRef, fmt: str) -> CheckedTrace:
+    with ReplayProgress(f"replaying {ref.path.name}") as progress:
+        result = _replay(ref.path, ref.results_dir, progress)
+    return checked_trace(ref, result, fmt in WANT_LINES)
 
 
 def _emit(text: str, output: Path | None, color: bool) -> None:
