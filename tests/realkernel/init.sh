@@ -42,14 +42,14 @@ case $mode in
     kexec)
         kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
         echo "tdxray-harness: kexec -l exit $?"
-        cat $T/trace > /dev/ttyS1
+        cat /sys/kernel/tracing/trace > /dev/ttyS1
         kexec -e
         ;;
     kdump)
         kexec -p /vmlinuz --initrd=/initrd.img \
             --append="${next# } tdxray.stage=capture nr_cpus=1 irqpoll reset_devices"
         echo "tdxray-harness: kexec -p exit $?"
-        cat $T/trace > /dev/ttyS1
+        cat /sys/kernel/tracing/trace > /dev/ttyS1
         echo c > /proc/sysrq-trigger
         ;;
 esac
