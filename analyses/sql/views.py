@@ -49,7 +49,7 @@ class TraceFiles:
 # One line per view, shown by `tdxray sql --schema` (in this order).
 VIEW_DOCS: dict[str, str] = {
     "traces": "one row per trace: TD configuration, event count, provenance (JSON)",
-    "events": "every event of every trace, raw columns (FORMATS.md §1) plus trace_id",
+    "events": "every event of every trace, raw columns (docs/jsonl-format.md) plus trace_id",
     "tdcalls": "TDCALLs: leaf and leaf_name, status and status_name (TDX module status)",
     "tdvmcalls": "TDG.VP.VMCALLs: subfn and subfn_name, status_name, registers",
     "map_gpa": "MapGPA calls, both spellings (map_gpa events and tdvmcall 0x10001), decoded",
