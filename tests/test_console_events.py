@@ -203,3 +203,39 @@ def test_acpi_wakeup_cpu_without_a_mailbox_writes_nothing() -> None:
     assert decode([entry], v1_td()) == [
         ("mailbox_write", 0, "apic_id"), ("mailbox_write", 0, "wakeup_vector"),
         ("mailbox_write", 0, "command")]
+
+
+def test_dmesg_shapes_caller_ids_wall_clock_and_journal() -> None:
+    # printk.c print_caller(): "[%6s]" of "T%u" / "C%u", right after the time (console) or
+    # after a space (util-linux dmesg).
+    assert [(e["ts_ns"], e["vcpu"], e["text"]) for e in read(
+        "[    0.000000][    T0] Linux version 6.12.0\n"
+        "[    1.500000] [    C1] rcu: INFO: stall\n") if e["kind"] == "log"] == [
+        (0, 0, "Linux version 6.12.0"), (1_500_000_000, 1, "rcu: INFO: stall")]
+    # util-linux dmesg -T: strftime "%a %b %e %H:%M:%S %Y".
+    wall = read("[Sun Dec  6 17:12:33 2026] Linux version 6.12.0\n"
+                "[Sun Dec  6 17:12:34 2026] kexec_core: Starting new kernel\n")
+    assert [(e["kind"], e["ts_ns"]) for e in wall] == [
+        ("log", 1796577153_000_000_000), ("kexec", 1796577153_000_000_000),
+        ("log", 1796577154_000_000_000), ("kexec", 1796577154_000_000_000)]
+    # journalctl -k -o short-monotonic: "[    3.148950] host kernel: text".
+    journal = read("[    0.000000] td-7 kernel: Linux version 6.12.0\n"
+                   "[    3.148950] td-7 kernel: machine_kexec: (machine_kexec+0x4/0x210)"
+                   " image=0xffff8d87c1b81800\n")
+    assert [(e["kind"], e.get("phase", e.get("text"))) for e in journal] == [
+        ("log", "Linux version 6.12.0"), ("kexec", "boot"), ("kexec", "jump")]
+
+
+def test_firmware_noise_before_the_kernel_is_kept_escaped_never_an_error(tmp_path: Path) -> None:
+    # SeaBIOS/OVMF on a serial line: escape sequences and CR/LF before the first kernel line.
+    noisy = tmp_path / "serial.log"
+    noisy.write_bytes(b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HSeaBIOS (version 1.16.2)\r\n"
+                      b"Booting from ROM..\r\n"
+                      b"[    0.000000] Linux version 6.12.118+deb12-cloud-amd64\r\n")
+    store = tmp_path / "store"
+    result = run("ingest", str(noisy), "--format", "console", "-o", str(store))
+    assert result.exit_code == 0, result.output
+    texts = [r["text"] for r in open_trace(store / "serial.parquet").read().to_pylist()
+             if r["kind"] == "log"]
+    assert texts[-1] == "Linux version 6.12.118+deb12-cloud-amd64"
+    assert texts[0].endswith("SeaBIOS (version 1.16.2)") and texts[1] == "Booting from ROM.."

@@ -25,6 +25,7 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
+from tdxray.ingest.console.stamps import JOURNAL, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -33,8 +34,6 @@ from tdxray.ingest.text.chunks import read_chunks, split_lines
 from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
 
-STAMP_RE = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})\]"
-                      r"(?:\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
 BAD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # tab and ESC are fine
 TRACE_EVENT = re.compile(r"(?P<name>\w+): (?P<fields>\(.*)")
 
@@ -51,6 +50,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     ts = base = 0
     guest = GuestDecoder(ctx.td)
     last_phase: str | None = None  # kernel_kexec's probe already said "shutdown"
+    journal: bool | None = None  # journalctl's `host kernel: ` after the stamp (first line says)
     aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
@@ -66,22 +66,26 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             if BAD_CONTROL.search(line):
                 ctx.bad.bad(number, "binary garbage (control bytes)", chunk.tail)
                 continue
-            m = STAMP_RE.match(line)
+            m = stamp_of(line)
             vcpu = 0
             if m is not None:
-                stamp = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
-                line = line[m.end():]
+                stamp = m.ns
+                line = line[m.end:]
+                if journal is None:
+                    journal = JOURNAL.match(line) is not None
+                if journal and (j := JOURNAL.match(line)) is not None:
+                    line = line[j.end():]
                 if phase_of(line) == "boot":
                     aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
                     if base + stamp < ts:
                         base = ts  # the next kernel's printk clock starts again
                 ts = max(ts, base + stamp)
-                vcpu = int(m["id"]) if m["who"] == "C" else 0
+                vcpu = m.cpu if m.cpu is not None else 0
             if not line.strip():
                 continue
             event = TRACE_EVENT.fullmatch(line.rstrip())
             if event is not None and event["name"] in PROBE_BY_EVENT:
-                if event["name"] in AP_EVENTS and not (m is not None and m["who"] == "C"):
+                if event["name"] in AP_EVENTS and (m is None or m.cpu is None):
                     vcpu, last_ap = aps.next(event["name"], last_ap)
                 try:
                     decoded = guest.decode(event["name"], event["fields"], vcpu, ts, number)
@@ -134,5 +138,5 @@ class _Aps:
 def looks_like_console(head: bytes) -> bool:
     text = head[:4096].decode("utf-8", "replace")
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    return bool(STAMP_RE.match(first)) or LOG_BOOT_MARKER in text[:2048]
+    return stamp_of(first) is not None or LOG_BOOT_MARKER in text[:2048]
 
