@@ -3,7 +3,9 @@ and decoded (compiled; called by the scan for each line of those names):
 
     kvm_exit        vcpu %u reason %s rip 0x%lx info1 0x%016llx info2 0x%016llx
                     intr_info 0x%08x error_code 0x%08x[ requests 0x%016llx]
-    kvm_entry       vcpu %u, rip 0x%lx[ [immediate exit]]
+    kvm_entry       vcpu %u, rip 0x%lx[ intr_info 0x%08x error_code 0x%08x][[immediate exit]]
+                    (6.14+ print intr_info and error_code; the kernel appends `[immediate exit]`
+                    with no space, one space before it is also taken)
     kvm_page_fault  vcpu %u rip 0x%lx address 0x%016llx error_code 0x%llx
     kvm_vm_set_mem_attributes  0x%016llx -- 0x%016llx [0x%lx]
 
@@ -42,6 +44,7 @@ _REQUESTS = lit(" requests 0x" + "#" * 16)
 _ERROR = " error_code 0x"
 _FAULT_ADDRESS = lit(" address 0x" + "#" * 16 + _ERROR)
 _IMMEDIATE = lit("[immediate exit]")
+_ENTRY_INFO = lit(" intr_info 0x" + "#" * 8 + " error_code 0x" + "#" * 8)
 _0X = lit("0x")
 _DASHES = lit(" -- ")
 _OPEN = lit(" [")
@@ -104,6 +107,8 @@ def entry_fields(buf: np.ndarray, f: int, e: int) -> tuple[bool, int]:
     p += rip
     if rip < 1 or rip > 16:
         return False, 0
+    if template(buf, p, e, _ENTRY_INFO):
+        p += len(_ENTRY_INFO)
     if p == e:
         return True, vcpu
     if buf[p] == 32:

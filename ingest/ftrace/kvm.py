@@ -6,6 +6,13 @@ becomes a `tdvmcall` event, `kvm_vm_set_mem_attributes` a `convert` event, `kvm_
 every other event,
 KVM or not, is kept as an unmodeled event of its own name with its fields as text in `extra`.
 KVM does not trace the TDVMCALL's status: a `tdvmcall` from the host has status 0 (SUCCESS).
+
+A TD's MapGPA reaches the host as `kvm_exit ... reason TDCALL` (KVM prints TDCALL for every
+TDVMCALL leaf it does not turn into an instruction-like exit: tdcall_to_vmx_exit_reason() in
+arch/x86/kvm/vmx/tdx.c, so the exit alone does not say MapGPA) and then one
+`kvm_userspace_exit: reason KVM_EXIT_HYPERCALL (3)` per 2 MiB chunk (TDX_MAP_GPA_MAX_LEN: KVM
+hands the VMM KVM_HC_MAP_GPA_RANGE, the one hypercall that exits to userspace): each such exit
+is a `tdvmcall` of sub-function MapGPA, without operands (the tracepoint has none).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ EXIT_SUBFN: dict[str, int] = {
     "MSR_READ": Subfn.RDMSR, "MSR_WRITE": Subfn.WRMSR, "EPT_MISCONFIG": Subfn.MMIO,
 }
 SUBFN_EXIT: dict[int, str] = {v: k for k, v in EXIT_SUBFN.items()}
+KVM_EXIT_HYPERCALL = 3  # include/uapi/linux/kvm.h
 MEM_ATTR_PRIVATE = 1 << 3  # KVM_MEMORY_ATTRIBUTE_PRIVATE
 PFERR_WRITE = 1 << 1
 
@@ -32,7 +40,9 @@ FORMATS: dict[str, re.Pattern[str]] = {
         r"vcpu (?P<vcpu>\d+) reason (?P<reason>\w+)(?: \w+)* rip 0x[0-9a-f]{1,16} "
         r"info1 0x[0-9a-f]{16} info2 0x[0-9a-f]{16} intr_info 0x[0-9a-f]{8} "
         r"error_code 0x[0-9a-f]{8}(?: requests 0x[0-9a-f]{16})?"),
-    "kvm_entry": re.compile(r"vcpu (?P<vcpu>\d+), rip 0x[0-9a-f]{1,16}(?: ?\[immediate exit\])?"),
+    "kvm_entry": re.compile(
+        r"vcpu (?P<vcpu>\d+), rip 0x[0-9a-f]{1,16}"
+        r"(?: intr_info 0x[0-9a-f]{8} error_code 0x[0-9a-f]{8})?(?: ?\[immediate exit\])?"),
     "kvm_page_fault": re.compile(
         r"(?:vcpu (?P<vcpu>\d+) rip 0x[0-9a-f]{1,16} )?address (?:0x)?(?P<gpa>[0-9a-f]{1,16}) "
         r"error_code (?:0x)?(?P<code>[0-9a-f]{1,16})"),
@@ -40,6 +50,11 @@ FORMATS: dict[str, re.Pattern[str]] = {
         r"(?:0x)?(?P<start>[0-9a-f]{1,16}) -- (?:0x)?(?P<end>[0-9a-f]{1,16}) "
         r"\[0x(?P<attr>[0-9a-f]{1,16})\]"),
     "kvm_hypercall": re.compile(rf"nr {HEX} a0 {HEX} a1 {HEX} a2 {HEX} a3 {HEX}"),
+    # include/trace/events/kvm.h: `reason %s (%d)`, the name from kvm_trace_exit_reason (a
+    # value without a name prints as hex), or `restart`/`error` with the errno when KVM_RUN
+    # failed
+    "kvm_userspace_exit": re.compile(
+        r"reason (?P<exit>KVM_EXIT_[A-Z0-9_]+|0x[0-9a-f]+|restart|error) \((?P<code>\d+)\)"),
 }
 
 
@@ -80,6 +95,10 @@ def kvm_event(name: str, fields: str, vcpu_of: dict[int, int]) -> Event:
         return Event("convert", 0, {"gpa": start << PAGE_SHIFT,
                                     "size": (end - start) << PAGE_SHIFT,
                                     "to_private": bool(int(m["attr"], 16) & MEM_ATTR_PRIVATE)})
+    if name == "kvm_userspace_exit":
+        if m["exit"] == "KVM_EXIT_HYPERCALL":
+            return Event("tdvmcall", 0, {"subfn": Subfn.MAP_GPA, "status": 0})
+        return unmodeled(name, fields)
     if name == "kvm_page_fault":
         write = bool(int(m["code"], 16) & PFERR_WRITE)
         return Event("mem_access", vcpu, {"gpa": int(m["gpa"], 16), "write": write})
