@@ -1,8 +1,9 @@
 """Resolve a command's TRACE argument to Parquet trace files (FORMATS.md §4).
 
-TRACE is a trace's Parquet file, a store directory (with a trace id when it holds several), or
-a text trace (JSONL, maybe compressed, or `-`) that is converted on the fly into a temporary
-Parquet file. Every command that takes TRACE calls `trace_file_for`.
+TRACE is a trace's Parquet file, a store directory (with a trace id when it holds several), a
+text trace (JSONL, maybe compressed, or `-`) that is converted on the fly into a temporary
+Parquet file, or a directory of text traces (each file one trace, all converted). Every
+command that takes TRACE calls `trace_file_for`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
+from tdxray.ingest.trace_dir import has_parquet, no_traces_error, text_traces_in
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
@@ -35,6 +37,8 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     """
     warn = warn or _warn_stderr
     path = Path(arg)
+    if arg != STDIN and path.is_dir() and not has_parquet(path):
+        return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn)
     if arg != STDIN and path.is_dir():
         refs = [TraceRef(p, results_dir_for(p), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many)]
@@ -47,6 +51,23 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
         return [TraceRef(path, results_dir_for(path), arg)]
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn)]
+
+
+def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,
+              warn: Warn) -> list[TraceRef]:
+    """Each text trace of a directory converted: all of them, or the one with trace_id."""
+    files = text_traces_in(path)
+    if not files:
+        raise no_traces_error(path)
+    refs = [_convert(str(f), None, workdir, warn) for f in files]
+    if trace_id is not None:
+        refs = [r for r in refs if r.path.stem == trace_id]
+        if not refs:
+            raise InputError(f"no trace {trace_id!r} in its {len(files)} files", str(path))
+    if len(refs) > 1 and not allow_many:
+        raise InputError(f"holds {len(refs)} traces; pick one with --trace "
+                         f"({', '.join(r.path.stem for r in refs[:8])})", str(path))
+    return refs
 
 
 def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn) -> TraceRef:
