@@ -59,6 +59,9 @@ class LazyGroup(click.Group):
         except InputError as exc:
             click.echo(f"tdxray: error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("tdxray: interrupted", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

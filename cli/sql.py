@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import click
@@ -12,10 +14,12 @@ import click
 from tdxray.analyses.sql.library import get_query, load_library
 from tdxray.analyses.sql.output import BINARY_FORMATS, FORMATS, write_binary, write_text
 from tdxray.analyses.sql.repl import HELP, History, history_path, repl
-from tdxray.analyses.sql.run import DEFAULT_TABLE_LIMIT, run_query
+from tdxray.analyses.sql.run import DEFAULT_TABLE_LIMIT, Result, run_query
 from tdxray.analyses.sql.schema_doc import schema_text
-from tdxray.analyses.sql.session import Session
+from tdxray.analyses.sql.session import MEMORY_FRACTION, Session
+from tdxray.analyses.sql.watch import watched
 from tdxray.schema.errors import InputError
+from tdxray.store.atomic import atomic_path
 
 PAGED_FORMATS = ("table", "markdown")  # formats for people: a default row limit applies
 
@@ -30,21 +34,51 @@ def _effective_limit(fmt: str, limit: int | None) -> int | None:
     return limit or None
 
 
-def emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None) -> None:
-    """Run `query`, write its result in `fmt` to `output` (or stdout), say if it was cut."""
-    result = run_query(session, query, _effective_limit(fmt, limit))
-    columns_note = None
-    if fmt in BINARY_FORMATS:
-        write_binary(fmt, result.schema, result.batches, output or sys.stdout.buffer)
-    elif output:
-        with open(output, "w", encoding="utf-8", newline="") as out:
-            columns_note = write_text(fmt, result.schema, result.batches, out)
+@dataclass(frozen=True)
+class Limits:
+    """What one query may take: wall time (s) and rows; None: unlimited."""
+
+    timeout: float | None = None
+    max_rows: int | None = None
+
+
+def emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None,
+         limits: Limits = Limits()) -> None:
+    """Run `query`, write its result in `fmt` to `output` (or stdout), say if it was cut.
+
+    Ctrl-C and --timeout interrupt the query; a file output is written under a temporary
+    name and renamed at the end, so a failed or stopped query leaves the old file as it was.
+    """
+    watched(lambda: _emit(session, query, fmt, output, limit, limits.max_rows),
+            session.interrupt, limits.timeout)
+
+
+def _emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None,
+          max_rows: int | None) -> None:
+    result = run_query(session, query, _effective_limit(fmt, limit), max_rows)
+    if output:
+        columns_note = _to_file(result, fmt, Path(output))
+    elif fmt in BINARY_FORMATS:
+        write_binary(fmt, result.schema, result.batches, sys.stdout.buffer)
+        columns_note = None
     else:
         columns_note = write_text(fmt, result.schema, result.batches, sys.stdout,
                                   _terminal_width())
     for note in (result.note(), columns_note):
         if note:
             click.echo(note, err=True)
+
+
+def _to_file(result: Result, fmt: str, output: Path) -> str | None:
+    try:
+        with atomic_path(output) as tmp:
+            if fmt in BINARY_FORMATS:
+                write_binary(fmt, result.schema, result.batches, str(tmp))
+                return None
+            with tmp.open("w", encoding="utf-8", newline="") as out:
+                return write_text(fmt, result.schema, result.batches, out)
+    except OSError as exc:
+        raise InputError(f"cannot write the result: {exc.strerror or exc}", str(output)) from None
 
 
 def _terminal_width() -> int | None:
@@ -76,7 +110,7 @@ def _query_text(query: str | None, query_file: IO[str] | None, run_name: str | N
     return None
 
 
-def _interactive(session: Session, limit: int | None) -> None:
+def _interactive(session: Session, limit: int | None, limits: Limits) -> None:
     def command_(line: str) -> None:
         name, _, arg = line.partition(" ")
         if name == ".schema":
@@ -84,7 +118,7 @@ def _interactive(session: Session, limit: int | None) -> None:
         elif name == ".list":
             _list_library()
         elif name == ".run" and arg.strip():
-            emit(session, get_query(arg.strip()).sql, "table", None, limit)
+            emit(session, get_query(arg.strip()).sql, "table", None, limit, limits)
         elif name == ".help":
             click.echo(HELP)
         else:
@@ -93,7 +127,7 @@ def _interactive(session: Session, limit: int | None) -> None:
     history = History(history_path())
     click.echo(f"tdxray sql: {len(session.trace_ids)} traces in {session.root}; .help for help")
     try:
-        repl(lambda q: emit(session, q, "table", None, limit), command_)
+        repl(lambda q: emit(session, q, "table", None, limit, limits), command_)
     finally:
         history.save()
 
@@ -111,16 +145,25 @@ def _interactive(session: Session, limit: int | None) -> None:
 @click.option("--limit", type=click.IntRange(min=0),
               help=f"At most N rows; 0: all (default {DEFAULT_TABLE_LIMIT} for table and "
                    "markdown, all for the other formats).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="S",
+              help="Stop a query that runs longer than S seconds (exit 2).")
+@click.option("--max-rows", type=click.IntRange(min=0), metavar="N",
+              help="Stop a query whose result has more than N rows (exit 2).")
+@click.option("--memory-limit", metavar="SIZE",
+              help=f"DuckDB's memory limit, e.g. 2GB (default {MEMORY_FRACTION:.0%} of RAM; "
+                   "beyond it DuckDB spills to a temporary directory or the query fails).")
 @click.option("--schema", is_flag=True, help="Print every view, its columns and macros.")
 @click.option("--list", "list_queries", is_flag=True, help="List the query library.")
 def command(query: str | None, store: str | None, query_file: IO[str] | None,
             run_name: str | None, fmt: str, output: str | None, limit: int | None,
+            timeout: float | None, max_rows: int | None, memory_limit: str | None,
             schema: bool, list_queries: bool) -> None:
     """Query the traces of a store with SQL (DuckDB), read-only.
 
     QUERY comes from the argument, -f FILE, --run NAME or standard input; without one on a
     terminal an interactive prompt opens. Views: traces, events, map_gpa, accepts, divergences,
     page_history and more (--schema). Missing or stale replay results are computed first.
+    Ctrl-C stops a running query (exit 130).
     """
     if list_queries:
         _list_library()
@@ -133,11 +176,12 @@ def command(query: str | None, store: str | None, query_file: IO[str] | None,
     if fmt in BINARY_FORMATS and not output and sys.stdout.isatty():
         raise click.UsageError(f"{fmt} output is binary: give -o FILE or redirect stdout")
     text = _query_text(query, query_file, run_name)
-    with Session(store, on_replay=_note_replay) as session:
+    limits = Limits(timeout, max_rows)
+    with Session(store, on_replay=_note_replay, memory_limit=memory_limit) as session:
         if text is None:
-            _interactive(session, limit)
+            _interactive(session, limit, limits)
         else:
-            emit(session, text, fmt, output, limit)
+            emit(session, text, fmt, output, limit, limits)
 
 
 def _print_schema(store: str | None) -> None:

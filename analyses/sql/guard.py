@@ -86,4 +86,6 @@ def query_error(exc: duckdb.Error) -> QueryError:
     message = one_line(exc)
     if isinstance(exc, duckdb.PermissionException):
         message = f"refused: {message} (tdxray sql reads only the store)"
+    elif isinstance(exc, duckdb.OutOfMemoryException):
+        message = f"{message} (--memory-limit SIZE raises the limit)"
     return QueryError(message)

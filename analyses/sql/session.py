@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -10,7 +11,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from tdxray.analyses.sql.guard import QueryError, check_query, lockdown_statements, query_error
+from tdxray.analyses.sql.guard import (
+    QueryError,
+    check_query,
+    lockdown_statements,
+    one_line,
+    query_error,
+)
 from tdxray.analyses.sql.macros import scalar_macro_ddl
 from tdxray.analyses.sql.table_macros import TABLE_MACROS
 from tdxray.analyses.sql.traces import traces_table
@@ -26,6 +33,13 @@ from tdxray.store.layout import Store
 from tdxray.store.read import TraceFile, open_trace
 
 OnReplay = Callable[[str], None]
+MEMORY_FRACTION = 0.5  # the default memory limit of a query: half the machine's RAM
+
+
+def default_memory_limit() -> str:
+    """MEMORY_FRACTION of physical memory in DuckDB's spelling ("1234MB")."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(ram * MEMORY_FRACTION) >> 20}MB"
 
 
 def _open_traces(store: Store) -> list[tuple[str, TraceFile]]:
@@ -62,7 +76,8 @@ def arrow_reader(rel: duckdb.DuckDBPyRelation, batch_rows: int) -> pa.RecordBatc
 class Session:
     """Views over every trace of a store; queries may read the store and nothing else."""
 
-    def __init__(self, root: Path | str, on_replay: OnReplay | None = None) -> None:
+    def __init__(self, root: Path | str, on_replay: OnReplay | None = None,
+                 memory_limit: str | None = None) -> None:
         path = Path(root)
         if not path.is_dir():
             raise InputError("not a store directory", str(root))
@@ -75,9 +90,17 @@ class Session:
         self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
         self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
         self.con.execute("SET parquet_metadata_cache = true")  # views bind each file often
+        self._limit_memory(memory_limit or default_memory_limit())
         self._define(traces, store)
         for statement in lockdown_statements(self.root):
             self.con.execute(statement)
+
+    def _limit_memory(self, limit: str) -> None:
+        try:
+            self.con.execute("SET memory_limit = ?", [limit])
+        except duckdb.Error as exc:
+            self.close()
+            raise InputError(f"bad memory limit {limit!r}: {one_line(exc)}") from None
 
     def _define(self, traces: list[tuple[str, TraceFile]], store: Store) -> None:
         con = self.con
