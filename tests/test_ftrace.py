@@ -290,3 +290,17 @@ def test_lines_are_split_with_their_odd_bytes_flagged() -> None:
     assert body.garbage.tolist() == [False, False, False, True, True, False, True]
     assert (bytes(tail.chunk.data[tail.starts[0]:tail.ends[0]]), tail.garbage.tolist()) == (
         b"last", [False])
+
+
+def test_the_first_bad_line_named_is_the_files_first_whichever_pass_finds_it() -> None:
+    good = line("kvm_exit", EXIT.format(v=0, r="CPUID"))
+    truncated = line("kvm_exit", "vcpu 0 reason CPUID rip 0xffffffff81e3c6d4 info1 0x00")
+    garbage = b"\x00\x01\x02\xfe binary \x7f\n"
+    data = (good * 2 + truncated + good).encode() + garbage + good.encode()
+    with pytest.raises(InputError) as err:
+        read(data)
+    assert err.value.line == 3  # the truncated event line, not the garbage of line 5
+    warnings: list[str] = []
+    events = read(data, skip=True, warnings=warnings)
+    assert [e["line"] for e in events] == [1, 2, 4, 6]
+    assert warnings == ["t.trace: skipped 2 bad lines (line 3, 5)"]

@@ -95,13 +95,18 @@ class FtraceReader:
         return Parsed(fast, rest, bad)
 
     def _finish(self, parsed: Parsed) -> list[pa.RecordBatch]:
-        """On this thread, in order: bad lines, then the per-line decoders (they keep state)."""
-        for number, why, cut in parsed.bad:
-            self.ctx.bad.bad(number, why, cut)
+        """On this thread, in line order: the lines the vectorised pass found bad and the
+        per-line decoders (they keep state), so that the first bad line named is the file's
+        first, whichever pass found it."""
+        bad = deque(sorted(parsed.bad))
         if not parsed.rest:
+            for number, why, cut in bad:
+                self.ctx.bad.bad(number, why, cut)
             return [parsed.fast] if parsed.fast.num_rows else []
         builder = ColumnBuilder(self.source)
         for r in parsed.rest:
+            while bad and bad[0][0] < r.line:
+                self.ctx.bad.bad(*bad.popleft())
             try:
                 events = self._decode(r.name, r.fields, r.cpu, r.ts, r.line)
             except FieldsError as exc:
@@ -109,6 +114,8 @@ class FtraceReader:
                 continue
             for event in events:
                 add_event(builder, event, r.ts, r.line)
+        for number, why, cut in bad:
+            self.ctx.bad.bad(number, why, cut)
         return interleaved(parsed.fast, builder.take())
 
     def _decode(self, name: str, fields: str, cpu: int, ts: int, line: int) -> list[Event]:
