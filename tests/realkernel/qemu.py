@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.realkernel.kernels import Missing
 
-TIMEOUT_S = 120
+TIMEOUT_S = 300  # a safety net for a loaded machine; a boot takes ~20 s on 2 free cores
 APPEND = "console=ttyS0 tp_printk loglevel=8 panic=-1"  # what docs/real-guests.md says
 
 
