@@ -1,0 +1,85 @@
+"""`tdxray shrink`: ddmin over a sample trace, replayed for real."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tdxray.analyses.shrink.ddmin import ddmin, flatten
+from tdxray.analyses.shrink.oracle import replay_lines
+from tdxray.analyses.shrink.run import shrink
+from tdxray.analyses.shrink.trace import read_text_trace
+from tdxray.cli.main import cli
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+UNFIXED = SAMPLES / "unfixed-kernel.jsonl"
+
+
+def test_ddmin_finds_the_two_needed_units() -> None:
+    calls: list[list[int]] = []
+
+    def test(keep: list[int]) -> bool:
+        calls.append(keep)
+        return {3, 11}.issubset(keep)
+
+    units = ddmin([[i] for i in range(16)], [], test)
+    assert flatten(units) == [3, 11]
+    assert all(c == sorted(c) for c in calls)
+
+
+def test_ddmin_keeps_fixed_events_in_every_candidate() -> None:
+    seen: list[list[int]] = []
+
+    def test(keep: list[int]) -> bool:
+        seen.append(keep)
+        return 5 in keep and 0 in keep
+
+    assert flatten(ddmin([[i] for i in range(1, 9)], [0], test)) == [5]
+    assert all(0 in keep for keep in seen)
+
+
+def test_shrinks_the_unfixed_kernel_leak_to_the_leaking_conversions_and_the_jump(
+        tmp_path: Path) -> None:
+    trace = read_text_trace(UNFIXED)
+    first = shrink(trace, "K001", max_replays=500)
+    again = shrink(trace, "K001", max_replays=500)
+    assert first.keep == again.keep and first.replays == again.replays  # deterministic
+    assert first.complete and (first.before, first.after) == (150, 3)
+    lines = [json.loads(line) for line in trace.lines(first.keep)[1:]]
+    assert [(e["seq"], e["kind"], e.get("gpa")) for e in lines] == [
+        (1, "map_gpa", "0x800004000000"), (2, "map_gpa", "0x800004003000"),
+        (3, "cr4_write", None)]
+    found = replay_lines(trace, first.keep, tmp_path) or []
+    k001 = [d for d in found if d.rule == "K001"]
+    assert [d.fingerprint for d in k001] == [first.fingerprint]
+    assert k001[0].cause_seqs == [1, 2]
+
+
+def test_budget_stops_with_the_best_result_so_far() -> None:
+    trace = read_text_trace(UNFIXED)
+    result = shrink(trace, "K001", max_replays=4)
+    assert not result.complete and result.replays == 4
+    assert "budget reached" in result.summary()
+    assert 3 < result.after <= 150
+
+
+def test_cli_writes_a_trace_check_reports_with_that_divergence(tmp_path: Path) -> None:
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(UNFIXED), "--rule", "k004", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    assert run.stdout.startswith("K004 ") and ": 150 -> " in run.stdout
+    assert "after vcpus" in run.stderr and "after events" in run.stderr
+    check = CliRunner().invoke(cli, ["check", str(out), "--format", "json"])
+    rules = {d["rule"] for t in json.loads(check.stdout)["traces"] for d in t["divergences"]}
+    assert "K004" in rules
+
+
+def test_cli_rule_absent_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(UNFIXED), "--rule", "M001", "-o", str(out)])
+    assert run.exit_code == 2
+    assert run.stderr == ("tdxray: error: sample-unfixed-kernel: "
+                          "the trace does not reveal M001\n")
+    assert not out.exists()
