@@ -83,3 +83,15 @@ def test_cli_rule_absent_is_one_line_exit_2(tmp_path: Path) -> None:
     assert run.stderr == ("tdxray: error: sample-unfixed-kernel: "
                           "the trace does not reveal M001\n")
     assert not out.exists()
+
+
+def test_benchmark_table_for_one_sample(tmp_path: Path) -> None:
+    from tdxray.benchmarks.shrink import shrink_rows, table
+
+    rows = shrink_rows(SAMPLES / "cr4-mce-cleared.jsonl", 500, tmp_path)
+    assert [r.rule for r in rows] == ["C001"]
+    assert rows[0].before == 150 and rows[0].meets_target
+    text = table(rows).splitlines()
+    assert text[0].split() == ["SAMPLE", "RULE", "FINGERPRINT", "BEFORE", "AFTER", "KEPT",
+                               "REPLAYS", "SECONDS", "TARGET"]
+    assert text[1].split()[:2] == ["cr4-mce-cleared", "C001"] and text[1].endswith(" ok")
