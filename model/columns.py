@@ -75,8 +75,10 @@ class BatchView:
     def generic_mapgpa(self) -> np.ndarray:
         from tdxray.schema.constants import Subfn
 
+        # only with its operands: a MapGPA without R12/R13 (a host's KVM_EXIT_HYPERCALL) names
+        # no range, and replay does not judge it (replay._dispatch)
         return self.standard_vmcall() & (self.number("subfn") == int(Subfn.MAP_GPA)) \
-            & self.valid("subfn")
+            & self.valid("subfn") & self.valid("r12") & self.valid("r13")
 
     def generic_accept(self) -> np.ndarray:
         from tdxray.schema.constants import Leaf

@@ -8,9 +8,12 @@ exit names a TD's exits get in arch/x86/kvm/vmx/tdx.c (tdcall_to_vmx_exit_reason
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from tdxray.cli.main import cli
 from tdxray.schema.constants import Subfn
 from tdxray.schema.errors import InputError
 from tests.test_ftrace import line, read
@@ -128,3 +131,27 @@ def test_mem_attributes_to_private_with_the_kernels_0x_on_zero() -> None:
                         "0x00000000000000 -- 0x00000000000200 [0x8]"))
     assert (event["kind"], event["gpa"], event["size"], event["to_private"]) == (
         "convert", 0, 0x200000, True)
+
+
+def test_a_host_trace_s_mapgpa_chunks_never_make_the_mapgpa_rules_look_clean(
+        tmp_path: Path) -> None:
+    """The hypercall exits name no range: the rules that judge MapGPA ranges stay skipped
+    (coverage says so) instead of running on nothing and reading as clean."""
+    text = (line("kvm_exit", EXIT_614.format(v=0, r="TDCALL"), ts="141.000001")
+            + line("kvm_userspace_exit", "reason KVM_EXIT_HYPERCALL (3)", ts="141.000002")
+            + line("kvm_vm_set_mem_attributes", "0x00000000001000 -- 0x00000000001200 [0x0]",
+                   ts="141.000003")
+            + line("kvm_entry", ENTRY_614.format(v=0), ts="141.000004"))
+    trace = tmp_path / "host.trace"
+    trace.write_text(text)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["check", str(trace), "--format", "json", "-o", str(report)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(report.read_text())
+    [checked] = doc["traces"]
+    skipped = {s["rule"]: s["why"] for s in checked["rules_skipped"]}
+    assert {rule: skipped.get(rule) for rule in ("G001", "G002", "G003", "K005", "K006")} == {
+        "G001": "no map_gpa events", "G002": "no map_gpa events", "G003": "no map_gpa events",
+        "K005": "no kexec events", "K006": "no kexec events"}
+    assert not {"G001", "G002", "G003"} & set(checked["rules_run"])
+    assert (doc["verdict"], checked["events"]) == ("pass", 4)
