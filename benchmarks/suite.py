@@ -15,6 +15,7 @@ from tdxray.benchmarks.memory import memory_figures
 from tdxray.benchmarks.replay import replay_figures
 from tdxray.benchmarks.simulate import simulate_figures
 from tdxray.benchmarks.sql import sql_figures
+from tdxray.benchmarks.startup import startup_figures
 from tdxray.benchmarks.tools import startup_seconds
 
 DATA_DIR = Path("bench-data")
@@ -29,6 +30,7 @@ class Options:
     ingest_size: int = 10**6  # JSONL export/ingest of the largest ladder size up to this
     ftrace_lines: int = FTRACE_LINES  # generated host ftrace text, ingested plain and gzip'd
     fresh: bool = False  # rebuild cached traces (and so re-time the simulator)
+    compile_kernels: bool = True  # time the numba kernels' first compile into an empty cache
 
 
 def machine_figures(when: str) -> list[Figure]:
@@ -47,6 +49,8 @@ def ingest_size(opts: Options) -> int:
 def run_suite(opts: Options, log: Log) -> list[Figure]:
     figures = machine_figures("start")
     figures.append(Figure("cli.startup.seconds", startup_seconds(), "s", "tdxray --version"))
+    log("start-up: --help, a small check, the numba kernels' first compile")
+    figures += startup_figures(opts.data_dir / "startup", opts.compile_kernels)
     built: dict[int, Built] = {}
     for size in opts.sizes:
         log(f"[{size_label(size)}] simulate")

@@ -14,7 +14,7 @@ SIZE = 2_000
 
 def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
     opts = Options(sizes=(SIZE,), data_dir=tmp_path, repeat=1, conversion_events=SIZE,
-                   ftrace_lines=SIZE)
+                   ftrace_lines=SIZE, compile_kernels=False)
     figures = run_suite(opts, log=lambda message: None)
 
     records = [json.loads(line) for line in json_lines(figures).splitlines()]
@@ -31,6 +31,7 @@ def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
         for metric in ("view_seconds", "raw_seconds", "ratio"):
             assert f"sql.{SIZE}.{key}.{metric}" in names
     assert f"sql.{SIZE}.open_seconds" in names
+    assert {"startup.help.seconds", "startup.check_small.seconds"} <= names
     for label in ("plain", "gzip"):
         for metric in ("lines_per_s", "mb_per_s", "cpu_s_per_million"):
             assert f"ftrace_ingest.{label}.{SIZE}.{metric}" in names

@@ -1,0 +1,103 @@
+"""Start-up figures: `tdxray --help`, a small `check`, and the numba kernels' first compile.
+
+    python -m tdxray.benchmarks.startup [--dir DIR]
+
+`help` and `check` are wall seconds of the command (interpreter start-up included) with the
+modules each imported listed against the heavy ones it should not need (Textual, numba, Polars,
+DuckDB). The compile figures ingest a 150-line host ftrace twice with NUMBA_CACHE_DIR pointed at
+an empty directory: the first run compiles the scanners and writes numba's cache, the second
+loads them from it (what every later ingest of an installed package pays).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tdxray.benchmarks.figures import Figure, table, timed
+from tdxray.benchmarks.ftrace_ingest import generate
+from tdxray.benchmarks.tools import tdxray_command
+
+HEAVY = ("textual", "numba", "polars", "duckdb")
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "kdump-shared-read.jsonl"
+COMPILE_LINES = 150  # the issue's measure: the first ingest of a 150-line ftrace file
+
+# Runs the command in-process, then names the heavy modules it pulled in (one per line).
+_PROBE = """
+import sys
+from tdxray.cli.main import cli
+try:
+    cli.main(args=sys.argv[1:], prog_name="tdxray", standalone_mode=True)
+except SystemExit:
+    pass
+heavy = {h for h in %r for m in sys.modules if m == h or m.startswith(h + ".")}
+sys.stdout.write("\\nheavy:" + ",".join(sorted(heavy)) + "\\n")
+"""
+
+
+def heavy_imports(args: list[str]) -> list[str]:
+    """The heavy modules `tdxray ARGS` imports (run in a child interpreter)."""
+    out = subprocess.run([sys.executable, "-c", _PROBE % (HEAVY,), *args], capture_output=True,
+                         text=True, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("heavy:")]
+    if not lines:
+        raise RuntimeError(f"tdxray {' '.join(args)} did not finish: {out.stderr.strip()}")
+    names = lines[-1].removeprefix("heavy:")
+    return names.split(",") if names else []
+
+
+def _command_seconds(args: list[str], env: dict[str, str] | None = None) -> float:
+    cmd = [*tdxray_command(), *args]
+    return timed(lambda: subprocess.run(cmd, capture_output=True, check=False, env=env))
+
+
+def _note(args: list[str]) -> str:
+    heavy = heavy_imports(args)
+    return "imports " + (", ".join(heavy) if heavy else f"none of {', '.join(HEAVY)}")
+
+
+def compile_figures(work: Path) -> list[Figure]:
+    """Seconds of the first ingest (compiling into an empty numba cache) and of the second."""
+    trace = work / f"host-{COMPILE_LINES}.trace"
+    generate(trace, COMPILE_LINES)
+    cache = work / "numba-cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    args = ["ingest", str(trace), "-o", str(work / "store"), "--trace-id", "bench"]
+    seconds = []
+    for _ in range(2):
+        shutil.rmtree(work / "store", ignore_errors=True)
+        seconds.append(_command_seconds(args, env))
+    shutil.rmtree(work / "store", ignore_errors=True)
+    cached = sum(1 for _ in cache.rglob("*.nbi")) if cache.exists() else 0
+    return [Figure("startup.ftrace_first_ingest.seconds", seconds[0], "s",
+                   f"{COMPILE_LINES} lines, empty numba cache (compiles {cached} kernels)"),
+            Figure("startup.ftrace_cached_ingest.seconds", seconds[1], "s",
+                   f"{COMPILE_LINES} lines, kernels loaded from numba's cache")]
+
+
+def startup_figures(work: Path, compile_kernels: bool = True) -> list[Figure]:
+    """`--help` and a small `check`; with `compile_kernels` the numba first-compile figures."""
+    work.mkdir(parents=True, exist_ok=True)
+    help_args, check_args = ["--help"], ["check", str(SAMPLE)]
+    figures = [Figure("startup.help.seconds", _command_seconds(help_args), "s", _note(help_args)),
+               Figure("startup.check_small.seconds", _command_seconds(check_args), "s",
+                      f"{SAMPLE.name}; {_note(check_args)}")]
+    return figures + (compile_figures(work) if compile_kernels else [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args()
+    work = args.dir or Path(tempfile.mkdtemp(prefix="tdxray-startup-bench-"))
+    print(table(startup_figures(work)))
+
+
+if __name__ == "__main__":
+    main()
