@@ -18,7 +18,7 @@ def core_fraction(path: Path) -> float:
     the core kinds plus generic TDVMCALL<MapGPA> and TDCALL ACCEPT."""
     trace = open_trace(path)
     picked = 0
-    for batch in trace.iter_batches(["kind", "r10", "subfn", "leaf"]):
+    for batch in trace.iter_batches(["kind", "r10", "subfn", "leaf", "r12", "r13"]):
         view = BatchView(batch)
         mask = view.is_kind(*CORE_KINDS) | view.generic_mapgpa() | view.generic_accept()
         picked += int(np.count_nonzero(mask))
