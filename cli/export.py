@@ -12,6 +12,7 @@ from typing import IO
 import click
 import pyarrow as pa
 
+from tdxray.analyses.escape import EscapingWriter
 from tdxray.export.ftrace import guest_lines, host_lines
 from tdxray.export.jsonl import write_jsonl
 from tdxray.export.text import console_lines, qemu_lines
@@ -44,7 +45,9 @@ def command(trace: str, trace_id: str | None, fmt: str, output: str) -> None:
     if output == "-":
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
-        _write(fmt, trace_file.header, trace_file.iter_batches(), out)
+        # a terminal gets the text escaped (trace strings could drive it); a pipe gets it as is
+        shown: IO[str] = EscapingWriter(out) if sys.stdout.isatty() else out  # type: ignore[assignment]
+        _write(fmt, trace_file.header, trace_file.iter_batches(), shown)
         out.flush()
         out.detach()
         return

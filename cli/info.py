@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from tdxray.analyses.escape import escape_lines
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.store.read import open_trace
 from tdxray.store.summary import trace_summary
@@ -27,7 +28,7 @@ def command(trace: str, trace_id: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summaries, indent=2))
         return
-    click.echo("\n\n".join(format_summary(s) for s in summaries))
+    click.echo(escape_lines("\n\n".join(format_summary(s) for s in summaries)))
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from tdxray.analyses.escape import escape_control
 from tdxray.ingest.registry import AUTO, FORMAT_NAMES, read_traces
 from tdxray.ingest.text.trace import TextOptions, load_td
 from tdxray.ingest.to_store import ingest_into_store
@@ -51,7 +52,8 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
                                  "(--trace-id names one trace)", trace.sources[0], 1)
             done = ingest_into_store(trace, store, trace_id, replace)
             written.add(done.trace_id)
-            click.echo(f"{done.trace_id}: {done.events} events -> {done.path}", err=True)
+            said = f"{done.trace_id}: {done.events} events -> {done.path}"
+            click.echo(escape_control(said), err=True)
 
 
 def _formats(given: tuple[str, ...], files: tuple[str, ...]) -> tuple[str, dict[str, str]]:
@@ -86,4 +88,4 @@ def _offsets(given: tuple[str, ...], files: tuple[str, ...]) -> dict[str, int]:
 
 
 def _warn(message: str) -> None:
-    click.echo(f"tdxray: warning: {message}", err=True)
+    click.echo(f"tdxray: warning: {escape_control(message)}", err=True)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from tdxray import __version__
+from tdxray.analyses.escape import escape_control
 from tdxray.schema.errors import InputError
 
 # name -> (module, one-line description shown by `tdxray --help` without importing the module)
@@ -58,7 +59,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except InputError as exc:
-            click.echo(f"tdxray: error: {exc}", err=True)
+            click.echo(f"tdxray: error: {escape_control(str(exc))}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("tdxray: interrupted", err=True)

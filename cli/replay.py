@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tdxray.analyses.escape import escape_control
 from tdxray.cli.progress import ReplayProgress
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.replay import replay_trace
@@ -31,6 +32,7 @@ def command(trace: str, trace_id: str | None, output: Path | None) -> None:
             result = replay_trace(ref.path, results_dir, progress)
         summary = result.summary()
         counts = ", ".join(f"{summary[s]} {s}" for s in ("fatal", "error", "warning", "info"))
-        click.echo(f"{result.trace_id}: {result.events:,} events, {result.generations} "
-                   f"generation{'s' if result.generations != 1 else ''}; {counts}")
-        click.echo(f"  results: {results_dir}")
+        click.echo(escape_control(f"{result.trace_id}: {result.events:,} events, "
+                                 f"{result.generations} generation"
+                                 f"{'s' if result.generations != 1 else ''}; {counts}"))
+        click.echo(escape_control(f"  results: {results_dir}"))

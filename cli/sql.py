@@ -11,6 +11,7 @@ from typing import IO
 
 import click
 
+from tdxray.analyses.escape import EscapingWriter
 from tdxray.analyses.sql.library import get_query, load_library
 from tdxray.analyses.sql.output import BINARY_FORMATS, FORMATS, write_binary, write_text
 from tdxray.analyses.sql.repl import HELP, History, history_path, repl
@@ -62,7 +63,7 @@ def _emit(session: Session, query: str, fmt: str, output: str | None, limit: int
         write_binary(fmt, result.schema, result.batches, sys.stdout.buffer)
         columns_note = None
     else:
-        columns_note = write_text(fmt, result.schema, result.batches, sys.stdout,
+        columns_note = write_text(fmt, result.schema, result.batches, _stdout_text(fmt),
                                   _terminal_width())
     for note in (result.note(), columns_note):
         if note:
@@ -79,6 +80,14 @@ def _to_file(result: Result, fmt: str, output: Path) -> str | None:
                 return write_text(fmt, result.schema, result.batches, out)
     except OSError as exc:
         raise InputError(f"cannot write the result: {exc.strerror or exc}", str(output)) from None
+
+
+def _stdout_text(fmt: str) -> IO[str]:
+    """stdout; on a terminal, escaping the formats that do not escape on their own (table and
+    markdown escape each cell and draw their own styles)."""
+    if fmt in ("table", "markdown") or not sys.stdout.isatty():
+        return sys.stdout
+    return EscapingWriter(sys.stdout)  # type: ignore[return-value]
 
 
 def _terminal_width() -> int | None:
