@@ -11,6 +11,7 @@ import click
 
 from tdxray import __version__
 from tdxray.analyses.escape import escape_control
+from tdxray.cli.failures import failure_line, quiet_broken_pipe
 from tdxray.schema.errors import InputError
 
 # name -> (module, one-line description shown by `tdxray --help` without importing the module)
@@ -64,6 +65,14 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("tdxray: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            quiet_broken_pipe()
+        except Exception as exc:  # only the failures failure_line knows; a bug is re-raised
+            line = failure_line(exc)
+            if line is None:
+                raise
+            click.echo(f"tdxray: error: {line}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

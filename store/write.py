@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -139,18 +140,26 @@ class TraceWriter:
             self._encoding.cancel()
         self._encoder.shutdown(wait=True)
         self._encoding = None
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        if self._tmp.exists():
-            self._tmp.unlink()
+        writer, self._writer = self._writer, None
+        try:
+            if writer is not None:
+                # the error being handled is the one reported; closing a file on a full disk
+                # fails again, and the half file is removed below either way
+                with contextlib.suppress(OSError):
+                    writer.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> TraceWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()  # the last row group is written here: it can fail too (a full disk)
+        except BaseException:
+            self.abort()
+            raise

@@ -1,0 +1,48 @@
+"""What the CLI says when a command fails outside its own checks: one line, never a traceback.
+
+The operating system (a full disk, an unwritable or missing directory), memory running out, and
+damaged compressed input each get one line naming what failed, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from tdxray.analyses.escape import escape_control
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed reader's writer
+
+
+def _damage_kinds() -> tuple[type[BaseException], ...]:
+    """The decompressors' own errors, of the modules already loaded (none is imported here)."""
+    kinds: list[type[BaseException]] = [EOFError]
+    lzma, zstd = sys.modules.get("lzma"), sys.modules.get("zstandard")
+    if lzma is not None:
+        kinds.append(lzma.LZMAError)
+    if zstd is not None:
+        kinds.append(zstd.ZstdError)
+    return tuple(kinds)
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line for `exc`, or None when it is not one of these failures (a bug: re-raise)."""
+    if isinstance(exc, MemoryError):  # ArrowMemoryError included
+        return "out of memory: " + escape_control(str(exc) or "the operation needs more memory")
+    if isinstance(exc, EOFError):
+        return f"damaged compressed input: it ends early (truncated?): {escape_control(str(exc))}"
+    if isinstance(exc, _damage_kinds()):
+        return f"damaged compressed input: {escape_control(str(exc))}"
+    if isinstance(exc, OSError):
+        where = exc.filename if exc.filename is not None else None
+        what = exc.strerror or str(exc) or type(exc).__name__
+        text = f"{where}: {what}" if where is not None else what
+        return escape_control(text)
+    return None
+
+
+def quiet_broken_pipe() -> None:
+    """The reader of stdout went away (`| head`): stop quietly, as a killed writer would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_BROKEN_PIPE)
