@@ -121,21 +121,32 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.option("--fail-on-stale", is_flag=True,
               help="Exit 1 also when a baseline entry matches no divergence (fixed: drop it).")
 @click.option("--color/--no-color", default=None, help="Colour the text report [default: auto].")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Replay on a local Dask cluster of N worker processes, one task per trace.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Replay on an existing Dask cluster, one task per trace.")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the --format json report and exit.")
 def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
             baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
             include_info: bool, uri_base: Path | None, fail_on_stale: bool,
-            color: bool | None) -> None:
+            color: bool | None, workers: int | None, scheduler: str | None) -> None:
     """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
     and report every divergence from the TDX kexec model.
 
     Exit status: 0 when no divergence at or above --fail-on is left after the baseline,
-    1 when some is, 2 when an input or the command line cannot be used.
+    1 when some is, 2 when an input or the command line cannot be used (with --workers or
+    --scheduler: the other traces are still reported, the failed ones are named on stderr).
     """
     baseline = read_baseline(baseline_path) if baseline_path is not None else None
-    refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
-    checked = [_check_one(ref, fmt) for ref in refs]
+    failed: list[str] = []
+    if workers is not None or scheduler is not None:
+        from tdxray.cli.check_fleet import check_on_cluster
+
+        checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler)
+    else:
+        refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
+        checked = [_check_one(ref, fmt) for ref in refs]
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)
@@ -151,4 +162,6 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
     if output is not None:
         said = verdict(checked, fail_on, status=status)
         click.echo(f"tdxray: report written to {output}: {said}", err=True)
-    sys.exit(status)
+    for line in failed:
+        click.echo(f"tdxray: error: {line}", err=True)
+    sys.exit(2 if failed else status)

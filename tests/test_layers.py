@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": {"schema", "store"},
     "simulator": {"schema", "store", "export"},
     "analyses": {"schema", "store", "model", "ingest", "export"},
+    "fleet": {"schema", "store", "model"},
 }
 
 

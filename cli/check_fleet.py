@@ -1,0 +1,72 @@
+"""`tdxray check --workers N | --scheduler tcp://HOST:PORT`: the traces replayed on Dask, one task
+per trace; the merged report is built here, as for a sequential check."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from tdxray.analyses.escape import escape_control
+from tdxray.analyses.event_lines import source_lines
+from tdxray.analyses.formats import WANT_LINES
+from tdxray.analyses.report import CheckedTrace
+from tdxray.fleet.cluster import client_for
+from tdxray.fleet.replay import TraceOutcome, replay_all
+from tdxray.ingest.materialize import trace_file_for
+from tdxray.store.layout import resolve_traces, results_dir_for
+
+Resolved = tuple[Path, Path | None, str]
+
+
+class _Progress:
+    """Traces done / total and events per second, on stderr when it is a terminal."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.events = 0
+        self.live = sys.stderr.isatty()
+
+    def rate(self) -> float:
+        return self.events / max(time.perf_counter() - self.start, 1e-9)
+
+    def __call__(self, outcome: TraceOutcome, done: int, total: int) -> None:
+        self.events += outcome.events
+        if self.live:
+            click.echo(f"\rtdxray: {done}/{total} traces, {self.rate():,.0f} events/s",
+                       err=True, nl=done == total)
+
+
+def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
+    """A store's traces are listed, not opened: each is opened by its own task, so one corrupt
+    trace among thousands is reported by name and the others still are checked."""
+    if Path(arg).is_dir():
+        return [(p, results_dir_for(p), str(p))
+                for p in resolve_traces(arg, trace_id, allow_many=True)]
+    return [(ref.path, ref.results_dir, ref.source)
+            for ref in trace_file_for(arg, trace_id, allow_many=True)]
+
+
+def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, workers: int | None,
+                     scheduler: str | None) -> tuple[list[CheckedTrace], list[str]]:
+    """The checked traces, in the order given, and one error line per trace that failed."""
+    refs = [ref for arg in args for ref in _resolve(arg, trace_id)]
+    progress = _Progress()
+    with client_for(workers, scheduler) as client:
+        outcomes = replay_all(client, [(path, rdir) for path, rdir, _ in refs], progress)
+    checked: list[CheckedTrace] = []
+    failed: list[str] = []
+    for (path, _, source), outcome in zip(refs, outcomes, strict=True):
+        if outcome.result is None:
+            failed.append(escape_control(outcome.error or "failed"))
+            continue
+        seqs = {d.seq for d in outcome.result.divergences if d.seq is not None}
+        lines = source_lines(path, seqs) if fmt in WANT_LINES else {}
+        artifact = str(path) if Path(source).is_dir() else source
+        checked.append(CheckedTrace(outcome.result, source, artifact, lines))
+    click.echo(f"tdxray: {len(checked)}/{len(refs)} traces replayed on the cluster, "
+               f"{progress.rate():,.0f} events/s", err=True)
+    return checked, failed

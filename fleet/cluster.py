@@ -1,0 +1,46 @@
+"""A Dask client: a LocalCluster of N worker processes, or an existing scheduler's address."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from tdxray.schema.errors import InputError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+CONNECT_TIMEOUT_S = 10
+
+
+def _distributed() -> object:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("the fleet path needs Dask distributed: pip install 'dask[distributed]'",
+                         "--workers/--scheduler") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
+    """A client on a fresh LocalCluster (`workers` processes, one thread each, loopback only),
+    or on the scheduler at `scheduler` (tcp://HOST:PORT). Closed when the block ends."""
+    _distributed()
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler: {exc}", scheduler) from None
+        with client:
+            yield client
+        return
+    if workers is None or workers < 1:
+        raise InputError("--workers needs a positive number of workers", str(workers))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client

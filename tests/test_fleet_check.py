@@ -1,0 +1,92 @@
+"""`tdxray check --workers N / --scheduler`: a real Dask LocalCluster (2 workers, loopback)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tdxray.cli.main import cli
+from tdxray.fleet import cluster
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+NAMES = ("kdump", "cr4-mce-cleared", "mailbox-misuse", "single-vcpu-kexec")
+
+
+def _need_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "1":
+            pytest.fail("CI: dask[distributed] is not installed")
+        pytest.skip("install dask[distributed] to run the fleet tests")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    _need_distributed()
+    out = tmp_path / "store"
+    for name in NAMES:
+        res = CliRunner().invoke(cli, ["ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(out)])
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(cli, ["check", *args])
+
+
+def test_workers_give_the_sequential_report_and_results_beside_each_trace(store: Path) -> None:
+    files = sorted(str(p) for p in store.glob("*.parquet"))
+    assert len(files) == len(NAMES)
+    sequential = run(*files, "--format", "json")
+    for rdir in store.glob("*.replay"):
+        for f in rdir.iterdir():
+            f.unlink()
+        rdir.rmdir()
+    fleet = run(str(store), "--workers", "2", "--format", "json")
+    assert fleet.exit_code == sequential.exit_code == 1
+    assert fleet.stdout.replace(str(store) + "/", "") == \
+        sequential.stdout.replace(str(store) + "/", "")
+    assert "tdxray: 4/4 traces replayed on the cluster" in fleet.stderr
+    ids = sorted(p.stem for p in store.glob("*.parquet"))
+    assert sorted(p.name[: -len(".replay")] for p in store.glob("*.replay")) == ids
+    for trace_id in ids:
+        assert (store / f"{trace_id}.replay" / "divergences.parquet").is_file()
+
+
+def test_a_corrupt_trace_is_named_and_the_others_are_reported(store: Path) -> None:
+    (store / "zz-corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    res = run(str(store), "--workers", "2", "--format", "text")
+    assert res.exit_code == 2
+    errors = [line for line in res.stderr.splitlines() if line.startswith("tdxray: error:")]
+    assert len(errors) == 1
+    assert str(store / "zz-corrupt.parquet") in errors[0]
+    assert "not a readable Parquet file" in errors[0]
+    assert "tdxray: 4/5 traces replayed on the cluster" in res.stderr
+    for name in NAMES:
+        assert name in res.stdout
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_2(store: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    res = run(str(store), "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"tdxray: error: tcp://127.0.0.1:{port}: cannot reach the Dask "
+                               "scheduler")
+
+
+def test_workers_must_be_positive(store: Path) -> None:
+    res = run(str(store), "--workers", "0")
+    assert res.exit_code == 2
+    assert "--workers" in res.stderr
