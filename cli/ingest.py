@@ -7,11 +7,13 @@ QEMU trace log, console log) are merged into one trace.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from pathlib import Path
 
 import click
 
 from tdxray.analyses.escape import escape_control
+from tdxray.cli.progress import EventProgress
 from tdxray.ingest.registry import AUTO, FORMAT_NAMES, read_traces
 from tdxray.ingest.text.trace import TextOptions, load_td
 from tdxray.ingest.to_store import ingest_into_store
@@ -34,9 +36,10 @@ from tdxray.store.layout import Store
 @click.option("--skip-bad-lines", is_flag=True,
               help="Skip lines that do not parse (counted and reported) instead of failing.")
 @click.option("--replace", is_flag=True, help="Overwrite a trace the store already holds.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary lines.")
 def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: tuple[str, ...],
             td_file: str | None, offsets: tuple[str, ...], skip_bad_lines: bool,
-            replace: bool) -> None:
+            replace: bool, quiet: bool) -> None:
     """Read FILE… (JSON Lines, ftrace text, QEMU trace log, console log; gzip/zstd/xz allowed,
     `-` for stdin) into STORE/<trace_id>.parquet."""
     default, per_file = _formats(fmt, files)
@@ -50,10 +53,13 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
             if name in written:
                 raise InputError(f"trace {name!r} was given twice in this ingest "
                                  "(--trace-id names one trace)", trace.sources[0], 1)
-            done = ingest_into_store(trace, store, trace_id, replace)
+            with EventProgress(f"ingesting {name}", None, quiet) as progress:
+                tracked = dataclasses.replace(trace, batches=progress.track(trace.batches))
+                done = ingest_into_store(tracked, store, trace_id, replace)
             written.add(done.trace_id)
-            said = f"{done.trace_id}: {done.events} events -> {done.path}"
-            click.echo(escape_control(said), err=True)
+            if not quiet:
+                said = f"{done.trace_id}: {done.events} events -> {done.path}"
+                click.echo(escape_control(said), err=True)
 
 
 def _formats(given: tuple[str, ...], files: tuple[str, ...]) -> tuple[str, dict[str, str]]:

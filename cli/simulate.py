@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from tdxray.cli.progress import EventProgress
 from tdxray.simulator.config import DEFAULT_EVENTS, GPAW_CHOICES, parse_size
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import DEFAULT_SCENARIO, SCENARIOS, get_scenario
@@ -47,9 +48,10 @@ def list_scenarios() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Output file: .parquet or .jsonl.")
 @click.option("--trace-id", default=None, help="Trace id [default: sim-SCENARIO-SEED].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def command(scenario: str, list_only: bool, vcpus: int | None, memory: int | None,
             gpaw: str | None, mailbox_version: int | None, memory_mode: str | None, events: int,
-            seed: int, output: Path | None, trace_id: str | None) -> None:
+            seed: int, output: Path | None, trace_id: str | None, quiet: bool) -> None:
     """Write a deterministic trace of a simulated TD: boot, APs, shared buffers, background
     TDVMCALLs, kexec or kdump, and the bug the scenario is built to show."""
     if list_only:
@@ -68,8 +70,11 @@ def command(scenario: str, list_only: bool, vcpus: int | None, memory: int | Non
         sim = simulate(cfg)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    rows = write_trace(output, sim.header, sim.batches())
+    with EventProgress(f"simulating {output.name}", events, quiet) as progress:
+        rows = write_trace(output, sim.header, progress.track(sim.batches()))
     elapsed = time.perf_counter() - started
+    if quiet:
+        return
     size = output.stat().st_size
     rules = ", ".join(sim.header.expected_rules or ()) or "none"
     click.echo(f"{output}: {rows} events, {size} bytes ({size / max(rows, 1):.2f} bytes/event), "
