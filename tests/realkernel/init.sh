@@ -10,6 +10,8 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tracefs nodev /sys/kernel/tracing
 T=/sys/kernel/tracing
+# Whole kernel-log records: a console line written from user space can be cut by a printk.
+say() { echo "tdxray-harness: $*" > /dev/kmsg; }
 mode=; stage=; next=
 for arg in $(cat /proc/cmdline); do
     case $arg in
@@ -20,35 +22,35 @@ for arg in $(cat /proc/cmdline); do
     esac
 done
 if [ -n "$stage" ]; then
-    echo "tdxray-harness: $stage kernel up"
+    say "$stage kernel up"
     poweroff -f
 fi
 lines=$(grep -cE '^[pr]:' /probes.txt)
 grep -E '^[pr]:' /probes.txt > $T/kprobe_events
-echo "tdxray-harness: single write placed $(grep -c . $T/kprobe_events) of $lines"
+say "single write placed $(grep -c . $T/kprobe_events) of $lines"
 : > $T/kprobe_events
-sh /probes.sh
-echo "tdxray-harness: script exit $?"
+TDXRAY_KMSG=/dev/null sh /probes.sh > /dev/kmsg
+say "script exit $?"
 # What the recipe leaves out: the kernel's answer to each line, with its error_log reason.
 while read -r line; do
     : > $T/error_log
     if echo "$line" >> $T/kprobe_events 2>/dev/null; then
-        echo "tdxray-harness: accepted ${line%% *}"
+        say "accepted ${line%% *}"
     else
-        echo "tdxray-harness: refused ${line%% *}: $(sed -n 's/.*error: //p' $T/error_log | head -n 1)"
+        say "refused ${line%% *}: $(sed -n 's/.*error: //p' $T/error_log | head -n 1)"
     fi
 done < /unprobeable.txt
 case $mode in
     kexec)
         kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
-        echo "tdxray-harness: kexec -l exit $?"
+        say "kexec -l exit $?"
         cat /sys/kernel/tracing/trace > /dev/ttyS1
         kexec -e
         ;;
     kdump)
         kexec -p /vmlinuz --initrd=/initrd.img \
             --append="${next# } tdxray.stage=capture nr_cpus=1 irqpoll reset_devices"
-        echo "tdxray-harness: kexec -p exit $?"
+        say "kexec -p exit $?"
         cat /sys/kernel/tracing/trace > /dev/ttyS1
         echo c > /proc/sysrq-trigger
         ;;

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from tests.realkernel import initramfs, kernels, qemu
 
+# printk.devkmsg=on: the harness's /dev/kmsg lines are not rate-limited away.
 RUNS = {
-    "6.12-kexec": ("6.12", "tdxray.mode=kexec"),
-    "6.12-kdump": ("6.12", "tdxray.mode=kdump crashkernel=160M"),
-    "6.1-place": ("6.1", "tdxray.mode=place"),
+    "6.12-kexec": ("6.12", "tdxray.mode=kexec printk.devkmsg=on"),
+    "6.12-kdump": ("6.12", "tdxray.mode=kdump crashkernel=160M printk.devkmsg=on"),
+    "6.1-place": ("6.1", "tdxray.mode=place printk.devkmsg=on"),
 }
 
 
