@@ -13,6 +13,7 @@ import click
 import pyarrow as pa
 
 from tdxray.analyses.escape import EscapingWriter
+from tdxray.cli.progress import EventProgress
 from tdxray.export.ftrace import guest_lines, host_lines
 from tdxray.export.jsonl import write_jsonl
 from tdxray.export.text import console_lines, qemu_lines
@@ -37,7 +38,8 @@ RENDERS: dict[str, Render] = {
               show_default=True, help="jsonl, or the text of one source (for re-ingest).")
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file (written atomically); - for stdout.")
-def command(trace: str, trace_id: str | None, fmt: str, output: str) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def command(trace: str, trace_id: str | None, fmt: str, output: str, quiet: bool) -> None:
     """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1, or as
     ftrace-host, ftrace-guest, qemu or console text."""
     (ref,) = trace_file_for(trace, trace_id, allow_many=False)
@@ -51,8 +53,9 @@ def command(trace: str, trace_id: str | None, fmt: str, output: str) -> None:
         out.flush()
         out.detach()
         return
-    with atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as out:
-        _write(fmt, trace_file.header, trace_file.iter_batches(), out)
+    with (EventProgress(f"exporting {trace_file.trace_id}", trace_file.num_rows, quiet) as progress,
+          atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as out):
+        _write(fmt, trace_file.header, progress.track(trace_file.iter_batches()), out)
 
 
 def _write(fmt: str, header: TraceHeader, batches: Iterable[pa.RecordBatch],

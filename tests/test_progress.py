@@ -75,3 +75,20 @@ def test_simulate_and_ingest_quiet(tmp_path: Path) -> None:
     ing = CliRunner().invoke(cli, ["ingest", str(trace), "-o", str(tmp_path / "s"), "-q"])
     assert (ing.exit_code, ing.stderr) == (0, "")
     assert len(list((tmp_path / "s").glob("*.parquet"))) == 1
+
+
+def test_export_to_a_file_counts_every_exported_event(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int | None, bool, int]] = []
+
+    class Recorder(EventProgress):
+        def close(self) -> None:
+            seen.append((self.label, self.total, self.enabled, self._done))
+            super().close()
+
+    monkeypatch.setattr("tdxray.cli.export.EventProgress", Recorder)
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli, ["export", "sample_traces/kdump.jsonl", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    events = len(out.read_text().splitlines()) - 1
+    assert seen == [("exporting sample-kdump", events, False, events)]  # not a terminal: no bar
