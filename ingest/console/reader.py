@@ -27,7 +27,7 @@ import pyarrow as pa
 from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.console.stamps import JOURNAL, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
-from tdxray.ingest.ftrace.reader import add_event
+from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
 from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
 from tdxray.ingest.text.chunks import read_chunks, split_lines
@@ -106,12 +106,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 builder.end_row(0, ts, vcpu, "kexec", number)
         if len(builder):
             yield builder.take()
-    unfinished = guest.unfinished()
-    if unfinished:
-        builder = ColumnBuilder(source)
-        for e, at, number in unfinished:
-            add_event(builder, e, at, number)
-        yield builder.take()
+    yield from unfinished_batches(guest, source)
     ctx.bad.finish()
 
 

@@ -70,12 +70,7 @@ class FtraceReader:
                     yield from self._finish(ahead.popleft().result())
             while ahead:
                 yield from self._finish(ahead.popleft().result())
-        unfinished = self.guest.unfinished()
-        if unfinished:
-            builder = ColumnBuilder(self.source)
-            for event, ts, line in unfinished:
-                add_event(builder, event, ts, line)
-            yield builder.take()
+        yield from unfinished_batches(self.guest, self.source)
         self.ctx.bad.finish()
 
     def _parse(self, chunk: Chunk) -> Parsed:
@@ -129,6 +124,16 @@ def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:
         if value is not None:
             builder.add(name, value)
     builder.end_row(0, ts, event.vcpu, event.kind, line)
+
+
+def unfinished_batches(guest: GuestDecoder, source: str) -> Iterator[pa.RecordBatch]:
+    """At the end of a guest source: the events of calls that never returned (kprobe.decode)."""
+    unfinished = guest.unfinished()
+    if unfinished:
+        builder = ColumnBuilder(source)
+        for event, ts, line in unfinished:
+            add_event(builder, event, ts, line)
+        yield builder.take()
 
 
 def read_ftrace(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa.RecordBatch]:
