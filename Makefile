@@ -11,10 +11,16 @@ STORE  ?= demo-store
 
 .PHONY: demo test lint bench samples golden clean
 
+# pip is retried over a few minutes: a registry or DNS outage of a minute or two must not fail a
+# fresh machine's set-up (it did once, in CI); a real missing package still fails after the last try.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@for wait in 15 45 90 0; do \
+	  $(BIN)/python -m pip install --quiet --retries 10 --timeout 30 --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet --retries 10 --timeout 30 -e '.[dev]' && exit 0; \
+	  [ $$wait -eq 0 ] && exit 1; \
+	  echo "pip install failed; trying again in $$wait s" >&2; sleep $$wait; \
+	done
 	touch $(STAMP)
 
 demo: $(STAMP)
