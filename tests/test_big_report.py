@@ -13,6 +13,7 @@ from junitparser import JUnitXml
 
 from tdxray.analyses.formats.github import SUMMARY_LIMIT
 from tdxray.analyses.formats.sarif import MAX_RESULTS
+from tdxray.analyses.formats.text import PER_RULE
 from tdxray.cli.main import cli
 from tdxray.tests.big_report import LEAKS, write_leaky_trace
 
@@ -77,3 +78,10 @@ def test_junit_names_survive_an_unrelated_new_divergence(stores: tuple[Path, Pat
     before, after = names(stores[0]), names(stores[1])
     assert len(before) > LEAKS
     assert before < after and len(after - before) == 1
+
+
+def test_text_report_lists_a_few_per_rule(stores: tuple[Path, Path]) -> None:
+    lines = tdxray("check", str(stores[0])).splitlines()
+    assert f"    … {LEAKS - PER_RULE} more K001 (--format jsonl lists every one)" in lines
+    assert len([line for line in lines if line.startswith("    [0x")]) == PER_RULE
+    assert len(lines) < 3 * PER_RULE + 20

@@ -168,6 +168,21 @@ def test_failing_levels(traces: list[CheckedTrace], fail_on: str, count: int) ->
 
 # -- text ------------------------------------------------------------------------
 
+@pytest.mark.parametrize("extra", [0, 1, 7])
+def test_text_lists_at_most_per_rule_then_counts(extra: int) -> None:
+    from tdxray.analyses.formats.text import PER_RULE
+
+    leaks = [Divergence("K001", f"page {i} still shared at the jump", seq=i, vcpu=0,
+                        gpa_start=0x1000 * i, gpa_end=0x1000 * (i + 1), pages=1)
+             for i in range(1, PER_RULE + extra + 1)]
+    result = ReplayResult(trace_id="leaky", events=99, rules_run=["K001"], divergences=leaks)
+    lines = rendered("text", [CheckedTrace(result, "leaky.jsonl")]).splitlines()
+    listed = [line for line in lines if line.startswith("      page ")]
+    assert listed == [f"      page {i} still shared at the jump" for i in range(1, PER_RULE + 1)]
+    more = [line for line in lines if "more K001" in line]
+    assert more == ([f"    … {extra} more K001 (--format jsonl lists every one)"] if extra else [])
+
+
 def test_text_format(traces: list[CheckedTrace]) -> None:
     out = rendered("text", traces)
     assert out.splitlines()[0] == "td-42  traces/td-42.jsonl  17 events, 2 generations"

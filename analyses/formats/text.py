@@ -20,6 +20,7 @@ Style = Callable[..., str]
 COLOURS: dict[str, dict[str, Any]] = {"fatal": {"fg": "red", "bold": True}, "error": {"fg": "red"},
            "warning": {"fg": "yellow"}, "info": {"fg": "cyan"}}
 MAX_LISTED = 5
+PER_RULE = 20  # divergences listed per rule; the rest are counted on one line
 
 
 def _plain(text: str, **_: object) -> str:
@@ -50,11 +51,13 @@ def _group(trace: CheckedTrace, divs: list[Divergence], style: Style) -> list[st
     label = style(rule.severity.upper(), **COLOURS[rule.severity]) + " " * (7 - len(rule.severity))
     count = f" ×{len(divs)}" if len(divs) > 1 else ""
     out = [f"  {label} {style(rule.id, bold=True)} {rule.name}{count}: {rule.summary}"]
-    for div in divs:
+    for div in divs[:PER_RULE]:
         facts = [f for f in (human.place(div), human.revealed(div), _source_line(trace, div),
                              human.causes(div)) if f]
         out.append("    " + " · ".join(facts))
         out.append("      " + human.message(div))
+    if len(divs) > PER_RULE:
+        out.append(f"    … {len(divs) - PER_RULE} more {rule.id} (--format jsonl lists every one)")
     return out
 
 
