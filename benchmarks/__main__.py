@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tdxray.benchmarks.figures import json_lines
 from tdxray.benchmarks.ftrace_ingest import FTRACE_LINES
-from tdxray.benchmarks.ladder import DEFAULT_SIZES, LARGE_SIZE, parse_sizes
+from tdxray.benchmarks.ladder import DEFAULT_SIZES, LARGE_SIZE, event_count, parse_sizes
 from tdxray.benchmarks.report import human_report
 from tdxray.benchmarks.suite import DATA_DIR, Options, run_suite
 
@@ -23,13 +23,6 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _count(text: str) -> int:
-    sizes = _sizes(text)
-    if len(sizes) != 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give one number of events")
-    return sizes[0]
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tdxray.benchmarks", description=__doc__)
     p.add_argument("--sizes", type=_sizes, help="event counts of the ladder, e.g. 1e5,1e6 "
@@ -37,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--large", action="store_true", help="add 1e8 events to the ladder")
     p.add_argument("--quick", action="store_true", help="1e5 events only (a CI smoke run)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
-    p.add_argument("--conversion-events", type=_count, default=300_000,
+    p.add_argument("--conversion-events", type=event_count, default=300_000,
                    help="events of each conversion-heavy trace [default: 3e5]")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="trace cache directory")
     p.add_argument("--fresh", action="store_true", help="rebuild cached traces (re-times "
@@ -59,10 +52,16 @@ def options(args: argparse.Namespace) -> Options:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
-
     def log(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["speed"]:
+        from tdxray.benchmarks.speed import main as speed
+
+        speed(argv[1:], log)
+        return
+    args = parser().parse_args(argv)
 
     figures = run_suite(options(args), log)
     if not args.json_only:

@@ -6,6 +6,7 @@ building took, so a later run can reuse the file and still report its build time
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import time
@@ -43,6 +44,17 @@ def parse_sizes(text: str) -> tuple[int, ...]:
             raise ValueError(f"{part.strip()!r} is not a positive whole number of events")
         sizes.add(int(value))
     return tuple(sorted(sizes))
+
+
+def event_count(text: str) -> int:
+    """An argparse type: one event count such as `1e6` or `300_000`."""
+    try:
+        sizes = parse_sizes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if len(sizes) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one number of events")
+    return sizes[0]
 
 
 def cached_build(path: Path, params: dict[str, Any], build: Callable[[Path], int], fresh: bool,

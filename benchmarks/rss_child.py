@@ -9,23 +9,12 @@ floor every replay starts from.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 
+from tdxray.benchmarks.peak_child import memory_kib
 from tdxray.model.replay import replay_trace
-
-STATUS = Path("/proc/self/status")
-
-
-def memory_kib(key: str) -> int:
-    """VmHWM or VmRSS in KiB; ru_maxrss (an upper bound) where /proc is missing."""
-    if STATUS.exists():
-        for line in STATUS.read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main(argv: list[str]) -> None:

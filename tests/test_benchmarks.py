@@ -46,3 +46,26 @@ def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
     # the SQL store holds the ladder's trace (linked or copied) and its replay results
     store = tmp_path / f"sql-store-n{SIZE}"
     assert [p.suffix for p in sorted(store.iterdir())] == [".parquet", ".replay"]
+
+
+def test_speed_table_has_every_row_of_the_issue(tmp_path: Path) -> None:
+    from tdxray.benchmarks.speed import Options as SpeedOptions
+    from tdxray.benchmarks.speed import run
+
+    out = run(SpeedOptions(events=SIZE, conversion_events=SIZE, jsonl_events=SIZE, pairs=1,
+                           data_dir=tmp_path), log=lambda message: None)
+    table, _, profile = out.partition("\n\n")
+    rows = table.splitlines()[1:]
+    assert [r.split("  ")[0] for r in rows] == [
+        "replay 2e3 in process vs scan", "check 2e3 end to end vs scan",
+        "replay 2e3 peak RSS vs scan", "conversions buffers 1998 (tdxray replay)",
+        "conversions random_pages 1998 (tdxray replay)", "JSONL ingest 2e3 vs DuckDB read_json",
+        "JSONL ingest 2e3 vs Polars read_ndjson", "JSONL ingest 2e3 peak RSS"]
+    goals = ["<= 1.5x", "<= 2x", "<= 2x", ">= 1M ev/s", ">= 1M ev/s", ">= 1M lines/s",
+             ">= 1M lines/s", "<= 300 MB"]
+    for row, goal in zip(rows, goals, strict=True):
+        assert f"  {goal}  " in row and row.split()[-1] in ("PASS", "MISS")
+    assert profile.splitlines()[0] == "replay 2e3: profile's top 5 (own time)"
+    assert len(profile.splitlines()) == 6
+    # the scratch results and stores of the runs are gone
+    assert not list(tmp_path.glob("speed-*"))
