@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import numpy as np
+
 from tdxray.model.divergence import Divergence
 from tdxray.model.pagemap import NO_SEQ, PageMap, PageState
 from tdxray.model.state import Cpu, CpuState, Kernel, Mailbox
@@ -73,6 +75,11 @@ class ModelBase:
         self.explicit_jumps: list[int] = []
         self.boot_points: list[int] = []
         self.gen_starts: list[int] = []  # boots that start a new generation
+        # From the pre-scan (plan_deaths): the TD's death events as the host traced them, and
+        # whether the trace can show CR4 writes at all (death.py)
+        self.deaths: dict[int, str] = {}
+        self.death_seqs = np.array([], dtype=np.uint64)
+        self.sees_cr4 = True
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -75,14 +75,16 @@ _NEEDS: dict[str, list[Need]] = {
 }
 
 
-def plan(observed: Observed) -> tuple[list[str], list[tuple[str, str]]]:
-    """(rules that run, [(rule skipped, why)]) in catalogue order."""
+def plan(observed: Observed, judged: frozenset[str] = frozenset()
+         ) -> tuple[list[str], list[tuple[str, str]]]:
+    """(rules that run, [(rule skipped, why)]) in catalogue order. `judged`: rules the model
+    judged from an effect even without their event kinds (C001 from the TD's death)."""
     run: list[str] = []
     skipped: list[tuple[str, str]] = []
     for rule in RULE_IDS:
         why = next((reason for attrs, reason in _NEEDS.get(rule, [])
                     if not any(getattr(observed, a) for a in attrs)), None)
-        if why is None:
+        if why is None or rule in judged:
             run.append(rule)
         else:
             skipped.append((rule, why))

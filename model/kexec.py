@@ -79,7 +79,7 @@ class KexecRules(ModelBase):
 
     def _jump(self, seq: int, ts: int, vcpu: int) -> None:
         self._jump_checks(seq, ts, vcpu)
-        self.k.jumped = True
+        self.k.jumped, self.k.jump_seq = True, seq
         self.k.phase = "jumped"
 
     def _jump_checks(self, seq: int, ts: int, vcpu: int, jumper_vcpu: int | None = None) -> None:

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from tdxray.model.columns import BatchView, isin_small
 from tdxray.model.coverage import Observed, declared_kinds
+from tdxray.model.death import DEATH_KINDS, find_deaths
 from tdxray.schema.constants import (
     LEAF_NAMES,
     LOG_BOOT_MARKER,
@@ -47,6 +48,7 @@ class Prescan:
     unmodeled: dict[str, Unmodeled] = field(default_factory=dict)
     last: tuple[int, int, int] | None = None  # seq, ts, vcpu of the last event
     declared: frozenset[str] = frozenset()  # kinds the sources could observe (ingest provenance)
+    deaths: dict[int, str] = field(default_factory=dict)  # the TD's death as the host saw it
 
     def observed(self) -> Observed:
         k = Counter({kind: 1 for kind in self.declared}) + self.kind_counts
@@ -117,6 +119,9 @@ def prescan(trace: TraceFile) -> Prescan:
         for batch in trace.iter_batches(["seq", "kind", "phase"]):
             if scan.kind_counts["kexec"]:
                 scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
+    if any(scan.kind_counts[kind] for kind in DEATH_KINDS):
+        for batch in trace.iter_batches(["seq", "kind", "extra"]):
+            scan.deaths.update(find_deaths(batch))
     return scan
 
 

@@ -24,6 +24,7 @@ from tdxray.model.bulk import BulkChecks
 from tdxray.model.columns import BatchView
 from tdxray.model.core import ACCOUNTING_OFF, NR_SHARED, Model
 from tdxray.model.coverage import plan
+from tdxray.model.death import DEATH_KINDS
 from tdxray.model.divergence import Divergence
 from tdxray.model.outputs import (
     DIVERGENCES_FILE,
@@ -117,6 +118,7 @@ def _replay(trace: TraceFile, history: PageHistoryWriter | None,
     markers = scan.console_markers()
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
     model.plan_phases(scan.phase_items, markers)
+    model.plan_deaths(scan.deaths, scan.observed().cr4_write)
     done = 0
     for batch in trace.iter_batches(READ_COLUMNS, prefetch=True):
         view = BatchView(batch)
@@ -130,7 +132,7 @@ def _replay(trace: TraceFile, history: PageHistoryWriter | None,
         if progress is not None:
             progress(done, trace.num_rows)
     model.end()
-    rules_run, rules_skipped = plan(scan.observed())
+    rules_run, rules_skipped = plan(scan.observed(), judged=model.judged_by_effect())
     if history is not None:
         history.add(model.pages.take_history())
         history.add(list(model.pages.open_intervals()))
@@ -153,10 +155,12 @@ def _info_findings(scan: Prescan, skipped: list[tuple[str, str]]) -> list[Diverg
     return out
 
 
-def _core_mask(view: BatchView, marker_seqs: np.ndarray) -> np.ndarray:
+def _core_mask(view: BatchView, marker_seqs: np.ndarray, death_seqs: np.ndarray) -> np.ndarray:
     """The events the sequential core must see, picked with columnar operations."""
     mask = view.is_kind(*CORE_KINDS).copy()
     names = set(view.kind_names)
+    if len(death_seqs) and not names.isdisjoint(DEATH_KINDS):
+        mask |= view.is_kind(*DEATH_KINDS) & np.isin(view.seq, death_seqs)
     if "tdvmcall" in names:
         mask |= view.generic_mapgpa()
     if "tdcall" in names:
@@ -187,7 +191,7 @@ def _pylist(column: pa.Array) -> list:
 
 def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
                   marker_seqs: np.ndarray) -> None:
-    rows = np.flatnonzero(_core_mask(view, marker_seqs))
+    rows = np.flatnonzero(_core_mask(view, marker_seqs, model.death_seqs))
     batch = view.batch
     all_ts = view.ts
     prev = -1
@@ -257,6 +261,8 @@ def _dispatch(model: Model, values: tuple, markers: dict[int, str]) -> None:
         model.cpu(seq, ts, vcpu, apic_id, action)
     elif kind == "kexec":
         model.kexec(seq, ts, vcpu, phase)
+    elif kind in DEATH_KINDS:
+        model.death(seq, ts, vcpu)
     elif kind == "log":
         marker = markers.get(seq)
         if marker is not None:

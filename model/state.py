@@ -64,6 +64,7 @@ class Kernel:
     finished: bool = False
     crashed: bool = False
     jumped: bool = False
+    jump_seq: int | None = None    # the event that was (or implied) the jump
     booted: bool = False           # a boot event was seen in this trace
     saw_kexec_event: bool = False  # any kexec phase before the first boot
     shared_at_finish: int | None = None
