@@ -18,6 +18,7 @@ from tdxray.schema.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("tdxray.cli.simulate", "Write a trace from the reference simulator of a TD."),
     "ingest": ("tdxray.cli.ingest", "Read trace files into a store (Parquet), one trace per TD."),
+    "diff": ("tdxray.cli.diff", "Compare two traces phase by phase (exit 1 if B is worse)."),
     "export": ("tdxray.cli.export", "Write a trace back out as JSON Lines."),
     "info": ("tdxray.cli.info", "Summarise a trace or a store: TD, counts, time span, provenance."),
     "replay": ("tdxray.cli.replay", "Replay a trace against the TDX kexec model; keep results."),

@@ -40,6 +40,20 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def kernel_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One workload on two kernels: the unfixed one (A) and the fixed one (B), same seed."""
+    root = tmp_path_factory.mktemp("pair")
+    out = []
+    for name in ("unfixed-kernel", "single-vcpu-kexec"):
+        cfg = SCENARIOS[name].config(events=300, memory=512 << 20, seed=3, trace_id="pair")
+        sim = simulate(cfg)
+        path = root / f"{name}.parquet"
+        write_simulation(path, sim.header, sim.batches())
+        out.append(path)
+    return out[0], out[1]
+
+
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The TUI counts matches per SMALL_BLOCK rows: many blocks in a small trace."""
