@@ -21,6 +21,7 @@ class Observed:
     cpu: bool          # cpu events or mailbox traffic (AP states)
     mem_access: bool
     log: bool
+    retry: bool = True  # a MapGPA RETRY seen (a guest's tdx_map_gpa probes never show one)
     # no source declared what it can observe (a JSONL or Parquet trace): its kinds are all
     # the evidence there is, so a missing kind is not taken as a blind spot
     undeclared: bool = True
@@ -49,6 +50,10 @@ ACCEPT: Need = (("accept",), "no accept events")
 # the guest's own ACCEPTs look from the host).
 ACCEPT_STATE: Need = (("map_gpa", "accept", "undeclared"),
                       "no guest-side map_gpa or accept events: a host cannot see ACCEPT")
+# A guest kprobe sees a tdx_map_gpa call, not the TDVMCALLs in it (FORMATS.md §2): the RETRY
+# loop, its resume GPA (R11) and an operation left open are invisible unless a RETRY shows.
+RETRY: Need = (("retry", "undeclared"), "no MapGPA RETRY events: a guest's tdx_map_gpa probe "
+               "cannot see the RETRYs or resume GPAs inside the call")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -61,13 +66,15 @@ _NEEDS: dict[str, list[Need]] = {
     "K003": [KEXEC, GUEST_CONVERSIONS],
     "K004": [KEXEC, CONVERSIONS],
     "K005": [KEXEC, MAPGPA],
-    "K006": [KEXEC, MAPGPA],
+    "K006": [KEXEC, MAPGPA, RETRY],
     "K007": [LOG],
     "C001": [CR4],
     "C002": [CR4],
     **{rule: [MAILBOX] for rule in ("M001", "M002", "M003", "M004", "M005", "M006", "M007")},
     "M008": [KEXEC, CPUS],
-    **{rule: [MAPGPA] for rule in ("G001", "G002", "G003")},
+    "G001": [MAPGPA, RETRY],
+    "G002": [MAPGPA, RETRY],
+    "G003": [MAPGPA],
     **{rule: [ACCEPT] for rule in ("G004", "G005", "G006")},
     "A001": [ACCESS],
     "A002": [ACCESS],

@@ -21,6 +21,7 @@ from tdxray.schema.constants import (
     LOG_BOOT_MARKER,
     LOG_SHUTDOWN_MARKER,
     SUBFN_NAMES,
+    TDVMCALL_RETRY,
 )
 from tdxray.schema.events import KNOWN_KINDS
 from tdxray.store.read import TraceFile
@@ -44,6 +45,7 @@ class Prescan:
     mapgpa_generic: int = 0
     accept_generic: int = 0
     relocate_cr4: int = 0  # CR4 writes in relocate_kernel: a jump even without a jump event
+    retries: int = 0  # MapGPA RETRYs, counted only when the sources declare what they observe
     phase_items: list[tuple[int, str, bool]] = field(default_factory=list)  # seq, phase, explicit
     unmodeled: dict[str, Unmodeled] = field(default_factory=dict)
     last: tuple[int, int, int] | None = None  # seq, ts, vcpu of the last event
@@ -63,6 +65,7 @@ class Prescan:
             cpu=k["cpu"] > 0 or k["mailbox_write"] > 0 or k["mailbox_read"] > 0,
             mem_access=k["mem_access"] > 0,
             log=k["log"] > 0,
+            retry=self.retries > 0,
             undeclared=not self.declared,
         )
 
@@ -142,6 +145,8 @@ def observe(scan: Prescan, view: BatchView) -> None:
         leaf = view.number("leaf", fill=-1 & 0xFFFFFFFFFFFFFFFF)
         odd = view.is_kind("tdcall") & ~isin_small(leaf, _KNOWN_LEAVES)
         _note_values(scan, view, odd, leaf, "TDCALL leaf")
+    if scan.declared and not scan.retries:
+        scan.retries += _retries(view, names)
     if "cr4_write" in names:
         rows = np.flatnonzero(view.is_kind("cr4_write"))
         scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
@@ -150,6 +155,17 @@ def observe(scan: Prescan, view: BatchView) -> None:
         if len(rows):
             _note(scan, f"event kind {name!r}", view, rows)
     scan.last = (int(view.seq[-1]), int(view.ts[-1]), int(view.vcpu[-1]))
+
+
+def _retries(view: BatchView, names: set[str]) -> int:
+    """MapGPA RETRYs in the batch, in either spelling."""
+    calls = np.zeros(view.rows, dtype=bool)
+    if "map_gpa" in names:
+        calls |= view.is_kind("map_gpa")
+    if "tdvmcall" in names:
+        calls |= view.generic_mapgpa()
+    return int((calls & (view.number("status", fill=0) == TDVMCALL_RETRY)).sum()) \
+        if calls.any() else 0
 
 
 _KNOWN_SUBFNS = np.array(sorted(SUBFN_NAMES), dtype=np.uint64)

@@ -2,8 +2,11 @@
 
 An entry probe and its return probe on the same CPU make one event (MapGPA, ACCEPT); the
 mailbox probes make the writes the kernel does in that function. Limits (docs/real-guests.md):
-the functions return a bool, so a failed MapGPA is INVALID_OPERAND and a failed ACCEPT
-OPERAND_INVALID; `native_write_cr4` gets only the new value, so the old one is the CPU's
+the functions return a bool, so a failed MapGPA is INVALID_OPERAND; a failed
+`tdx_accept_memory` is one 4 KiB ACCEPT at the range's start answered OPERAND_INVALID (what the
+kernel leaves behind: try_accept_one() tries 1G, 2M, then 4 KiB at the first page not yet
+accepted and tdx_accept_memory() returns false when the 4 KiB one fails, without saying which
+page that was); `native_write_cr4` gets only the new value, so the old one is the CPU's
 previous write (the first write on a CPU shows no change).
 """
 
@@ -187,8 +190,10 @@ class GuestDecoder:
             gpa = start if entry["enc"] else start | self.td.shared_bit
             return [Event("map_gpa", cpu, {"gpa": gpa, "size": end - start,
                                            "status": 0 if ok else TDVMCALL_INVALID_OPERAND})]
-        status = 0 if ok else TDX_OPERAND_INVALID
-        return [Event("accept", cpu, {"gpa": gpa, "level": level, "status": status})
+        if not ok:
+            return [Event("accept", cpu, {"gpa": start, "level": 0,
+                                          "status": TDX_OPERAND_INVALID})]
+        return [Event("accept", cpu, {"gpa": gpa, "level": level, "status": 0})
                 for gpa, level in accept_pages(start, end)]
 
 

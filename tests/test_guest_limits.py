@@ -1,0 +1,98 @@
+"""What a distro guest's probes cannot see, and what the model makes of it (FORMATS.md §2, §6).
+
+`tdx_map_gpa` (arch/x86/coco/tdx/tdx.c) loops over MapGPA TDVMCALLs inside one call: a probe
+on it sees the range and whether it succeeded, never a RETRY or its resume GPA. `tdx_accept_memory`
+(arch/x86/coco/tdx/tdx-shared.c) returns false when try_accept_one() fails even at 4 KiB, without
+saying at which page.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tdxray.cli.main import cli
+from tdxray.ingest.kprobe.decode import GuestDecoder
+from tdxray.schema.constants import TDVMCALL_RETRY, TDX_OPERAND_INVALID
+from tdxray.tests.support import td_config
+from tdxray.tests.test_death import GUEST, guest_trace
+from tdxray.tests.test_rules import BUF, boot, phase, share, unshare
+
+PROBE = "kexec-145 [000] ....."
+MB2 = 0x200000
+
+
+def guest_lines(*events: tuple[str, str]) -> str:
+    return "".join(f"{PROBE} 10.{i:06d}: {name}: {fields}\n"
+                   for i, (name, fields) in enumerate(events, start=1))
+
+
+def check(tmp_path: Path, text: str) -> dict[str, object]:
+    trace = tmp_path / "guest.trace"
+    trace.write_text(text)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(cli, ["check", str(trace), "--format", "json", "-o", str(report)])
+    assert res.exit_code in (0, 1), res.output
+    [checked] = json.loads(report.read_text())["traces"]
+    return checked  # type: ignore[no-any-return]
+
+
+def test_a_tdx_map_gpa_level_trace_skips_the_retry_rules_and_says_why(tmp_path: Path) -> None:
+    checked = check(tmp_path, guest_lines(
+        ("map_gpa", f"(tdx_map_gpa+0x4/0x1d0) start={BUF:#x} end={BUF + MB2:#x} enc=0"),
+        ("map_gpa_ret", "(set_memory_decrypted+0x9c/0x1a0 <- tdx_map_gpa) ret=1"),
+        ("kexec_begin", "(tdx_kexec_begin+0x4/0x80)"),
+        ("kexec_finish", "(tdx_kexec_finish+0x4/0x1b0)"),
+        ("map_gpa", f"(tdx_map_gpa+0x4/0x1d0) start={BUF:#x} end={BUF + MB2:#x} enc=1"),
+        ("map_gpa_ret", "(tdx_kexec_finish+0x9c/0x1b0 <- tdx_map_gpa) ret=1"),
+        ("accept", f"(tdx_accept_memory+0x4/0x100) start={BUF:#x} end={BUF + MB2:#x}"),
+        ("accept_ret", "(tdx_kexec_finish+0xb0/0x1b0 <- tdx_accept_memory) ret=1"),
+        ("machine_kexec", "(machine_kexec+0x4/0x210) image=0x1")))
+    skipped = {s["rule"]: s["why"] for s in checked["rules_skipped"]}  # type: ignore[index]
+    why = ("no MapGPA RETRY events: a guest's tdx_map_gpa probe cannot see the RETRYs or "
+           "resume GPAs inside the call")
+    assert {rule: skipped.get(rule) for rule in ("K006", "G001", "G002", "G003", "K005")} == {
+        "K006": why, "G001": why, "G002": why, "G003": None, "K005": None}
+    assert [d["rule"] for d in checked["divergences"]  # type: ignore[index]
+            if d["severity"] != "info"] == []
+
+
+def test_near_miss_a_retry_seen_in_a_guest_trace_runs_the_retry_rules(tmp_path: Path) -> None:
+    # an instrumented kernel's per-TDVMCALL probes do show RETRY: then the rules judge it
+    events = [boot(), share(BUF, 0x4000, status=TDVMCALL_RETRY, resume=BUF + 0x1000),
+              share(BUF + 0x2000, 0x2000)]
+    r = guest_trace(tmp_path / "t.parquet", events, GUEST)
+    assert {"K006", "G001", "G002"} <= set(r.rules_run)
+    assert [(d.rule, d.seq) for d in r.divergences if d.severity != "info"] == [("G001", 3)]
+
+
+def test_a_failed_tdx_accept_memory_is_one_failed_4k_accept_at_its_start() -> None:
+    decoder = GuestDecoder(td_config())
+    decoder.decode("accept", f"(tdx_accept_memory+0x4/0x100) start={BUF:#x} "
+                   f"end={BUF + 2 * MB2 + 0x3000:#x}", 0, 1)
+    [event] = decoder.decode(
+        "accept_ret", "(tdx_kexec_finish+0xb0/0x1b0 <- tdx_accept_memory) ret=0", 0, 2)
+    assert (event.kind, event.values) == ("accept", {"gpa": BUF, "level": 0,
+                                                     "status": TDX_OPERAND_INVALID})
+    # near miss: a successful call is its try_accept_one() ACCEPTs, largest aligned first
+    decoder.decode("accept", f"(tdx_accept_memory+0x4/0x100) start={BUF:#x} "
+                   f"end={BUF + 2 * MB2 + 0x3000:#x}", 0, 3)
+    ok = decoder.decode("accept_ret", "(tdx_kexec_finish+0xb0/0x1b0 <- tdx_accept_memory) "
+                        "ret=1", 0, 4)
+    assert [(e.values["gpa"] - BUF, e.values["level"], e.values["status"]) for e in ok] == [
+        (0, 1, 0), (MB2, 1, 0), (2 * MB2, 0, 0), (2 * MB2 + 0x1000, 0, 0),
+        (2 * MB2 + 0x2000, 0, 0)]
+
+
+def test_a_failed_accept_in_kexec_finish_is_k003_at_its_first_page(tmp_path: Path) -> None:
+    events = [boot(), share(BUF, 0x3000), phase("begin"), phase("finish"),
+              unshare(BUF, 0x3000),
+              {"kind": "accept", "gpa": BUF, "level": 0, "status": TDX_OPERAND_INVALID},
+              phase("jump")]
+    r = guest_trace(tmp_path / "t.parquet", events, GUEST)
+    k003 = [(d.seq, d.gpa_start, d.gpa_end) for d in r.divergences if d.rule == "K003"]
+    assert k003 == [(6, BUF, BUF + 0x1000)]
+    assert {(d.rule, d.seq) for d in r.divergences if d.severity != "info"} == {
+        ("K003", 6), ("K002", 7)}
