@@ -6,6 +6,8 @@ import contextlib
 import gzip
 import io
 import lzma
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import cast
@@ -73,9 +75,13 @@ def first_line_text(head: bytes) -> bytes | None:
 
 
 def is_parquet_file(arg: str) -> bool:
+    """Whether `arg` is a Parquet file. A pipe, FIFO, `<(…)` or device is never one (Parquet
+    needs seeking) and is not opened here: a stream is read once, by open_input."""
     if arg == STDIN:
         return False
     try:
+        if not stat.S_ISREG(os.stat(arg).st_mode):
+            return False
         with open(arg, "rb") as fh:
             return fh.read(4) == PARQUET_MAGIC
     except OSError as exc:

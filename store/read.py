@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
-from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
+from tdxray.schema.events import META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
 from tdxray.schema.td import HeaderError, TraceHeader
+from tdxray.store.valid import check_trace
 
 if TYPE_CHECKING:
     import duckdb
@@ -29,6 +32,7 @@ class TraceFile:
     header: TraceHeader
     schema_version: int
     parquet: pq.ParquetFile
+    stat: os.stat_result  # of the file read (the open handle), not of whatever path names now
 
     @property
     def trace_id(self) -> str:
@@ -92,12 +96,43 @@ class TraceFile:
 
 
 def open_trace(path: Path | str) -> TraceFile:
-    """Open a trace file; a corrupt file or another schema version is an InputError."""
+    """Open a trace file and check it (store/valid.py); a corrupt file, an invalid trace or
+    another schema version is an InputError.
+
+    The file is read through the one handle opened here, and `stat` is that handle's: results
+    stamped with it belong to the file actually read, even when another process replaces the
+    name meanwhile.
+    """
     path = Path(path)
     try:
-        parquet = pq.ParquetFile(path)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         raise InputError("no such file", str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", str(path)) from None
+    try:
+        stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise InputError("not a regular file (a trace is a Parquet file)", str(path))
+        handle = pa.OSFile(_same_file(fd, path))  # pread: threads share it
+    finally:
+        os.close(fd)
+    try:
+        return _open_checked(path, handle, stat)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _same_file(fd: int, path: Path) -> str:
+    """A name for the file open as `fd` itself, wherever `path` points meanwhile."""
+    by_fd = f"/dev/fd/{fd}"
+    return by_fd if os.path.exists(by_fd) else str(path)
+
+
+def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> TraceFile:
+    try:
+        parquet = pq.ParquetFile(handle)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"not a readable Parquet file: {exc}", str(path)) from exc
     meta = parquet.schema_arrow.metadata or {}
@@ -117,11 +152,9 @@ def open_trace(path: Path | str) -> TraceFile:
         raise InputError(
             f"schema version {version} is older than this tdxray's {SCHEMA_VERSION}: re-ingest "
             "the original source (tdxray ingest SOURCE -o STORE --replace)", str(path))
-    missing = [f.name for f in EVENT_SCHEMA if f.name not in parquet.schema_arrow.names]
-    if missing:
-        raise InputError(f"not a tdxray trace: missing columns {', '.join(missing)}", str(path))
     try:
         header = TraceHeader.from_json(json.loads(meta[META_HEADER]))
     except (ValueError, HeaderError) as exc:
         raise InputError(f"malformed trace header in the file metadata: {exc}", str(path)) from exc
-    return TraceFile(path, header, version, parquet)
+    check_trace(path, parquet, handle)
+    return TraceFile(path, header, version, parquet, stat)

@@ -1,0 +1,143 @@
+"""The one notion of a valid trace file, checked once where a trace is opened (every command).
+
+A valid trace has every column of the event schema with its type, no null in the columns every
+event has (seq, ts_ns, vcpu, kind), seq strictly increasing over the whole file, a header, and a
+decoded size within limits: a small file of dictionary-encoded text can decode to gigabytes.
+Errors name the file and the row (0-based, in file order) and are InputErrors (exit status 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tdxray.schema.errors import InputError
+from tdxray.schema.events import COMMON_FIELDS, EVENT_SCHEMA
+
+NON_NULL = tuple(f.name for f in COMMON_FIELDS)  # seq, ts_ns, vcpu, kind
+TEXT_COLUMNS = ("text", "extra")
+MAX_CELL_BYTES = 1 << 20  # one text cell: a console line or an event's extra fields
+MAX_GROUP_BYTES = 1 << 30  # the text of one row group, decoded
+DICTIONARY_ENCODINGS = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+
+
+def check_schema(path: Path, schema: pa.Schema) -> None:
+    """Every event column present, with the type the event schema gives it."""
+    missing = [f.name for f in EVENT_SCHEMA if f.name not in schema.names]
+    if missing:
+        raise InputError(f"not a tdxray trace: missing columns {', '.join(missing)}", str(path))
+    for want in EVENT_SCHEMA:
+        got = schema.field(want.name).type
+        if got != want.type:
+            raise InputError(f"column {want.name} holds {got}, a trace's {want.name} is "
+                             f"{want.type}", str(path))
+
+
+def check_rows(path: Path, parquet: pq.ParquetFile) -> None:
+    """No nulls where every event has a value; seq strictly increasing (read column by column,
+    row group by row group: a few narrow columns, constant memory)."""
+    first_row, last_seq = 0, None
+    for rg in range(parquet.metadata.num_row_groups):
+        try:
+            table = parquet.read_row_group(rg, columns=list(NON_NULL))
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"corrupt Parquet: {exc}", str(path),
+                             where=f"row group {rg}") from exc
+        for name in NON_NULL:
+            column = table.column(name)
+            if column.null_count:
+                row = first_row + _first_null(column)
+                raise InputError(f"{name} is null (every event has one)", str(path),
+                                 where=f"row {row}")
+        last_seq = _check_seq(path, table.column("seq"), first_row, last_seq)
+        first_row += table.num_rows
+
+
+def _first_null(column: pa.ChunkedArray) -> int:
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return int(np.flatnonzero(~valid)[0])
+
+
+def _check_seq(path: Path, column: pa.ChunkedArray, first_row: int,
+               last_seq: int | None) -> int | None:
+    seq = column.to_numpy()
+    if not len(seq):
+        return last_seq
+    if last_seq is not None and int(seq[0]) <= last_seq:
+        raise InputError(f"seq {seq[0]} does not increase (previous {last_seq})", str(path),
+                         where=f"row {first_row}")
+    bad = np.flatnonzero(seq[1:] <= seq[:-1])
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(f"seq {seq[i + 1]} does not increase (previous {seq[i]})", str(path),
+                         where=f"row {first_row + i + 1}")
+    return int(seq[-1])
+
+
+def check_sizes(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> None:
+    """Text decoded within limits. Plain text is as large as its pages say; dictionary-encoded
+    text is measured on its dictionary indices, without decoding it."""
+    meta = parquet.metadata
+    names = parquet.schema_arrow.names
+    encoded = set()
+    for rg in range(meta.num_row_groups):
+        group = meta.row_group(rg)
+        for name in TEXT_COLUMNS:
+            chunk = group.column(names.index(name))
+            if DICTIONARY_ENCODINGS & set(chunk.encodings):
+                encoded.add(rg)
+            elif chunk.total_uncompressed_size > MAX_GROUP_BYTES:
+                _too_large(path, f"{name} is {chunk.total_uncompressed_size} bytes decoded", rg)
+    if encoded:
+        _check_dictionary_text(path, source, sorted(encoded))
+
+
+def _check_dictionary_text(path: Path, source: pa.NativeFile,
+                           groups: list[int]) -> None:
+    # the same open file, read with the text kept as a dictionary
+    probe = pq.ParquetFile(source, read_dictionary=list(TEXT_COLUMNS))
+    starts = np.cumsum([0] + [probe.metadata.row_group(i).num_rows
+                              for i in range(probe.metadata.num_row_groups)])
+    for rg in groups:
+        table = probe.read_row_group(rg, columns=list(TEXT_COLUMNS))
+        total = 0
+        for name in TEXT_COLUMNS:
+            lengths = _cell_lengths(table.column(name))
+            if len(lengths) and int(lengths.max()) > MAX_CELL_BYTES:
+                row = int(starts[rg]) + int(np.argmax(lengths))
+                raise InputError(f"too large: a {name} cell of {int(lengths.max())} bytes (at "
+                                 f"most {MAX_CELL_BYTES})", str(path), where=f"row {row}")
+            total += int(lengths.sum())
+        if total > MAX_GROUP_BYTES:
+            _too_large(path, f"its text is {total} bytes decoded", rg)
+
+
+def _cell_lengths(column: pa.ChunkedArray) -> np.ndarray:
+    parts = []
+    for chunk in column.chunks:
+        if isinstance(chunk, pa.DictionaryArray):
+            sizes = pc.binary_length(chunk.dictionary).fill_null(0).to_numpy()
+            index = chunk.indices.fill_null(0).to_numpy() if len(chunk.dictionary) else None
+            cells = sizes[index] if index is not None else np.zeros(len(chunk), np.int64)
+            if chunk.null_count and index is not None:
+                cells = np.where(chunk.is_valid().to_numpy(zero_copy_only=False), cells, 0)
+        else:
+            cells = pc.binary_length(chunk).fill_null(0).to_numpy()
+        parts.append(np.asarray(cells, dtype=np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def _too_large(path: Path, what: str, rg: int) -> None:
+    raise InputError(f"too large: {what} (at most {MAX_GROUP_BYTES} per row group)", str(path),
+                     where=f"row group {rg}")
+
+
+def check_trace(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> None:
+    """All of the above: the schema, the sizes, then the rows (`source`: what `parquet` reads)."""
+    check_schema(path, parquet.schema_arrow)
+    check_sizes(path, parquet, source)
+    check_rows(path, parquet)
