@@ -39,7 +39,7 @@ def write_trace(trace: TraceInput, header: TraceHeader, path: Path, replace: boo
     if path.exists() and not replace:
         raise InputError(f"the store already holds trace {header.trace_id!r}; give --replace "
                          "to overwrite it", str(path))
-    with TraceWriter(path, header) as writer:
+    with TraceWriter(path, header, replace=replace) as writer:
         for batch in trace.batches:
             writer.write_batch(batch)
     # the replaced trace's replay results describe other events: drop them

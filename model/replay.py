@@ -76,8 +76,9 @@ def load_or_replay(path: Path, results_dir: Path | None,
     return replay_trace(path, results_dir, progress)
 
 
-def _stamp(path: Path) -> dict[str, object]:
-    st = path.stat()
+def _stamp(path: Path, st: os.stat_result | None = None) -> dict[str, object]:
+    """What makes results fresh for a trace file; `st` of the handle read, else of `path` now."""
+    st = st or path.stat()
     return {"trace": path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
             "results_version": RESULTS_VERSION, "tdxray": __version__}
 
@@ -103,7 +104,7 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
         pq.write_table(divergences_table(trace.trace_id, result.divergences, result),
                        staged / DIVERGENCES_FILE, compression="zstd")
         shutil.move(str(scratch / PAGE_HISTORY_FILE), staged / PAGE_HISTORY_FILE)
-        (staged / STAMP_FILE).write_text(json.dumps(_stamp(trace.path)))
+        (staged / STAMP_FILE).write_text(json.dumps(_stamp(trace.path, trace.stat)))
         for name in (DIVERGENCES_FILE, PAGE_HISTORY_FILE, STAMP_FILE):
             os.replace(staged / name, results_dir / name)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -19,6 +20,7 @@ from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION,
 from tdxray.schema.td import TraceHeader
 from tdxray.store.atomic import default_file_mode
 
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV)
 ROW_GROUP_ROWS = 1 << 19  # 524,288 events: a few MB per row group, many per file for parallel scans
 
 
@@ -49,16 +51,40 @@ def parquet_writer(path: Path | str, schema: pa.Schema) -> pq.ParquetWriter:
     )
 
 
+def publish(tmp: Path, final: Path, replace: bool, what: str) -> None:
+    """Give the finished file `tmp` its name; without `replace`, never over an existing file."""
+    if replace:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise InputError(f"the store already holds {what} (written meanwhile?); give --replace "
+                         "to overwrite it", str(final)) from None
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        if final.exists():  # a file system without hard links: the best it allows
+            raise InputError(f"the store already holds {what}; give --replace to overwrite it",
+                             str(final)) from None
+        os.replace(tmp, final)
+        return
+    tmp.unlink()
+
+
 class TraceWriter:
     """Stream record batches into `path`; the file appears under its name only on close().
 
     Checks that seq strictly increases across the whole trace (a backstop: readers check
-    per line and name it).
+    per line and name it). Without `replace`, the file is published with a hard link, which
+    fails when the name exists: of two writers racing for one name exactly one wins, the other
+    gets an InputError (a check before a rename would let both succeed, one silently lost).
     """
 
-    def __init__(self, path: Path | str, header: TraceHeader) -> None:
+    def __init__(self, path: Path | str, header: TraceHeader, replace: bool = True) -> None:
         self.path = Path(path)
         self.header = header
+        self.replace = replace
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                    dir=self.path.parent)
@@ -132,7 +158,7 @@ class TraceWriter:
         self._encoder.shutdown()
         self._writer.close()
         self._writer = None
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path, self.replace, f"trace {self.header.trace_id!r}")
         return self.path
 
     def abort(self) -> None:
