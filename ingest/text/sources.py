@@ -31,7 +31,10 @@ QEMU_KINDS = ("convert",)
 
 FTRACE_LINE = re.compile(rb"^\s*\S.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S{4,5}\s+)?"
                          rb"\d+\.\d{6,9}: \w+:", re.MULTILINE)
-GUEST_EVENT = re.compile(rb"\d: (?:" + b"|".join(p.event.encode() for p in PROBES) + rb"): \(")
+# `trace-cmd report` pads the event name to 20 columns (libtraceevent spaces the names out
+# evenly) and prints the probe address as bare hex: `kexec_load:           (ffffffff8112d2a4)`
+GUEST_EVENT = re.compile(rb"\d: (?:" + b"|".join(p.event.encode() for p in PROBES)
+                         + rb"): +\(")
 HOST_EVENT = re.compile(rb"\d: kvm_\w+: ")
 
 
