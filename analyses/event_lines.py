@@ -6,6 +6,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
@@ -21,7 +22,8 @@ def source_lines(trace_file: Path, seqs: Collection[int]) -> dict[int, tuple[str
         if not {"seq", "source", "line"} <= set(names):
             return {}
         table = pq.read_table(trace_file, columns=["seq", "source", "line"],
-                              filters=[("seq", "in", wanted)])
+                              # seqs are u64: a list filter would go through int64
+                              filters=pc.field("seq").isin(pa.array(wanted, pa.uint64())))
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"cannot read event sources: {exc}", str(trace_file)) from exc
     out: dict[int, tuple[str, int]] = {}

@@ -125,10 +125,15 @@ class PageHistoryWriter:
     def flush(self) -> None:
         if not self._rows:
             return
-        rows = np.array(self._rows, dtype=np.int64)
-        n = len(rows)
+        try:
+            rows = np.array(self._rows, dtype=np.int64)
+        except OverflowError:  # a seq or GPA at or past 2**63 (u64): column by column, exact
+            rows = None
+        n = len(self._rows)
 
         def column(i: int, kind: pa.DataType) -> pa.Array:
+            if rows is None:
+                return pa.array([None if r[i] == NO_SEQ else r[i] for r in self._rows], kind)
             values = rows[:, i]
             missing = values == NO_SEQ
             return pa.array(values.astype(kind.to_pandas_dtype()),
@@ -139,8 +144,7 @@ class PageHistoryWriter:
                                                        pa.array([self.trace_id])),
             "gpa_start": column(0, pa.uint64()),
             "gpa_end": column(1, pa.uint64()),
-            "state": pa.DictionaryArray.from_arrays(pa.array(rows[:, 2].astype(np.int32)),
-                                                    _STATE_DICTIONARY),
+            "state": pa.DictionaryArray.from_arrays(column(2, pa.int32()), _STATE_DICTIONARY),
             "from_seq": column(3, pa.uint64()),
             "from_ts": column(4, pa.int64()),
             "to_seq": column(5, pa.uint64()),
