@@ -18,13 +18,13 @@ from tdxray.analyses.baseline import (
     write_baseline,
 )
 from tdxray.analyses.check_run import checked_trace, replay_file
+from tdxray.analyses.escape import escape_control
 from tdxray.analyses.formats import FORMATS, WANT_LINES, render
 from tdxray.analyses.formats.base import RenderOptions
 from tdxray.analyses.formats.text import verdict
 from tdxray.analyses.report import FAIL_ON_LEVELS, CheckedTrace, as_checked, exit_status
-from tdxray.cli.progress import ReplayProgress
+from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
-from tdxray.model.result import ReplayResult
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
 from tdxray.store.layout import TraceRef
@@ -36,14 +36,16 @@ def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
     return trace_file_for(arg, trace_id, allow_many=True)
 
 
-def _replay(path: Path, results_dir: Path | None, progress: ReplayProgress) -> ReplayResult:
-    return replay_file(path, results_dir, progress)
-
-
-def _check_one(ref: TraceRef, fmt: str) -> CheckedTrace:
-    with ReplayProgress(f"replaying {ref.path.name}") as progress:
-        result = _replay(ref.path, ref.results_dir, progress)
-    return checked_trace(ref, result, fmt in WANT_LINES)
+def _check_all(refs: Sequence[TraceRef], fmt: str, quiet: bool) -> list[CheckedTrace]:
+    """Replay each trace (its results when fresh), one progress bar for the run."""
+    out = []
+    with EventProgress("replaying", quiet=quiet) as progress:
+        for n, ref in enumerate(refs, start=1):
+            many = f" ({n}/{len(refs)})" if len(refs) > 1 else ""
+            progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
+            result = replay_file(ref.path, ref.results_dir, progress)
+            out.append(checked_trace(ref, result, fmt in WANT_LINES))
+    return out
 
 
 def _emit(text: str, output: Path | None, color: bool) -> None:
@@ -125,12 +127,14 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="Replay on a local Dask cluster of N worker processes, one task per trace.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Replay on an existing Dask cluster, one task per trace.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the --format json report and exit.")
 def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
             baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
             include_info: bool, uri_base: Path | None, fail_on_stale: bool,
-            color: bool | None, workers: int | None, scheduler: str | None) -> None:
+            color: bool | None, workers: int | None, scheduler: str | None,
+            quiet: bool) -> None:
     """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
     and report every divergence from the TDX kexec model.
 
@@ -146,7 +150,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
         checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler)
     else:
         refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
-        checked = [_check_one(ref, fmt) for ref in refs]
+        checked = _check_all(refs, fmt, quiet)
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)

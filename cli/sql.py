@@ -5,20 +5,23 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import click
+import pyarrow as pa
 
 from tdxray.analyses.escape import EscapingWriter
 from tdxray.analyses.sql.library import get_query, load_library
 from tdxray.analyses.sql.output import BINARY_FORMATS, FORMATS, write_binary, write_text
 from tdxray.analyses.sql.repl import HELP, History, history_path, repl
-from tdxray.analyses.sql.run import DEFAULT_TABLE_LIMIT, Result, run_query
+from tdxray.analyses.sql.run import DEFAULT_TABLE_LIMIT, run_query
 from tdxray.analyses.sql.schema_doc import schema_text
 from tdxray.analyses.sql.session import MEMORY_FRACTION, Session
 from tdxray.analyses.sql.watch import watched
+from tdxray.cli.progress import EventProgress
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
 
@@ -41,6 +44,7 @@ class Limits:
 
     timeout: float | None = None
     max_rows: int | None = None
+    quiet: bool = False  # no progress bar for a long export
 
 
 def emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None,
@@ -50,34 +54,39 @@ def emit(session: Session, query: str, fmt: str, output: str | None, limit: int 
     Ctrl-C and --timeout interrupt the query; a file output is written under a temporary
     name and renamed at the end, so a failed or stopped query leaves the old file as it was.
     """
-    watched(lambda: _emit(session, query, fmt, output, limit, limits.max_rows),
+    watched(lambda: _emit(session, query, fmt, output, limit, limits.max_rows, limits.quiet),
             session.interrupt, limits.timeout)
 
 
 def _emit(session: Session, query: str, fmt: str, output: str | None, limit: int | None,
-          max_rows: int | None) -> None:
-    result = run_query(session, query, _effective_limit(fmt, limit), max_rows)
-    if output:
-        columns_note = _to_file(result, fmt, Path(output))
-    elif fmt in BINARY_FORMATS:
-        write_binary(fmt, result.schema, result.batches, sys.stdout.buffer)
-        columns_note = None
-    else:
-        columns_note = write_text(fmt, result.schema, result.batches, _stdout_text(fmt),
-                                  _terminal_width())
+          max_rows: int | None, quiet: bool) -> None:
+    to_screen = output is None and sys.stdout.isatty()  # the rows themselves show progress
+    with EventProgress(f"writing {output or 'stdout'}", None, quiet or to_screen,
+                       unit="rows") as progress:
+        result = run_query(session, query, _effective_limit(fmt, limit), max_rows)
+        batches = progress.track(result.batches)
+        if output:
+            columns_note = _to_file(result.schema, batches, fmt, Path(output))
+        elif fmt in BINARY_FORMATS:
+            write_binary(fmt, result.schema, batches, sys.stdout.buffer)
+            columns_note = None
+        else:
+            columns_note = write_text(fmt, result.schema, batches, _stdout_text(fmt),
+                                      _terminal_width())
     for note in (result.note(), columns_note):
         if note:
             click.echo(note, err=True)
 
 
-def _to_file(result: Result, fmt: str, output: Path) -> str | None:
+def _to_file(schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str,
+             output: Path) -> str | None:
     try:
         with atomic_path(output) as tmp:
             if fmt in BINARY_FORMATS:
-                write_binary(fmt, result.schema, result.batches, str(tmp))
+                write_binary(fmt, schema, batches, str(tmp))
                 return None
             with tmp.open("w", encoding="utf-8", newline="") as out:
-                return write_text(fmt, result.schema, result.batches, out)
+                return write_text(fmt, schema, batches, out)
     except OSError as exc:
         raise InputError(f"cannot write the result: {exc.strerror or exc}", str(output)) from None
 
@@ -161,12 +170,13 @@ def _interactive(session: Session, limit: int | None, limits: Limits) -> None:
 @click.option("--memory-limit", metavar="SIZE",
               help=f"DuckDB's memory limit, e.g. 2GB (default {MEMORY_FRACTION:.0%} of RAM; "
                    "beyond it DuckDB spills to a temporary directory or the query fails).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar for a long export.")
 @click.option("--schema", is_flag=True, help="Print every view, its columns and macros.")
 @click.option("--list", "list_queries", is_flag=True, help="List the query library.")
 def command(query: str | None, store: str | None, query_file: IO[str] | None,
             run_name: str | None, fmt: str, output: str | None, limit: int | None,
             timeout: float | None, max_rows: int | None, memory_limit: str | None,
-            schema: bool, list_queries: bool) -> None:
+            quiet: bool, schema: bool, list_queries: bool) -> None:
     """Query the traces of a store with SQL (DuckDB), read-only.
 
     QUERY comes from the argument, -f FILE, --run NAME or standard input; without one on a
@@ -185,7 +195,7 @@ def command(query: str | None, store: str | None, query_file: IO[str] | None,
     if fmt in BINARY_FORMATS and not output and sys.stdout.isatty():
         raise click.UsageError(f"{fmt} output is binary: give -o FILE or redirect stdout")
     text = _query_text(query, query_file, run_name)
-    limits = Limits(timeout, max_rows)
+    limits = Limits(timeout, max_rows, quiet)
     with Session(store, on_replay=_note_replay, memory_limit=memory_limit) as session:
         if text is None:
             _interactive(session, limit, limits)

@@ -48,7 +48,7 @@ def replayed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path | None]]:
         progress(2, 2)
         return result_for(path.stem)
 
-    monkeypatch.setattr(check_cli, "_replay", fake_replay)
+    monkeypatch.setattr(check_cli, "replay_file", fake_replay)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return calls
 
@@ -275,29 +275,6 @@ def test_rules_json() -> None:
 def test_check_help() -> None:
     res = CliRunner().invoke(cli, ["check", "--help"])
     assert res.exit_code == 0 and "--fail-on" in res.stdout and "Exit status" in res.stdout
-
-
-# -- progress ------------------------------------------------------------------------
-
-def test_progress_only_for_long_traces_on_a_terminal() -> None:
-    import io
-
-    from rich.console import Console
-
-    from tdxray.cli.progress import LONG_TRACE, ReplayProgress
-
-    def drawn(total: int, interactive: bool) -> str:
-        out = io.StringIO()
-        console = Console(file=out, force_terminal=interactive, force_interactive=interactive,
-                          width=80)
-        with ReplayProgress("replaying t", console) as progress:
-            progress(total // 2, total)
-            progress(total, total)
-        return out.getvalue()
-
-    assert drawn(LONG_TRACE - 1, True) == ""
-    assert drawn(LONG_TRACE, False) == ""
-    assert "replaying t" in drawn(LONG_TRACE, True)
 
 
 # -- end to end: the worked examples (tests/spec_examples, real ingest and replay) ---------------
