@@ -106,7 +106,7 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
 @click.option("--trace", "trace_id", metavar="ID",
               help="In a store directory, check only this trace.")
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="text",
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, "html"]), default="text",
               show_default=True, help="Report format.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="error", show_default=True,
               help="Exit 1 when a divergence at or above this severity is not baselined.")
@@ -162,7 +162,13 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
                          step_summary=_step_summary(fmt), stale=stale, status=status,
                          include_info=include_info,
                          uri_base=str(uri_base) if uri_base is not None else None)
-    _emit(render(fmt, checked, opts), output, use_color)
+    if fmt == "html":  # the page of `tdxray report` (report/, a layer above the formats)
+        from tdxray.report.page import report_html
+
+        refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
+        _emit(report_html(refs), output, False)
+    else:
+        _emit(render(fmt, checked, opts), output, use_color)
     if output is not None:
         said = verdict(checked, fail_on, status=status)
         click.echo(f"tdxray: report written to {output}: {said}", err=True)

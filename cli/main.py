@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probes": ("tdxray.cli.probes", "Print the guest kprobe set (kprobe_events lines, trace-cmd)."),
     "rules": ("tdxray.cli.rules", "List the divergence catalogue: rule ids, severities, meaning."),
     "tui": ("tdxray.cli.tui", "Explore a trace interactively: events, divergences, state, SQL."),
+    "report": ("tdxray.cli.report", "Write a self-contained HTML report of traces to share."),
     "shrink": ("tdxray.cli.shrink", "Shrink a trace to the fewest events revealing a divergence."),
     "sql": ("tdxray.cli.sql", "Query a store with SQL: views over traces and replay results."),
 }

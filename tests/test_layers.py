@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "simulator": {"schema", "store", "export"},
     "analyses": {"schema", "store", "model", "ingest", "export"},
     "fleet": {"schema", "store", "model"},
+    "report": {"schema", "store", "model", "ingest", "export", "analyses"},
 }
 
 

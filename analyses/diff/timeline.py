@@ -3,8 +3,9 @@ changes (the jumps the model plans and judges, never re-derived here) and what e
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,29 @@ MAP_STATES = (PageState.SHARED, PageState.PENDING, PageState.UNACCEPTED)
 SHUTDOWN_PHASES = ("shutdown", "begin", "crash", "finish")
 
 
+MAX_MARKS = 5000  # mailbox and CPU events kept with their seq for per-vCPU timelines
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A mailbox or CPU event on a vCPU's timeline."""
+
+    seq: int
+    ts: int
+    vcpu: int
+    lane: str  # "cpu" or "mailbox"
+    label: str
+
+
 @dataclass(frozen=True)
 class Timeline:
     trace_id: str
     events: int
     phases: list[Phase]
+    # MapGPA operations (first call to the final answer, RETRYs included): ns and direction
+    op_ns: array[int] = field(default_factory=lambda: array("q"))
+    op_to_shared: array[int] = field(default_factory=lambda: array("b"))
+    marks: list[Mark] = field(default_factory=list)
 
     def phase_of(self, d: Divergence) -> PhaseKey | None:
         """The phase of d's generation whose span holds the event that revealed `d` (None: no
@@ -55,6 +74,10 @@ class PhaseModel(Model):
         self._io: set[int] = set()
         self._shutdown: set[int] = set()
         self._jumped: set[int] = set()  # generations whose jump-time checks have run
+        self._op_start: dict[int, tuple[int, int, bool]] = {}  # vcpu -> first ts, end, to_shared
+        self.op_ns: array[int] = array("q")
+        self.op_to_shared: array[int] = array("b")
+        self.marks: list[Mark] = []
 
     def begin(self, seq: int, ts: int) -> None:
         self.phases.append(Phase(0, "boot", seq, ts, page_map=self._map()))
@@ -88,6 +111,23 @@ class PhaseModel(Model):
         self._observe(seq, ts)
         if alive:
             self._note_mapgpa(gpa, size, status, resume)
+            self._time_op(ts, vcpu, gpa, size, status)
+
+    def _time_op(self, ts: int, vcpu: int, gpa: int, size: int, status: int) -> None:
+        to_shared = bool(gpa & self.sbit)
+        end = (gpa & ~self.sbit) + size
+        started = self._op_start.get(vcpu)
+        first = started[0] if started and started[1:] == (end, to_shared) else ts
+        if status == TDVMCALL_RETRY:
+            self._op_start[vcpu] = (first, end, to_shared)
+            return
+        self._op_start.pop(vcpu, None)
+        self.op_ns.append(ts - first)
+        self.op_to_shared.append(to_shared)
+
+    def _mark(self, seq: int, ts: int, vcpu: int, lane: str, label: str) -> None:
+        if len(self.marks) < MAX_MARKS:
+            self.marks.append(Mark(seq, ts, vcpu, lane, label))
 
     def _note_mapgpa(self, gpa: int, size: int, status: int, resume: int | None) -> None:
         phase = self.phases[-1]
@@ -129,6 +169,7 @@ class PhaseModel(Model):
         if alive:
             where = f" in {site}" if site else ""
             self.phases[-1].cpu.add(f"vCPU {vcpu} CR4 {old:#x} -> {new:#x}{where}")
+            self._mark(seq, ts, vcpu, "cpu", f"CR4 {old:#x} -> {new:#x}{where}")
 
     def mailbox_write(self, seq: int, ts: int, vcpu: int, field: str, value: int) -> None:
         self._mailbox(seq, ts, vcpu, "writes", field, value)
@@ -143,10 +184,12 @@ class PhaseModel(Model):
     def _mailbox(self, seq: int, ts: int, vcpu: int, verb: str, field: str, value: int) -> None:
         if not self.dead:
             self.phases[-1].mailbox.add(f"vCPU {vcpu} {verb} {field} = {value:#x}")
+            self._mark(seq, ts, vcpu, "mailbox", f"{verb} {field} = {value:#x}")
 
     def cpu(self, seq: int, ts: int, vcpu: int, apic_id: int, action: str) -> None:
         if not self.dead:
             self.phases[-1].cpu.add(f"APIC id {apic_id} {action}")
+            self._mark(seq, ts, vcpu, "cpu", f"APIC id {apic_id} {action}")
         super().cpu(seq, ts, vcpu, apic_id, action)
         self._observe(seq, ts)
 
@@ -192,4 +235,5 @@ def timeline(path: Path) -> Timeline:
     model.end()
     if model.phases:
         model.phases[-1].end_ts = last_ts
-    return Timeline(trace.trace_id, trace.num_rows, model.phases)
+    return Timeline(trace.trace_id, trace.num_rows, model.phases, model.op_ns,
+                    model.op_to_shared, model.marks)
