@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tdxray.schema.errors import InputError
+from tdxray.schema.events import TS_NS_MAX
 
 Warn = Callable[[str], None]
 SHOWN = 5
+TS_TOO_LARGE = (f"timestamp past the int64 nanosecond range (at most {TS_NS_MAX} ns, "
+                f"{TS_NS_MAX / 1e9:.0f} s)")
 
 
 class BadLines:

@@ -98,6 +98,10 @@ for _f in EVENT_SCHEMA:
     elif pa.types.is_signed_integer(_t):
         INT_BOUNDS[_f.name] = (-(1 << (_t.bit_width - 1)), (1 << (_t.bit_width - 1)) - 1)
 
+# The last nanosecond an int64 timestamp holds (9223372036.854775807 s), and its whole seconds.
+TS_NS_MAX = (1 << 63) - 1
+TS_SECONDS_MAX = TS_NS_MAX // 1_000_000_000 - 1  # any fraction after it still fits
+
 # File-metadata keys (Parquet key-value metadata of every trace file).
 META_SCHEMA_VERSION = b"tdxray.schema_version"
 META_HEADER = b"tdxray.header"  # JSON: the trace header (trace_id, td, provenance, ...)

@@ -24,6 +24,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.console.stamps import JOURNAL, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
@@ -33,6 +34,7 @@ from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
 from tdxray.ingest.text.chunks import read_chunks, split_lines
 from tdxray.ingest.text.source import SourceContext
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
+from tdxray.schema.events import TS_NS_MAX
 
 BAD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # tab and ESC are fine
 TRACE_EVENT = re.compile(r"(?P<name>\w+): (?P<fields>\(.*)")
@@ -67,6 +69,9 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 ctx.bad.bad(number, "binary garbage (control bytes)", chunk.tail)
                 continue
             m = stamp_of(line)
+            if m is not None and max(ts, base) + m.ns > TS_NS_MAX:
+                ctx.bad.bad(number, TS_TOO_LARGE, chunk.tail)
+                continue
             vcpu = 0
             if m is not None:
                 stamp = m.ns

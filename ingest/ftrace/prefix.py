@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.ftrace.scanned import HOT_NAMES, NAME_MAX, Scan
 from tdxray.ingest.text.bytegrid import unique_words
 from tdxray.ingest.text.chunks import Lines
+from tdxray.schema.events import TS_NS_MAX
 
 SLOW_MAX = 4096  # longer lines that fail the canonical check are bad (no regex on them)
 
@@ -100,6 +102,9 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         return
     frac = m["frac"]
     ts = int(m["sec"]) * 1_000_000_000 + int(frac) * (1000 if len(frac) == 6 else 1)
+    if ts > TS_NS_MAX:
+        bad.append((i, TS_TOO_LARGE))
+        return
     offset = len(text[:m.end()].encode("utf-8"))
     slow.append((i, ts, int(m["cpu"]), _name_index(names, m["name"]),
                  min(int(lines.starts[i]) + offset, int(lines.ends[i]))))

@@ -42,6 +42,7 @@ from tdxray.ingest.ftrace.scanned import (
     NAME_MAX,
     Scan,
 )
+from tdxray.schema.events import TS_SECONDS_MAX
 
 _JSON_HEAD = lit('{"fields": "')
 _NAMES, _NAME_LENS = table(HOT_NAMES)
@@ -89,8 +90,11 @@ def _head(buf: np.ndarray, s: int, e: int) -> tuple[bool, int, int, int]:
     dash = lb - gap3 - pid - 1
     if gap3 < 1 or pid < 1 or pid > 10 or dash <= s or buf[dash] != 45:
         return False, 0, 0, 0
+    seconds = decimal(buf, start, sec)
+    if seconds > TS_SECONDS_MAX:  # past int64 nanoseconds: the line-by-line path names it
+        return False, 0, 0, 0
     scale = 1000 if frac == 6 else 1
-    ts = decimal(buf, start, sec) * 1_000_000_000 + decimal(buf, dot + 1, frac) * scale
+    ts = seconds * 1_000_000_000 + decimal(buf, dot + 1, frac) * scale
     return True, ts, decimal(buf, lb + 1, cpu_len), c1 + 2
 
 

@@ -15,9 +15,11 @@ from typing import IO
 
 import pyarrow as pa
 
+from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.text.chunks import read_chunks, split_lines
 from tdxray.ingest.text.source import SourceContext
+from tdxray.schema.events import TS_NS_MAX
 
 LINE_RE = re.compile(r"(?:(?P<pid>\d{1,10})@(?P<sec>\d{1,12})\.(?P<usec>\d{6}):)?"
                      r"(?P<event>[a-z][a-z0-9_]{0,79})(?: (?P<fields>[^\x00-\x08\x0a-\x1f]*))?")
@@ -53,7 +55,11 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                             chunk.tail and i == len(lines) - 1)
                 continue
             if m["sec"] is not None:
-                ts = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
+                stamp = int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000
+                if stamp > TS_NS_MAX:
+                    ctx.bad.bad(number, TS_TOO_LARGE, chunk.tail and i == len(lines) - 1)
+                    continue
+                ts = stamp
             if m["event"] == "kvm_convert_memory":
                 c = CONVERT_RE.fullmatch(fields)
                 assert c is not None
