@@ -28,6 +28,7 @@ from tdxray.ingest.materialize import trace_file_for
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
 from tdxray.store.layout import TraceRef
+from tdxray.store.mirror import publish
 
 
 def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
@@ -44,6 +45,7 @@ def _check_all(refs: Sequence[TraceRef], fmt: str, quiet: bool) -> list[CheckedT
             many = f" ({n}/{len(refs)})" if len(refs) > 1 else ""
             progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
             result = replay_file(ref.path, ref.results_dir, progress)
+            publish(ref)
             out.append(checked_trace(ref, result, fmt in WANT_LINES))
     return out
 

@@ -11,15 +11,16 @@ from pathlib import Path
 import click
 
 from tdxray.analyses.escape import escape_control
-from tdxray.analyses.event_lines import source_lines
 from tdxray.analyses.formats import WANT_LINES
 from tdxray.analyses.report import CheckedTrace
 from tdxray.fleet.cluster import client_for
 from tdxray.fleet.replay import TraceOutcome, replay_all
 from tdxray.ingest.materialize import trace_file_for
+from tdxray.store.fs import is_url, storage_options
 from tdxray.store.layout import resolve_traces, results_dir_for
+from tdxray.store.mirror import remote_refs
 
-Resolved = tuple[Path, Path | None, str]
+Resolved = tuple[Path | str, Path | None, str]
 
 
 class _Progress:
@@ -42,7 +43,10 @@ class _Progress:
 
 def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
     """A store's traces are listed, not opened: each is opened by its own task, so one corrupt
-    trace among thousands is reported by name and the others still are checked."""
+    trace among thousands is reported by name and the others still are checked. An s3:// trace
+    is named by its URL: its worker fetches it and publishes its results beside it."""
+    if is_url(arg):
+        return [(where.url, None, where.url) for where in remote_refs(arg, trace_id, True)]
     if Path(arg).is_dir():
         return [(p, results_dir_for(p), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many=True)]
@@ -56,17 +60,16 @@ def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, worker
     refs = [ref for arg in args for ref in _resolve(arg, trace_id)]
     progress = _Progress()
     with client_for(workers, scheduler) as client:
-        outcomes = replay_all(client, [(path, rdir) for path, rdir, _ in refs], progress)
+        outcomes = replay_all(client, [(path, rdir) for path, rdir, _ in refs], progress,
+                              storage_options(), fmt in WANT_LINES)
     checked: list[CheckedTrace] = []
     failed: list[str] = []
     for (path, _, source), outcome in zip(refs, outcomes, strict=True):
         if outcome.result is None:
             failed.append(escape_control(outcome.error or "failed"))
             continue
-        seqs = {d.seq for d in outcome.result.divergences if d.seq is not None}
-        lines = source_lines(path, seqs) if fmt in WANT_LINES else {}
         artifact = str(path) if Path(source).is_dir() else source
-        checked.append(CheckedTrace(outcome.result, source, artifact, lines))
+        checked.append(CheckedTrace(outcome.result, source, artifact, outcome.lines))
     click.echo(f"tdxray: {len(checked)}/{len(refs)} traces replayed on the cluster, "
                f"{progress.rate():,.0f} events/s", err=True)
     return checked, failed

@@ -24,6 +24,8 @@ def command(trace: str, trace_id: str | None, as_json: bool) -> None:
     for ref in refs:
         summary = trace_summary(open_trace(ref.path))
         summary["source"] = ref.source
+        if ref.remote is not None:  # not the local mirror's temporary copy
+            summary["path"] = ref.remote
         summaries.append(summary)
     if as_json:
         click.echo(json.dumps(summaries, indent=2))

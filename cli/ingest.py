@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import tempfile
 from pathlib import Path
 
 import click
@@ -18,13 +19,15 @@ from tdxray.ingest.registry import AUTO, FORMAT_NAMES, read_traces
 from tdxray.ingest.text.trace import TextOptions, load_td
 from tdxray.ingest.to_store import ingest_into_store
 from tdxray.schema.errors import InputError
+from tdxray.store.fs import Location, is_url, locate
 from tdxray.store.layout import Store
+from tdxray.store.mirror import upload_trace
 
 
 @click.command("ingest")
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", "store_dir", required=True, type=click.Path(file_okay=False),
-              help="Store directory (created if missing).")
+              help="Store directory (created if missing), or s3://bucket/prefix.")
 @click.option("--trace-id", help="Store the trace under this id instead of the header's.")
 @click.option("--format", "fmt", multiple=True, metavar="[FILE=]FORMAT",
               help=f"Input format ({', '.join(FORMAT_NAMES)}); FILE=FORMAT for one input. "
@@ -45,7 +48,17 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
     default, per_file = _formats(fmt, files)
     options = TextOptions(trace_id, load_td(td_file) if td_file else None,
                           _offsets(offsets, files), skip_bad_lines)
-    store = Store(Path(store_dir))
+    remote = locate(store_dir) if is_url(store_dir) else None
+    with contextlib.ExitStack() as stack:
+        # an s3:// store: each trace written locally first, then uploaded (temporary key, copy)
+        local = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tdxray-ingest-"))) \
+            if remote is not None else Path(store_dir)
+        _ingest(files, Store(local), remote, trace_id, default, per_file, options, replace, quiet)
+
+
+def _ingest(files: tuple[str, ...], store: Store, remote: Location | None, trace_id: str | None,
+            default: str, per_file: dict[str, str], options: TextOptions, replace: bool,
+            quiet: bool) -> None:
     written: set[str] = set()
     with contextlib.closing(read_traces(files, default, _warn, options, per_file)) as traces:
         for trace in traces:
@@ -57,8 +70,12 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
                 tracked = dataclasses.replace(trace, batches=progress.track(trace.batches))
                 done = ingest_into_store(tracked, store, trace_id, replace)
             written.add(done.trace_id)
+            where: object = done.path
+            if remote is not None:
+                where = upload_trace(done.path, remote, done.trace_id, replace).url
+                done.path.unlink()
             if not quiet:
-                said = f"{done.trace_id}: {done.events} events -> {done.path}"
+                said = f"{done.trace_id}: {done.events} events -> {where}"
                 click.echo(escape_control(said), err=True)
 
 

@@ -13,6 +13,7 @@ from tdxray import __version__
 from tdxray.analyses.escape import escape_control
 from tdxray.cli.failures import failure_line, quiet_broken_pipe
 from tdxray.schema.errors import InputError
+from tdxray.store.fs import parse_storage_options, set_storage_options
 
 # name -> (module, one-line description shown by `tdxray --help` without importing the module)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -79,12 +80,17 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tdxray")
-def cli() -> None:
+@click.option("--storage-option", "storage", multiple=True, metavar="KEY=VALUE",
+              help="For s3:// stores: an s3fs option (endpoint_url, key, secret, region, ...); "
+                   "the AWS_* environment variables apply too.")
+def cli(storage: tuple[str, ...]) -> None:
     """tdxray: store, replay and explore traces of Intel TDX guests (TDs).
 
     It replays what a TD did against a reference model of TDX kexec and kdump and reports
     every divergence (leaked shared memory, CR4.MCE cleared, mailbox misuse, ...).
+    Every STORE or TRACE may be s3://bucket/prefix (docs/fleet.md).
     """
+    set_storage_options(parse_storage_options(storage))
 
 
 def main() -> None:

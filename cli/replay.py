@@ -11,6 +11,7 @@ from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.replay import replay_trace
 from tdxray.model.result import ReplayResult
+from tdxray.store.mirror import publish, results_for
 
 
 @click.command("replay")
@@ -22,9 +23,9 @@ from tdxray.model.result import ReplayResult
 def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) -> None:
     """Replay TRACE against the TDX kexec model.
 
-    TRACE is a trace's Parquet file, a store directory or a JSONL file. The results
-    (divergences.parquet, page_history.parquet) go beside the trace in its store, as
-    STORE/<trace_id>.replay/, or into -o DIR. `tdxray check` and `tdxray sql` read them.
+    TRACE is a trace's Parquet file, a store directory (or s3://bucket/prefix) or a JSONL
+    file. The results (divergences.parquet, page_history.parquet) go beside the trace in its
+    store, as STORE/<trace_id>.replay/, or into -o DIR. `tdxray check` and `tdxray sql` read them.
     """
     refs = trace_file_for(trace, trace_id, allow_many=True)
     with EventProgress("replaying", quiet=quiet) as progress:
@@ -33,15 +34,18 @@ def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) 
             results_dir = out if out is not None else ref.results_dir
             progress.relabel(_label(ref.source, n, len(refs)))
             result = replay_trace(ref.path, results_dir, progress)
+            if out is None:
+                publish(ref)
             if not quiet:
-                _summary(result, results_dir)
+                where = results_for(ref.remote) if out is None and ref.remote else results_dir
+                _summary(result, where)
 
 
 def _label(source: str, n: int, of: int) -> str:
     return f"replaying {escape_control(source)}" + (f" ({n}/{of})" if of > 1 else "")
 
 
-def _summary(result: ReplayResult, results_dir: Path) -> None:
+def _summary(result: ReplayResult, results_dir: Path | str) -> None:
     summary = result.summary()
     counts = ", ".join(f"{summary[s]} {s}" for s in ("fatal", "error", "warning", "info"))
     click.echo(escape_control(f"{result.trace_id}: {result.events:,} events, "

@@ -2,13 +2,15 @@
 
 Results are written beside each trace by the worker, atomically (model/replay.py writes them to a
 scratch directory and moves them in), so a task that is re-run after a worker dies rewrites the
-same files: nothing is lost and nothing is counted twice.
+same files: nothing is lost and nothing is counted twice. An s3:// trace is fetched by the worker
+into a scratch directory and its new results are published beside it (store/mirror.py).
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tdxray.model.result import ReplayResult
@@ -19,38 +21,70 @@ from tdxray.schema.errors import InputError
 class TraceOutcome:
     """What one trace's task gave: a result, or the one-line error that stopped it."""
 
-    path: Path
+    path: Path | str  # a local trace file, or an s3:// URL
     result: ReplayResult | None
     error: str | None
     events: int
+    lines: dict[int, tuple[str, int]] = field(default_factory=dict)  # seq -> source file, line
 
 
-def replay_task(path: str, results_dir: str | None) -> TraceOutcome:
-    """Runs on a worker. Bad input is an outcome (the other traces go on), never a raise."""
+def _replay_local(path: Path, results_dir: Path | None, want_lines: bool
+                  ) -> tuple[ReplayResult, int, dict[int, tuple[str, int]]]:
+    from tdxray.analyses.event_lines import source_lines
     from tdxray.model.replay import load_or_replay
     from tdxray.store.read import open_trace
 
-    trace_path = Path(path)
+    events = open_trace(path).num_rows
+    result = load_or_replay(path, results_dir)
+    seqs = {d.seq for d in result.divergences if d.seq is not None}
+    return result, events, source_lines(path, seqs) if want_lines else {}
+
+
+def _replay_remote(url: str, options: dict[str, str], want_lines: bool
+                   ) -> tuple[ReplayResult, int, dict[int, tuple[str, int]]]:
+    from tdxray.store.fs import locate
+    from tdxray.store.mirror import fetch, publish
+
+    with tempfile.TemporaryDirectory(prefix="tdxray-task-") as scratch:
+        ref = fetch(locate(url, options), Path(scratch))
+        try:
+            done = _replay_local(ref.path, ref.results_dir, want_lines)
+        except InputError as exc:  # named by its URL, not the scratch copy
+            raise InputError(exc.message, url, exc.line, exc.where) from None
+        publish(ref, options)
+    return done
+
+
+def replay_task(path: str, results_dir: str | None, options: dict[str, str] | None = None,
+                want_lines: bool = False) -> TraceOutcome:
+    """Runs on a worker. Bad input is an outcome (the other traces go on), never a raise."""
+    from tdxray.store.fs import is_url
+
+    where: Path | str = path if is_url(path) else Path(path)
     try:
-        events = open_trace(trace_path).num_rows
-        result = load_or_replay(trace_path, Path(results_dir) if results_dir else None)
+        if isinstance(where, str):
+            result, events, lines = _replay_remote(where, options or {}, want_lines)
+        else:
+            result, events, lines = _replay_local(
+                where, Path(results_dir) if results_dir else None, want_lines)
     except InputError as exc:
-        return TraceOutcome(trace_path, None, str(exc), 0)
-    return TraceOutcome(trace_path, result, None, events)
+        return TraceOutcome(where, None, str(exc), 0)
+    return TraceOutcome(where, result, None, events, lines)
 
 
 Done = Callable[[TraceOutcome, int, int], None]  # (outcome, traces done, traces total)
 
 
-def replay_all(client: object, traces: Sequence[tuple[Path, Path | None]],
-               on_done: Done | None = None) -> list[TraceOutcome]:
+def replay_all(client: object, traces: Sequence[tuple[Path | str, Path | None]],
+               on_done: Done | None = None, options: dict[str, str] | None = None,
+               want_lines: bool = False) -> list[TraceOutcome]:
     """Replay every (trace, results dir) on the client's cluster, one task per trace; the
     outcomes come back in the order given, whatever order the workers finish in."""
     from distributed import Client, as_completed
 
     assert isinstance(client, Client)
-    futures = [client.submit(replay_task, str(path), str(rdir) if rdir else None,
-                             key=f"tdxray-replay-{i}-{path.name}", pure=False)
+    futures = [client.submit(replay_task, str(path), str(rdir) if rdir else None, options,
+                             want_lines, key=f"tdxray-replay-{i}-{_name(path)}", pure=False)
                for i, (path, rdir) in enumerate(traces)]
     index = {f.key: i for i, f in enumerate(futures)}
     outcomes: list[TraceOutcome | None] = [None] * len(futures)
@@ -60,3 +94,7 @@ def replay_all(client: object, traces: Sequence[tuple[Path, Path | None]],
         if on_done is not None:
             on_done(outcome, done, len(futures))
     return [o for o in outcomes if o is not None]
+
+
+def _name(path: Path | str) -> str:
+    return str(path).rstrip("/").rsplit("/", 1)[-1]

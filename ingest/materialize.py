@@ -20,6 +20,7 @@ from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
 from tdxray.ingest.trace_dir import has_parquet, no_traces_error, text_traces_in
 from tdxray.schema.errors import InputError
+from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
 
@@ -36,6 +37,8 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     removed when the process exits); their results dir is a temporary too.
     """
     warn = warn or _warn_stderr
+    if is_url(arg):
+        return _remote(arg, trace_id, allow_many, workdir or _default_workdir())
     path = Path(arg)
     if arg != STDIN and path.is_dir() and not has_parquet(path):
         return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn)
@@ -51,6 +54,21 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
         return [TraceRef(path, results_dir_for(path), arg)]
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn)]
+
+
+def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> list[TraceRef]:
+    """An s3:// store or trace: each trace fetched (with its results) into a local mirror."""
+    from tdxray.store.mirror import fetch, remote_refs
+
+    refs = [fetch(where, workdir) for where in remote_refs(arg, trace_id, allow_many)]
+    for ref in refs:
+        try:
+            opened = open_trace(ref.path)
+        except InputError as exc:  # named by its URL, not by the mirror's temporary path
+            raise InputError(exc.message, ref.source, exc.line, exc.where) from None
+        if arg.endswith(".parquet"):
+            _check_trace_id(opened.trace_id, trace_id, arg)
+    return refs
 
 
 def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,

@@ -51,6 +51,7 @@ class TraceRef:
     path: Path            # the trace's Parquet file (for JSONL input: a converted temporary)
     results_dir: Path     # where replay writes divergences and page history
     source: str           # as given on the command line (reports print it)
+    remote: str | None = None  # an s3:// trace: its URL (path and results_dir are a local mirror)
 
 
 def results_dir_for(trace_file: Path) -> Path:

@@ -3,7 +3,7 @@ small row groups for the TUI's filter tests, and small count blocks."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from tdxray.schema.td import TdConfig
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import SCENARIOS
 from tdxray.simulator.writer import write_trace as write_simulation
+from tdxray.tests.s3server import S3Server, s3_server
 from tdxray.tests.support import SMALL_BLOCK, Events, write_trace
 
 
@@ -99,3 +100,10 @@ def _sarif_matches_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:
         return log
 
     monkeypatch.setattr(sarif, "sarif_log", checked)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """One S3-compatible server (moto, loopback, checking credentials) for the whole run."""
+    with s3_server() as server:
+        yield server

@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": {"schema", "store"},
     "simulator": {"schema", "store", "export"},
     "analyses": {"schema", "store", "model", "ingest", "export"},
-    "fleet": {"schema", "store", "model"},
+    "fleet": {"schema", "store", "model", "analyses"},  # analyses: a divergence's source line
     "report": {"schema", "store", "model", "ingest", "export", "analyses"},
 }
 
