@@ -30,7 +30,10 @@ TD = Path(__file__).parent / "data" / "real" / "qemu" / "td.json"  # qemu.boot: 
 
 @pytest.fixture(scope="session")
 def run_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.getbasetemp().parent / "realkernel"  # one for every xdist worker
+    """This session's runs: xdist workers share their session's directory (the parent of
+    theirs); a run without xdist keeps its own (never another session's captures)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "realkernel"
 
 
 def capture(name: str, root: Path) -> runs.Capture:
@@ -165,3 +168,18 @@ def test_the_live_kdump_reads_as_crash_and_jump(kdump612: runs.Capture, tmp_path
         ("kexec", "boot", "console.log"), ("kexec", "load", "trace.log"),
         ("kexec", "crash", "console.log"), ("kexec", "jump", "console.log"),
         ("kexec", "boot", "console.log")]
+
+
+def test_a_short_capture_is_booted_again_not_read(tmp_path: Path) -> None:
+    """runs.shortfall: what makes the harness boot a run once more (then fail, naming it)."""
+    console, trace = tmp_path / "console.log", tmp_path / "trace.log"
+    console.write_bytes(b"[    7.7] tdxray-harness: trace dumped 2 lines\r\n")
+    trace.write_bytes(b"# tracer: nop\r\n")
+    assert runs.shortfall("6.12-kdump", console, trace) == (
+        "the console has no 'tdxray-harness: capture kernel up' line")
+    with console.open("ab") as fh:
+        fh.write(b"[    7.3] tdxray-harness: capture kernel up\r\n")
+    assert runs.shortfall("6.12-kdump", console, trace) == (
+        "trace.log has 1 of the 2 lines the guest dumped")
+    trace.write_bytes(b"# tracer: nop\r\n\r\n  kexec-145 [000] ...\r\n")
+    assert runs.shortfall("6.12-kdump", console, trace) is None

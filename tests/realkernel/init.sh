@@ -44,14 +44,18 @@ case $mode in
     kexec)
         kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
         say "kexec -l exit $?"
+        # closing ttyS1 waits until its output is sent; the count lets the harness check it
         cat /sys/kernel/tracing/trace > /dev/ttyS1
+        say "trace dumped $(grep -c . /sys/kernel/tracing/trace) lines"
         kexec -e
         ;;
     kdump)
         kexec -p /vmlinuz --initrd=/initrd.img \
             --append="${next# } tdxray.stage=capture nr_cpus=1 irqpoll reset_devices"
         say "kexec -p exit $?"
+        # closing ttyS1 waits until its output is sent; the count lets the harness check it
         cat /sys/kernel/tracing/trace > /dev/ttyS1
+        say "trace dumped $(grep -c . /sys/kernel/tracing/trace) lines"
         echo c > /proc/sysrq-trigger
         ;;
 esac
