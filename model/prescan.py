@@ -17,6 +17,7 @@ from tdxray.model.columns import BatchView, isin_small
 from tdxray.model.coverage import Observed, declared_kinds
 from tdxray.model.death import DEATH_KINDS, find_deaths
 from tdxray.schema.constants import (
+    HOST_TDVMCALL_KINDS,
     LEAF_NAMES,
     LOG_BOOT_MARKER,
     LOG_SHUTDOWN_MARKER,
@@ -150,7 +151,7 @@ def observe(scan: Prescan, view: BatchView) -> None:
     if "cr4_write" in names:
         rows = np.flatnonzero(view.is_kind("cr4_write"))
         scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
-    for name in names - set(KNOWN_KINDS):
+    for name in names - set(KNOWN_KINDS) - set(HOST_TDVMCALL_KINDS):
         rows = np.flatnonzero(view.is_kind(name))
         if len(rows):
             _note(scan, f"event kind {name!r}", view, rows)

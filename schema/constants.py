@@ -209,6 +209,9 @@ CPU_ACTIONS = ("woken", "parked", "stopped", "online")
 MEMORY_MODES = ("accepted", "lazy")
 
 # Console lines the model reads (TDX-KEXEC.md §3, FORMATS.md §2).
+# Host tracepoints of the TDVMCALL exits KVM handles itself (FORMATS.md §2): background
+# traffic of the TDVMCALL class, kept as events of their own name, never unmodeled (T002)
+HOST_TDVMCALL_KINDS = ("kvm_mmio", "kvm_pio", "kvm_msr", "kvm_cpuid")
 LOG_SHUTDOWN_MARKER = "kexec_core: Starting new kernel"
 LOG_BOOT_MARKER = "Linux version "
 LOG_ACCOUNTING_OFF = "shared page accounting is off"
