@@ -9,9 +9,11 @@ import lzma
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import zstandard
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
@@ -66,19 +68,51 @@ def _compressed(tmp_path: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize(("name", "damage", "words"), [
-    ("cut.jsonl.gz", lambda b: gzip.compress(b)[:1500], "damaged compressed input: it ends"),
-    ("cut.jsonl.xz", lambda b: lzma.compress(b)[:1000], "damaged compressed input: it ends"),
-    ("bad.jsonl.gz", lambda b: b"\x1f\x8b\x09" + b, "Unknown compression method"),
-])
-def test_damaged_compressed_input(tmp_path: Path, name: str, damage: object,
-                                  words: str) -> None:
-    data = damage(SAMPLE.read_bytes())  # type: ignore[operator]
-    result = CliRunner().invoke(cli, ["ingest", _compressed(tmp_path, name, data), "-o",
-                                      str(tmp_path / "store")])
-    assert result.exit_code == 2
-    assert_one_line(result.stderr, words)
-    assert [p.name for p in (tmp_path / "store").glob(".*")] == []
+def _flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
+
+DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    "cut.jsonl.gz": (lambda b: gzip.compress(b)[:1500], "damaged gzip input: it ends early "
+                     "(truncated?)"),
+    "bad.jsonl.gz": (lambda b: b"\x1f\x8b\x09" + b, "damaged gzip input: Unknown compression "
+                     "method"),
+    "flipped.jsonl.gz": (lambda b: _flip(gzip.compress(b), 200), "damaged gzip input: Error -3 "
+                         "while decompressing data: invalid distance too far back"),
+    "cut.jsonl.xz": (lambda b: lzma.compress(b)[:1000], "damaged xz input: it ends early "
+                     "(truncated?)"),
+    "flipped.jsonl.xz": (lambda b: _flip(lzma.compress(b), 40), "damaged xz input: Corrupt "
+                         "input data"),
+    "cut.jsonl.zst": (lambda b: zstandard.compress(b)[:1000], "damaged zstd input: it ends "
+                      "early (truncated?)"),
+    "flipped.jsonl.zst": (lambda b: _flip(_flip(zstandard.compress(b), 20), 40),
+                          "damaged zstd input: zstd decompressor error: Data corruption "
+                          "detected"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGE))
+def test_damaged_compressed_input_is_named(tmp_path: Path, name: str) -> None:
+    damage, words = DAMAGE[name]
+    path = _compressed(tmp_path, name, damage(SAMPLE.read_bytes()))
+    for args in (["ingest", path, "-o", str(tmp_path / "store")], ["check", path]):
+        result = CliRunner().invoke(cli, args)
+        assert (result.exit_code, result.stderr) == (2, f"tdxray: error: {path}: {words}\n")
+    assert not (tmp_path / "store").exists() or list((tmp_path / "store").iterdir()) == []
+
+
+def test_whole_compressed_input_reads_as_the_plain_one(tmp_path: Path) -> None:
+    """Two zstd frames one after the other (what `cat a.zst b.zst` gives) are one stream."""
+    text = SAMPLE.read_bytes()
+    half = text.index(b"\n", len(text) // 2) + 1
+    path = _compressed(tmp_path, "two.jsonl.zst", zstandard.compress(text[:half]) +
+                       zstandard.compress(text[half:]))
+    for name, args in (("plain", [str(SAMPLE)]), ("zst", [path])):
+        result = CliRunner().invoke(cli, ["ingest", *args, "-o", str(tmp_path / name), "-q"])
+        assert result.exit_code == 0, result.stderr
+    export = [CliRunner().invoke(cli, ["export", str(tmp_path / name)]).stdout.splitlines()[1:]
+              for name in ("plain", "zst")]
+    assert export[0] == export[1] and len(export[0]) == 150
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
