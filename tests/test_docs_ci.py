@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tdxray.schema.events import KIND_FIELDS
+from tdxray.tests.schemas import check_report
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -91,6 +92,7 @@ def test_report_doc_python_example_validates(tmp_path: Path) -> None:
     report = shell(f"tdxray check {ROOT / 'sample_traces' / 'kdump.jsonl'} --format json "
                    "-o report.json", tmp_path)
     assert report.returncode in (0, 1), report.stderr
+    check_report(json.loads((tmp_path / "report.json").read_text()))  # made in a subprocess
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)

@@ -16,6 +16,7 @@ samples have), and prints no traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,8 +27,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from junitparser import JUnitXml
 
 from tdxray.cli.main import cli
+from tdxray.tests.schemas import check_jsonl_record, check_report, check_sarif
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -162,4 +165,30 @@ def test_doc_commands_run_as_written(doc: Path, reader_dir: Path, tmp_path: Path
                              timeout=120)
         if not allowed(command, res.returncode) or "Traceback" in res.stderr:
             failed.append(f"{command}\n  exit {res.returncode}: {res.stderr.strip()[-500:]}")
+        elif not re.search(r"[|>]| -o ", command):
+            check_printed(command, res.stdout)
     assert failed == []
+    check_written(cwd)
+
+
+def check_printed(command: str, out: str) -> None:
+    """A report a command prints is valid for its schema (the suite checks every one)."""
+    if re.search(r"--format json\b", command):
+        check_report(json.loads(out))
+    elif re.match(r"tdxray check .*--format jsonl\b", command):
+        for line in out.splitlines():
+            check_jsonl_record(json.loads(line))
+    elif "--format sarif" in command:
+        check_sarif(json.loads(out))
+
+
+def check_written(cwd: Path) -> None:
+    """The reports the commands wrote into files are valid too."""
+    for sarif in cwd.glob("*.sarif"):
+        check_sarif(json.loads(sarif.read_text()))
+    for path in cwd.glob("*.json"):
+        doc = json.loads(path.read_text())
+        if isinstance(doc, dict) and "verdict" in doc and "traces" in doc:
+            check_report(doc)
+    for junit in cwd.glob("*junit*.xml"):
+        assert [case.name for suite in JUnitXml.fromfile(str(junit)) for case in suite]
