@@ -10,6 +10,7 @@ Needs qemu-system-x86, busybox-static, kexec-tools, cpio and the kernel packages
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.realkernel.kernels import Missing
 EVENT = re.compile(r"^\[\s*\d+\.\d+\] (\w+): \((\S+?)(?: <- (\S+))?\)(.*)$")
 N = len(RECIPE)
 TD = Path(__file__).parent / "data" / "real" / "qemu" / "td.json"  # qemu.boot: -smp 2 -m 1G
+TD_V1 = TD.with_name("td-v1.json")  # the same TD with a v1 MADT mailbox, as a real TD has
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +185,23 @@ def test_a_short_capture_is_booted_again_not_read(tmp_path: Path) -> None:
         "trace.log has 1 of the 2 lines the guest dumped")
     trace.write_bytes(b"# tracer: nop\r\n\r\n  kexec-145 [000] ...\r\n")
     assert runs.shortfall("6.12-kdump", console, trace) is None
+
+
+def test_the_live_kexec_replays_clean_on_a_v1_mailbox_td(kexec612: runs.Capture,
+                                                         tmp_path: Path) -> None:
+    """Done when: nothing above info on a TD with a v1 mailbox (the AP parks), and coverage
+    says what a distro guest cannot show instead of reporting it clean."""
+    store, report = tmp_path / "store", tmp_path / "r.json"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["ingest", str(kexec612.console), str(kexec612.trace), "-o",
+                                 str(store), "--trace-id", "real", "--td", str(TD_V1), "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["check", str(store), "--format", "json", "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    [checked] = json.loads(report.read_text())["traces"]
+    assert [d["rule"] for d in checked["divergences"] if d["severity"] != "info"] == []
+    assert {s["rule"]: s["why"].split(":")[0] for s in checked["rules_skipped"]} == {
+        "K006": "no MapGPA RETRY events", "G001": "no MapGPA RETRY events",
+        "G002": "no MapGPA RETRY events", "C001": "no cr4_write events",
+        "C002": "no cr4_write events", "A001": "no mem_access events",
+        "A002": "no mem_access events", "A003": "no mem_access events"}
