@@ -32,15 +32,18 @@ from tdxray.store.mirror import publish
 
 
 def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
-    """The traces one TRACE argument names: a Parquet file, every trace of a store, or a text
-    trace (JSONL) converted on the fly."""
+    """The traces one TRACE argument names (no progress)."""
     return trace_file_for(arg, trace_id, allow_many=True)
 
 
-def _check_all(refs: Sequence[TraceRef], fmt: str, quiet: bool) -> list[CheckedTrace]:
-    """Replay each trace (its results when fresh), one progress bar for the run."""
+def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
+               quiet: bool) -> list[CheckedTrace]:
+    """Resolve each TRACE (a Parquet file, every trace of a store, a text trace converted on
+    the fly), replay each trace (its results when fresh): one progress bar for the run."""
     out = []
-    with EventProgress("replaying", quiet=quiet) as progress:
+    with EventProgress("checking", quiet=quiet) as progress:
+        refs = [ref for arg in traces
+                for ref in trace_file_for(arg, trace_id, allow_many=True, track=progress.reading)]
         for n, ref in enumerate(refs, start=1):
             many = f" ({n}/{len(refs)})" if len(refs) > 1 else ""
             progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
@@ -151,8 +154,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
 
         checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler)
     else:
-        refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
-        checked = _check_all(refs, fmt, quiet)
+        checked = _check_all(traces, trace_id, fmt, quiet)
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)

@@ -21,6 +21,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tdxray.analyses.escape import escape_control
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -59,9 +61,14 @@ class EventProgress:
 
     def relabel(self, label: str) -> None:
         """What is being done now (check: the next trace); the count starts again."""
-        self.label, self._done = label, 0
+        self.label, self._done, self.total = label, 0, None
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, description=label, completed=0)
+            self._bar.update(self._task, description=label, completed=0, total=None)
+
+    def reading(self, source: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """A text TRACE converted before its replay (trace_file_for's `track`)."""
+        self.relabel(f"reading {escape_control(source)}")
+        return self.track(batches)
 
     def _draw(self) -> None:
         if not self.enabled:

@@ -27,8 +27,8 @@ def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) 
     file. The results (divergences.parquet, page_history.parquet) go beside the trace in its
     store, as STORE/<trace_id>.replay/, or into -o DIR. `tdxray check` and `tdxray sql` read them.
     """
-    refs = trace_file_for(trace, trace_id, allow_many=True)
     with EventProgress("replaying", quiet=quiet) as progress:
+        refs = trace_file_for(trace, trace_id, allow_many=True, track=progress.reading)
         for n, ref in enumerate(refs, start=1):
             out = output / ref.path.stem if output is not None and len(refs) > 1 else output
             results_dir = out if out is not None else ref.results_dir

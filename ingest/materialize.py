@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import itertools
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pyarrow as pa
 
 from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
@@ -24,24 +28,28 @@ from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
 
+# (source, its batches) -> the same batches, counted: a command's progress while it converts
+Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 _workdir: Path | None = None
 _counter = itertools.count()
 
 
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
-                   workdir: Path | None = None, warn: Warn | None = None) -> list[TraceRef]:
+                   workdir: Path | None = None, warn: Warn | None = None,
+                   track: Track | None = None) -> list[TraceRef]:
     """The traces TRACE names, each as (Parquet path, results dir, source as given).
 
     Parquet files are opened once to check them (corrupt file or other schema version: an
     InputError). Text traces are converted under `workdir` (default: a temporary directory
-    removed when the process exits); their results dir is a temporary too.
+    removed when the process exits); their results dir is a temporary too; `track` sees
+    their batches go by.
     """
     warn = warn or _warn_stderr
     if is_url(arg):
         return _remote(arg, trace_id, allow_many, workdir or _default_workdir())
     path = Path(arg)
     if arg != STDIN and path.is_dir() and not has_parquet(path):
-        return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn)
+        return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn, track)
     if arg != STDIN and path.is_dir():
         refs = [TraceRef(p, results_dir_for(p), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many)]
@@ -53,7 +61,7 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     if is_parquet_file(arg):
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
         return [TraceRef(path, results_dir_for(path), arg)]
-    return [_convert(arg, trace_id, workdir or _default_workdir(), warn)]
+    return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track)]
 
 
 def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> list[TraceRef]:
@@ -72,12 +80,12 @@ def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> 
 
 
 def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,
-              warn: Warn) -> list[TraceRef]:
+              warn: Warn, track: Track | None) -> list[TraceRef]:
     """Each text trace of a directory converted: all of them, or the one with trace_id."""
     files = text_traces_in(path)
     if not files:
         raise no_traces_error(path)
-    refs = [_convert(str(f), None, workdir, warn) for f in files]
+    refs = [_convert(str(f), None, workdir, warn, track) for f in files]
     if trace_id is not None:
         refs = [r for r in refs if r.path.stem == trace_id]
         if not refs:
@@ -88,7 +96,8 @@ def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,
     return refs
 
 
-def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn) -> TraceRef:
+def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn,
+             track: Track | None) -> TraceRef:
     # the readers are imported only here: opening a store or a Parquet trace needs none of them
     from tdxray.ingest.registry import AUTO, read_traces
     from tdxray.ingest.to_store import write_trace
@@ -96,6 +105,8 @@ def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn) -> Trace
     with contextlib.closing(read_traces([arg], AUTO, warn)) as traces:
         trace = next(traces)
         _check_trace_id(trace.header.trace_id, trace_id, arg)
+        if track is not None:
+            trace = dataclasses.replace(trace, batches=track(arg, trace.batches))
         target = workdir / str(next(_counter)) / f"{trace.header.trace_id}.parquet"
         write_trace(trace, trace.header, target, replace=True)
     return TraceRef(target, results_dir_for(target), arg)
