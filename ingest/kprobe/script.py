@@ -11,7 +11,7 @@ status is 1 only when the kernel refused a line or tracefs is absent.
 
 from __future__ import annotations
 
-from tdxray.ingest.kprobe.recipe import GROUP, RECIPE, UNPROBEABLE
+from tdxray.ingest.kprobe.recipe import GROUP, RECIPE, UNPROBEABLE, symbols
 
 HEAD = r"""#!/bin/sh
 # tdxray probes --script: place the tdxray guest probes (group @GROUP@) one line per write.
@@ -39,11 +39,13 @@ F="$T/available_filter_functions"
 grep "^[pr].*:$G/" "$T/kprobe_events" | while read -r old rest; do
     echo "-:${old#*:}" >> "$T/kprobe_events"
 done
+# One pass over the long function list (tens of thousands of lines) for all the functions.
+have=" $(echo $(grep -E '^(@SYMBOLS@)( |$)' "$F" 2>/dev/null | sed 's/ .*//')) "
 placed=0; missing=0; refused=0; total=0; unseen=""
 while IFS='|' read -r sym line sees; do
     total=$((total + 1))
     event=${line%% *}; event=${event#*/}
-    if [ -r "$F" ] && ! grep -qE "^$sym( |\$)" "$F"; then
+    if [ -r "$F" ] && [ "${have#* "$sym" }" = "$have" ]; then
         missing=$((missing + 1)); unseen="$unseen, $sees"
         say "missing $sym: not in available_filter_functions (not built in, inlined or" \
             "notrace): $event skipped; the trace will not see $sees"
@@ -96,4 +98,5 @@ def probe_script() -> str:
         for p in RECIPE if p.filter)
     never = "; ".join(f"{symbol} ({why})" for symbol, why in UNPROBEABLE.items())
     tail = TAIL.replace("@FILTERS@", filters or "# (no probe of the recipe needs a filter)")
-    return (HEAD.replace("@GROUP@", GROUP) + rows + tail.replace("@NEVER@", never))
+    head = HEAD.replace("@GROUP@", GROUP).replace("@SYMBOLS@", "|".join(symbols()))
+    return head + rows + tail.replace("@NEVER@", never)
