@@ -7,11 +7,28 @@ damaged compressed input each get one line naming what failed, and exit status 2
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 
 from tdxray.analyses.escape import escape_control
+from tdxray.schema.errors import Terminated
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed reader's writer
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def handle_sigterm() -> None:
+    """Make SIGTERM unwind the command like Ctrl-C (schema.errors.Terminated): every `finally`,
+    context manager and atexit hook runs (temporary files and directories removed, DuckDB
+    interrupted), then the command exits 143. The default action kills the process where it
+    stands. Installed in the main thread only."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 def _damage_kinds() -> tuple[type[BaseException], ...]:

@@ -11,8 +11,13 @@ import click
 
 from tdxray import __version__
 from tdxray.analyses.escape import escape_control
-from tdxray.cli.failures import failure_line, quiet_broken_pipe
-from tdxray.schema.errors import InputError
+from tdxray.cli.failures import (
+    EXIT_TERMINATED,
+    failure_line,
+    handle_sigterm,
+    quiet_broken_pipe,
+)
+from tdxray.schema.errors import InputError, Terminated
 from tdxray.store.fs import parse_storage_options, set_storage_options
 
 # name -> (module, one-line description shown by `tdxray --help` without importing the module)
@@ -65,6 +70,8 @@ class LazyGroup(click.Group):
         except InputError as exc:
             click.echo(f"tdxray: error: {escape_control(str(exc))}", err=True)
             sys.exit(2)
+        except Terminated:
+            sys.exit(EXIT_TERMINATED)
         except KeyboardInterrupt:
             click.echo("tdxray: interrupted", err=True)
             sys.exit(130)
@@ -94,4 +101,5 @@ def cli(storage: tuple[str, ...]) -> None:
 
 
 def main() -> None:
+    handle_sigterm()
     cli(prog_name="tdxray")

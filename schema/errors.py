@@ -24,3 +24,8 @@ class InputError(Exception):
                 loc += f" ({self.where})"
             loc += ": "
         return loc + self.message
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that everything unwinds (the CLI
+    installs it; it exits 143). Code that shrugs off a Ctrl-C must re-raise this one."""

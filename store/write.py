@@ -6,7 +6,6 @@ import contextlib
 import errno
 import json
 import os
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
 from tdxray.schema.td import TraceHeader
-from tdxray.store.atomic import default_file_mode
+from tdxray.store.atomic import release, temp_beside
 
 NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV)
 ROW_GROUP_ROWS = 1 << 19  # 524,288 events: a few MB per row group, many per file for parallel scans
@@ -85,14 +84,14 @@ class TraceWriter:
         self.path = Path(path)
         self.header = header
         self.replace = replace
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                   dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
-        self._tmp.chmod(default_file_mode())
-        self._schema = EVENT_SCHEMA.with_metadata(trace_metadata(header))
-        self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, self._schema)
+        self._tmp = temp_beside(self.path)
+        try:  # until __enter__, only the exit hook would remove it (a SIGTERM right here)
+            self._schema = EVENT_SCHEMA.with_metadata(trace_metadata(header))
+            self._writer: pq.ParquetWriter | None = parquet_writer(self._tmp, self._schema)
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            release(self._tmp)
+            raise
         # Row groups are encoded and compressed on a thread of their own (Arrow releases the
         # GIL), one at a time, while the caller produces the next one.
         self._encoder = ThreadPoolExecutor(1, thread_name_prefix="tdxray-parquet")
@@ -159,6 +158,7 @@ class TraceWriter:
         self._writer.close()
         self._writer = None
         publish(self._tmp, self.path, self.replace, f"trace {self.header.trace_id!r}")
+        release(self._tmp)
         return self.path
 
     def abort(self) -> None:
@@ -175,6 +175,7 @@ class TraceWriter:
                     writer.close()
         finally:
             self._tmp.unlink(missing_ok=True)
+            release(self._tmp)
 
     def __enter__(self) -> TraceWriter:
         return self

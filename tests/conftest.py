@@ -3,6 +3,7 @@ small row groups for the TUI's filter tests, and small count blocks."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,16 @@ def kernel_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         write_simulation(path, sim.header, sim.batches())
         out.append(path)
     return out[0], out[1]
+
+
+@pytest.fixture(scope="session")
+def long_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trace that replays for a while (1M events): a window the race and SIGTERM tests stop
+    a check in."""
+    path = tmp_path_factory.mktemp("long") / "long.parquet"
+    sim = simulate(SCENARIOS["smp-v1-kexec"].config(events=1_000_000, seed=0))
+    write_simulation(path, dataclasses.replace(sim.header, trace_id="raced"), sim.batches())
+    return path
 
 
 @pytest.fixture

@@ -5,31 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-
-import pytest
 
 from tdxray.model.replay import is_fresh
 from tdxray.store.layout import results_dir_for
-
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_traces" / "accept-misuse.jsonl"
-PATIENCE = 120.0
-
-
-def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "tdxray", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def wait_until(what: str, ready: object) -> None:
-    """Poll `ready()` (a state another process reaches); PATIENCE is a safety net, not a timing."""
-    deadline = time.monotonic() + PATIENCE
-    while not ready():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.005)
+from tdxray.tests.processes import PATIENCE, SAMPLE, run, start, wait_until
 
 
 def test_two_ingests_of_one_trace_id_exactly_one_wins(tmp_path: Path) -> None:
@@ -56,33 +36,19 @@ def test_two_ingests_of_one_trace_id_exactly_one_wins(tmp_path: Path) -> None:
     assert sorted(p.name for p in store.iterdir()) == ["same.parquet"]
 
 
-@pytest.fixture(scope="module")
-def long_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Long enough to replay for a while: the race window the test stops the check in."""
-    path = tmp_path_factory.mktemp("long") / "long.parquet"
-    done = subprocess.run([sys.executable, "-m", "tdxray", "simulate", "--events", "1000000",
-                           "--trace-id", "raced", "-q", "-o", str(path)], timeout=PATIENCE,
-                          check=False)
-    assert done.returncode == 0
-    return path
-
-
 def test_a_check_racing_ingest_replace_leaves_stale_results(tmp_path: Path,
                                                             long_trace: Path) -> None:
     store, scratch = tmp_path / "store", tmp_path / "tmp"
     scratch.mkdir()
-    done = subprocess.run([sys.executable, "-m", "tdxray", "ingest", str(long_trace), "-o",
-                           str(store), "-q"], timeout=PATIENCE, check=False)
-    assert done.returncode == 0
+    assert run("ingest", str(long_trace), "-o", str(store), "-q").returncode == 0
     trace = store / "raced.parquet"
     check = start("check", str(trace), env={**os.environ, "TMPDIR": str(scratch)})
     # the replay's scratch directory exists once the trace is open: stop the check right there
     wait_until("the check replaying", lambda: any(scratch.glob("tdxray-replay-*")))
     os.kill(check.pid, signal.SIGSTOP)
     try:
-        replaced = subprocess.run([sys.executable, "-m", "tdxray", "ingest", str(SAMPLE), "-o",
-                                   str(store), "--trace-id", "raced", "--replace", "-q"],
-                                  timeout=PATIENCE, check=False, capture_output=True, text=True)
+        replaced = run("ingest", str(SAMPLE), "-o", str(store), "--trace-id", "raced",
+                       "--replace", "-q")
     finally:
         os.kill(check.pid, signal.SIGCONT)
     assert replaced.returncode == 0, replaced.stderr

@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from tdxray.schema.errors import InputError
+from tdxray.schema.errors import InputError, Terminated
 
 HELP = """Statements end with ';'. Commands:
   .schema         views, their columns, macros
@@ -64,6 +64,8 @@ def repl(run_sql: Handler, run_command: Handler, read: Callable[[str], str] = in
         except EOFError:
             say("")
             return
+        except Terminated:
+            raise
         except KeyboardInterrupt:
             say("")
             buffer = []
@@ -87,5 +89,7 @@ def _guarded(handler: Handler, text: str, say: Callable[[str], None]) -> None:
         handler(text)
     except InputError as exc:
         say(f"error: {exc}")
+    except Terminated:
+        raise
     except KeyboardInterrupt:
         say("interrupted")

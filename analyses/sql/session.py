@@ -88,12 +88,18 @@ class Session:
             _refresh(store, tid, trace.path, on_replay)
         self.trace_ids = [tid for tid, _ in traces]
         self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
-        self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
-        self.con.execute("SET parquet_metadata_cache = true")  # views bind each file often
-        self._limit_memory(memory_limit or default_memory_limit())
-        self._define(traces, store)
-        for statement in lockdown_statements(self.root):
-            self.con.execute(statement)
+        try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
+            self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
+            self.con.execute("SET parquet_metadata_cache = true")  # views bind files often
+            self._limit_memory(memory_limit or default_memory_limit())
+            self._define(traces, store)
+            for statement in lockdown_statements(self.root):
+                self.con.execute(statement)
+        except BaseException:
+            if hasattr(self, "con"):
+                self.con.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            raise
 
     def _limit_memory(self, limit: str) -> None:
         try:

@@ -1,0 +1,71 @@
+"""SIGTERM unwinds a command like Ctrl-C: exit 143, and every temporary it made is gone (the
+DuckDB spill directory of sql, the replay scratch of check, the half trace of ingest). Each run
+is stopped at a state it is seen to reach, never after a guessed time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tdxray.tests.processes import PATIENCE, SAMPLE, start, wait_until
+
+
+def _terminate(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=PATIENCE)
+    assert proc.stderr is not None
+    return code, proc.stderr.read()
+
+
+def _scratch(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    return scratch, {**os.environ, "TMPDIR": str(scratch)}
+
+
+def test_sql_removes_its_spill_directory(tmp_path: Path) -> None:
+    scratch, env = _scratch(tmp_path)
+    store = tmp_path / "store"
+    store.mkdir()
+    proc = start("sql", "--store", str(store), "SELECT count(*) FROM range(100000000000)",
+                 env=env)
+    wait_until("the session's spill directory", lambda: any(scratch.glob("tdxray-sql-*")))
+    assert _terminate(proc) == (143, "")
+    assert list(scratch.iterdir()) == []
+
+
+def test_check_removes_its_replay_scratch(tmp_path: Path, long_trace: Path) -> None:
+    scratch, env = _scratch(tmp_path)
+    trace = tmp_path / "raced.parquet"
+    os.link(long_trace, trace)
+    proc = start("check", str(trace), env=env)
+    wait_until("the replay's scratch directory", lambda: any(scratch.glob("tdxray-replay-*")))
+    assert _terminate(proc) == (143, "")
+    assert list(scratch.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.parquet", "tmp"]
+
+
+def test_ingest_removes_its_half_trace(tmp_path: Path) -> None:
+    store, fifo = tmp_path / "store", tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    proc = start("ingest", str(fifo), "-o", str(store), "-q")
+    writer = os.open(fifo, os.O_WRONLY)
+    try:
+        os.write(writer, b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:20]))
+        wait_until("the half trace", lambda: any(store.glob(".*.tmp")))
+        assert _terminate(proc) == (143, "")
+    finally:
+        os.close(writer)
+    assert list(store.iterdir()) == []
+
+
+def test_a_python_child_without_the_cli_is_untouched() -> None:
+    """The handler is the command's (cli.main), not an import side effect of the package."""
+    code = ("import signal, tdxray.cli.main\n"
+            "print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=PATIENCE, check=True)
+    assert done.stdout.strip() == "True"
