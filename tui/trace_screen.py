@@ -34,6 +34,7 @@ from tdxray.tui.messages import (
     TimelineLoaded,
     ViewCounted,
 )
+from tdxray.tui.plots import PlotLoader, PlotsLoaded, TracePlots
 from tdxray.tui.source import EventSource
 from tdxray.tui.state_panel import StatePanel
 
@@ -53,9 +54,10 @@ class SidePanel(Vertical):
                 yield StatePanel(id="state-panel")
             with TabPane("3 Memory", id="memory"):
                 yield MemoryMap(*self.ram, id="memory-map")
+                yield TracePlots(id="plots")
 
 
-class TraceScreen(Loaders, Screen[None]):
+class TraceScreen(Loaders, PlotLoader, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "divergence(1)", "Next divergence"),
         Binding("p", "divergence(-1)", "Prev divergence"),
@@ -157,10 +159,14 @@ class TraceScreen(Loaders, Screen[None]):
         table.prefetch(sorted({d.seq for d in result.divergences if d.seq is not None})[:32])
         if message.results_dir is not None:
             self.load_timeline(message.results_dir, self.source.trace, 48)
+            self.load_plots(message.results_dir, self.source.trace)
         self._refresh_state()
 
     def on_timeline_loaded(self, message: TimelineLoaded) -> None:
         self.query_one(MemoryMap).timeline(message.counts)
+
+    def on_plots_loaded(self, message: PlotsLoaded) -> None:
+        self.query_one(TracePlots).show(message)
 
     def on_state_computed(self, message: StateComputed) -> None:
         self.query_one(StatePanel).show(message.snapshot, message.gpa, message.history)
@@ -177,6 +183,7 @@ class TraceScreen(Loaders, Screen[None]):
         if not self._started:
             self._start_background()
             return
+        self.query_one(TracePlots).follow(int(message.row["seq"]))
         gpa = event_gpa(message.row, self.sbit)
         if gpa is not None:
             self.focus_gpa = gpa
