@@ -1,4 +1,4 @@
-"""`tdxray tui TRACE|STORE`: explore a trace in the terminal."""
+"""`tdxray tui TRACE|STORE`: explore a trace in the terminal (`--diff A B`: compare two)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,28 @@ import click
 
 
 @click.command("tui")
-@click.argument("trace")
+@click.argument("traces", nargs=-1, required=True, metavar="TRACE")
 @click.option("--trace", "trace_id", metavar="ID", help="Which trace of a store (default: ask).")
-def command(trace: str, trace_id: str | None) -> None:
+@click.option("--diff", "diff", is_flag=True,
+              help="Compare two traces A B side by side, phase by phase (see tdxray diff).")
+def command(traces: tuple[str, ...], trace_id: str | None, diff: bool) -> None:
     """Explore TRACE in an interactive terminal UI.
 
     TRACE is a trace's Parquet file, a store directory or a JSONL file. The screen shows the
     events, the divergences replay found (Enter jumps to the event that revealed one), the model
     state at the cursor, the GPA memory map and a SQL panel. F1 lists every key.
+
+    With --diff A B: the two traces' phases side by side, what differs in each below.
     """
+    if diff:
+        if len(traces) != 2:
+            raise click.UsageError("--diff takes two traces: A B")
+        from tdxray.tui.diff_app import DiffApp
+
+        DiffApp(traces[0], traces[1]).run()
+        return
+    if len(traces) != 1:
+        raise click.UsageError("tui takes one TRACE (or --diff A B)")
     from tdxray.tui.app import TdxrayApp
 
-    TdxrayApp(trace, trace_id).run()
+    TdxrayApp(traces[0], trace_id).run()

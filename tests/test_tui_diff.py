@@ -1,0 +1,46 @@
+"""`tdxray tui --diff A B`: the unfixed and the fixed kernel side by side (Pilot)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+from textual.widgets import DataTable
+
+from tdxray.cli.main import cli
+from tdxray.tests.test_tui import SIZE, settle, sync
+from tdxray.tui.diff_app import DiffApp
+
+
+def _cells(table: DataTable, row: int) -> list[str]:
+    return [str(c) for c in table.get_row_at(row)]
+
+
+@sync
+async def test_side_by_side_phases_and_what_differs(kernel_pair: tuple[Path, Path]) -> None:
+    a, b = kernel_pair
+    app = DiffApp(str(a), str(b))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        left = app.query_one("#table-a", DataTable)
+        right = app.query_one("#table-b", DataTable)
+        assert left.row_count == right.row_count == 6
+        assert [_cells(left, i)[0] for i in range(6)] == [
+            "generation 0 boot", "generation 0 I/O", "generation 0 kexec shutdown",
+            "generation 0 jump", "generation 1 boot", "generation 1 I/O"]
+        assert _cells(left, 3)[2] == "4" and _cells(right, 3)[2] == "0"  # divergences
+        assert _cells(left, 4)[1:] == ["-"] * 5
+        assert app.detail_text() == "generation 0 boot\nsame in A and B"
+        for _ in range(3):
+            await pilot.press("down")
+        await pilot.pause()
+        assert right.cursor_row == 3  # both tables follow
+        detail = app.detail_text().splitlines()
+        assert detail[0] == "generation 0 jump"
+        assert sum(line.startswith("only in A: ERROR K001") for line in detail) == 2
+        assert any(line.startswith("only in A: FATAL C001") for line in detail)
+
+
+def test_diff_needs_two_traces() -> None:
+    res = CliRunner().invoke(cli, ["tui", "--diff", "one.jsonl"])
+    assert res.exit_code == 2 and "--diff takes two traces" in res.output
