@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tdxray.model.divergence import Divergence
-from tdxray.model.pagemap import NO_SEQ, STATE_NAMES, HistoryRow, PageState
+from tdxray.model.pagemap import NO_SEQ, STATE_NAMES, PageState
 from tdxray.model.result import ReplayResult
 
 RESULTS_VERSION = 1
@@ -112,28 +112,29 @@ class PageHistoryWriter:
 
     def __init__(self, path: Path, trace_id: str) -> None:
         self.trace_id = trace_id
+        # dictionaries only where values repeat (GPAs and seqs do not: trying costs 3x)
         self._writer = pq.ParquetWriter(str(path), PAGE_HISTORY_SCHEMA.with_metadata(_meta()),
-                                        compression="zstd")
-        self._rows: list[HistoryRow] = []
+                                        compression="zstd", compression_level=1,
+                                        use_dictionary=["trace_id", "state"])
+        self._rows: list[np.ndarray] = []
+        self._pending = 0
         self.rows_written = 0
 
-    def add(self, rows: list[HistoryRow]) -> None:
-        self._rows.extend(rows)
-        if len(self._rows) >= self.FLUSH_ROWS:
+    def add(self, rows: np.ndarray) -> None:
+        """Rows of (n, 9) int64 (HistoryRow's columns), buffered into large row groups."""
+        if len(rows):
+            self._rows.append(rows)
+            self._pending += len(rows)
+        if self._pending >= self.FLUSH_ROWS:
             self.flush()
 
     def flush(self) -> None:
         if not self._rows:
             return
-        try:
-            rows = np.array(self._rows, dtype=np.int64)
-        except OverflowError:  # a seq or GPA at or past 2**63 (u64): column by column, exact
-            rows = None
-        n = len(self._rows)
+        rows = np.concatenate(self._rows)
+        n = len(rows)
 
         def column(i: int, kind: pa.DataType) -> pa.Array:
-            if rows is None:
-                return pa.array([None if r[i] == NO_SEQ else r[i] for r in self._rows], kind)
             values = rows[:, i]
             missing = values == NO_SEQ
             return pa.array(values.astype(kind.to_pandas_dtype()),
@@ -154,7 +155,7 @@ class PageHistoryWriter:
         }, schema=PAGE_HISTORY_SCHEMA.with_metadata(None))
         self._writer.write_table(table)
         self.rows_written += n
-        self._rows = []
+        self._rows, self._pending = [], 0
 
     def close(self) -> None:
         self.flush()

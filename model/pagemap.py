@@ -1,14 +1,19 @@
 """The page-state map: GPA ranges with their state and the event that last changed them.
 
-An interval map over the whole private GPA space (never one object per page). Every change
-closes the intervals it overwrites into the page history (for `page_history.parquet`).
+An interval map over the whole private GPA space (never one object per page), kept as sorted
+numpy arrays: the start of each piece and its attributes (state, cause seq, since seq, since
+ts, generation). Pieces are maximal: neighbours never hold equal attributes. Changes come as
+sorted, disjoint ranges and are applied together (`apply`): a batch of conversions costs a few
+array operations, one change costs the same over the pieces it touches. Every change closes the
+intervals it overwrites into the page history (for `page_history.parquet`), as array rows.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
 from enum import IntEnum
+
+import numpy as np
 
 from tdxray.schema.constants import PAGE_SHIFT
 
@@ -31,239 +36,212 @@ STATE_NAMES = {
 
 NO_SEQ = -1
 
-# Transitions as tables indexed by the old state (plain ints: this is the hot path).
+# Transitions as tables indexed by the old state.
 _N, _P, _S, _D, _U = (int(s) for s in PageState)
 TO_SHARED: tuple[int, ...] = (_N, _S, _S, _S, _S)
 TO_PRIVATE: tuple[int, ...] = (_N, _P, _D, _D, _U)  # only shared pages change: they turn pending
 ACCEPTED: tuple[int, ...] = (_N, _P, _P, _P, _P)
-_NOT_ACCEPTED = (_D, _U)
+CHANGES: tuple[tuple[int, ...], ...] = (TO_SHARED, TO_PRIVATE, ACCEPTED)  # by change index
+CHANGE_TABLE = np.array(CHANGES, dtype=np.int64)
+SHARE, UNSHARE, ACCEPT = range(3)  # indices of CHANGES
 
 # One interval of history:
 # (gpa_start, gpa_end, state, from_seq, from_ts, to_seq, to_ts, generation, cause_seq)
 HistoryRow = tuple[int, int, int, int, int, int, int, int, int]
+HISTORY_COLUMNS = 9
+STATE, CAUSE, SINCE, SINCE_TS, GEN = range(5)  # the columns of PageMap.attrs
 
 
-Attrs = tuple[int, int, int, int, int]  # (state, cause seq, since seq, since ts, generation)
+def _change_index(change: tuple[int, ...]) -> int:
+    return CHANGES.index(change)
 
-# Pieces live in chunks of about this many: a search is two bisects, an insert moves at most
-# one chunk (a map fragmented into 100,000 pieces would otherwise move the whole tail).
-CHUNK = 512
+
+def seq_bits(seq: int) -> int:
+    """A u64 seq as the int64 the arrays hold (its bit pattern; seqs past 2**63 go negative)."""
+    return seq - (1 << 64) if seq >= 1 << 63 else seq
+
+
+def seq_value(bits: int) -> int:
+    """The u64 seq an int64 of the arrays holds (NO_SEQ stays NO_SEQ)."""
+    return bits + (1 << 64) if bits < NO_SEQ else bits
 
 
 class PageMap:
-    """Pieces from each start to the next; per piece the state, the event that caused it and
-    the seq/ts/generation it began at. Starts and attributes are kept in parallel chunks."""
+    """Pieces from each start to the next (the last to `limit`) with their attributes."""
 
     def __init__(self, limit: int, ram: tuple[tuple[int, int], ...], initial: PageState,
                  record_history: bool = True) -> None:
         self.limit = limit
         self.record_history = record_history
-        self.cs: list[list[int]] = [[0]]  # chunks of piece starts
-        self.ca: list[list[Attrs]] = [[(_N, NO_SEQ, NO_SEQ, NO_SEQ, 0)]]  # their attributes
-        self.mins: list[int] = [0]  # the first start of each chunk
-        self.history: list[HistoryRow] = []
+        self.starts = np.zeros(1, dtype=np.int64)
+        self.attrs = np.array([[_N, NO_SEQ, NO_SEQ, NO_SEQ, 0]], dtype=np.int64)
+        self.history: list[np.ndarray] = []
         for start, end in ram:
-            self._set_range(start, end, (int(initial), NO_SEQ, NO_SEQ, NO_SEQ, 0), record=False)
+            self._assign(start, min(end, limit), (int(initial), NO_SEQ, NO_SEQ, NO_SEQ, 0))
 
     # --- structure ---------------------------------------------------------------------------
 
-    def _locate(self, x: int) -> tuple[int, int]:
-        """(chunk, index) of the piece holding x."""
-        c = bisect_right(self.mins, x) - 1
-        return c, bisect_right(self.cs[c], x) - 1
+    def _index(self, x: int) -> int:
+        """Index of the piece holding x."""
+        return int(np.searchsorted(self.starts, x, side="right")) - 1
 
-    def _next_start(self, c: int, i: int) -> int:
-        chunk = self.cs[c]
-        if i + 1 < len(chunk):
-            return chunk[i + 1]
-        return self.cs[c + 1][0] if c + 1 < len(self.cs) else self.limit
+    def _end_of(self, i: int) -> int:
+        return int(self.starts[i + 1]) if i + 1 < len(self.starts) else self.limit
 
-    def _following(self, c: int, i: int) -> tuple[int, int] | None:
-        if i + 1 < len(self.cs[c]):
-            return c, i + 1
-        return (c + 1, 0) if c + 1 < len(self.cs) else None
+    def _window(self, lo: int, hi: int) -> tuple[int, int]:
+        """Piece indices [a, b) covering [lo, hi) plus one neighbour each side (for merging)."""
+        a = max(self._index(lo) - 1, 0)
+        b = min(int(np.searchsorted(self.starts, hi, side="left")) + 1, len(self.starts))
+        return a, b
 
-    def _preceding(self, c: int, i: int) -> tuple[int, int] | None:
-        if i > 0:
-            return c, i - 1
-        return (c - 1, len(self.cs[c - 1]) - 1) if c > 0 else None
-
-    def _delete(self, c: int, i: int) -> None:
-        del self.cs[c][i], self.ca[c][i]
-        if not self.cs[c]:
-            del self.cs[c], self.ca[c], self.mins[c]
-        elif i == 0:
-            self.mins[c] = self.cs[c][0]
-
-    def _rebalance(self, c: int) -> None:
-        if len(self.cs[c]) > 2 * CHUNK:
-            starts, attrs = self.cs[c], self.ca[c]
-            self.cs[c:c + 1] = [starts[:CHUNK], starts[CHUNK:]]
-            self.ca[c:c + 1] = [attrs[:CHUNK], attrs[CHUNK:]]
-            self.mins[c:c + 1] = [starts[0], starts[CHUNK]]
-
-    def _split(self, x: int) -> None:
-        """Make x a piece start."""
-        if x >= self.limit:
+    def _assign(self, start: int, end: int, attrs: tuple[int, int, int, int, int]) -> None:
+        """Set [start, end) to `attrs` without history (building the initial map)."""
+        if start >= end:
             return
-        c, i = self._locate(x)
-        if self.cs[c][i] != x:
-            self.cs[c].insert(i + 1, x)
-            self.ca[c].insert(i + 1, self.ca[c][i])
-            self._rebalance(c)
+        a, b = self._window(start, end)
+        starts, table = self._cut(a, b, np.array([start]), np.array([end]))
+        inside = (starts >= start) & (starts < end)
+        table[inside] = attrs
+        self._splice(a, b, starts, table)
 
-    def _merge(self, start: int) -> None:
-        """Merge the piece at start with equal neighbours (same state, cause and start)."""
-        c, i = self._locate(start)
-        attrs = self.ca[c][i]
-        nxt = self._following(c, i)
-        if nxt is not None and self.ca[nxt[0]][nxt[1]] == attrs:
-            self._delete(*nxt)
-        prev = self._preceding(c, i)
-        if prev is not None and self.ca[prev[0]][prev[1]] == attrs:
-            self._delete(c, i)
+    def _cut(self, a: int, b: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+        """Pieces a..b-1 split at every bound of the changes (their attributes copied)."""
+        window = self.starts[a:b]
+        bounds = np.sort(np.concatenate([lo, hi[hi < self.limit]]))
+        bounds = bounds[np.append(True, bounds[1:] != bounds[:-1])]
+        pos = np.searchsorted(window, bounds)
+        new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
+        new &= bounds > window[0]
+        bounds, pos = bounds[new], pos[new]
+        table = self.attrs[a:b]
+        return np.insert(window, pos, bounds), np.insert(table, pos, table[pos - 1], axis=0)
 
-    def _set_range(self, start: int, end: int, attrs: Attrs, record: bool = True) -> None:
-        self._split(start)
-        self._split(end)
-        c, i = self._locate(start)
-        if record and self.record_history:
-            seq, ts = attrs[2], attrs[3]
-            for s, e, (st, cause, since, since_ts, gen) in self._walk(c, i, end):
-                self.history.append((s, e, st, since, since_ts, seq, ts, gen, cause))
-        while (nxt := self._following(c, i)) is not None and self.cs[nxt[0]][nxt[1]] < end:
-            self._delete(*nxt)
-            c, i = self._locate(start)
-        self.ca[c][i] = attrs
-        self._merge(start)
+    def _splice(self, a: int, b: int, starts: np.ndarray, table: np.ndarray) -> None:
+        """Replace pieces a..b-1 with `starts`/`table`, merging equal neighbours."""
+        keep = np.ones(len(starts), dtype=bool)
+        keep[1:] = (table[1:] != table[:-1]).any(axis=1)
+        starts, table = starts[keep], table[keep]
+        if b - a == len(starts):
+            self.starts[a:b], self.attrs[a:b] = starts, table
+            return
+        self.starts = np.concatenate([self.starts[:a], starts, self.starts[b:]])
+        self.attrs = np.concatenate([self.attrs[:a], table, self.attrs[b:]])
 
-    def _replace_within(self, c: int, i: int, piece_end: int, start: int, end: int,
-                        attrs: Attrs) -> None:
-        """_set_range for a range inside piece (c, i), touching only its chunk (the hot path)."""
-        starts, pieces = self.cs[c], self.ca[c]
-        old = pieces[i]
-        if self.record_history:
-            self.history.append((start, end, old[0], old[2], old[3], attrs[2], attrs[3],
-                                 old[4], old[1]))
-        if starts[i] == start:
-            pieces[i] = attrs
-            if piece_end != end:
-                starts.insert(i + 1, end)
-                pieces.insert(i + 1, old)
-            k = i
-        elif piece_end == end:
-            starts.insert(i + 1, start)
-            pieces.insert(i + 1, attrs)
-            k = i + 1
-        else:
-            starts[i + 1:i + 1] = [start, end]
-            pieces[i + 1:i + 1] = [attrs, old]
-            k = i + 1
-        # merge with equal neighbours in this chunk (neighbours across chunks may stay apart)
-        if k + 1 < len(starts) and pieces[k + 1] == attrs:
-            del starts[k + 1], pieces[k + 1]
-        if k > 0 and pieces[k - 1] == attrs:
-            del starts[k], pieces[k]
-        if len(starts) > 2 * CHUNK:
-            self._rebalance(c)
+    # --- changes -----------------------------------------------------------------------------
 
-    def _walk(self, c: int, i: int, end: int) -> Iterator[tuple[int, int, Attrs]]:
-        """(start, end, attrs) of the pieces from (c, i) on that start before `end`."""
-        pos: tuple[int, int] | None = (c, i)
-        while pos is not None and self.cs[pos[0]][pos[1]] < end:
-            s = self.cs[pos[0]][pos[1]]
-            yield s, self._next_start(*pos), self.ca[pos[0]][pos[1]]
-            pos = self._following(*pos)
+    def apply(self, lo: np.ndarray, hi: np.ndarray, change: np.ndarray, seq: np.ndarray,
+              ts: np.ndarray, gen: np.ndarray) -> np.ndarray:
+        """Move every page of each [lo, hi) to CHANGES[change][old state], all at once; the
+        ranges are sorted and disjoint. Pieces whose state does not change keep their
+        provenance. Returns the pages each change moved."""
+        hi = np.minimum(hi, self.limit)
+        moved = np.zeros(len(lo), dtype=np.int64)
+        real = lo < hi
+        if not real.all():
+            sub = self.apply(lo[real], hi[real], change[real], seq[real], ts[real], gen[real])
+            moved[real] = sub
+            return moved
+        if not len(lo):
+            return moved
+        a, b = self._window(int(lo[0]), int(hi[-1]))
+        starts, table = self._cut(a, b, lo, hi)
+        ends = np.append(starts[1:], self._end_of(b - 1))
+        j = np.searchsorted(lo, starts, side="right") - 1
+        covered = (j >= 0) & (starts < hi[np.maximum(j, 0)])
+        idx = np.flatnonzero(covered)
+        cj = j[idx]
+        new = CHANGE_TABLE[change[cj], table[idx, STATE]]
+        changed = new != table[idx, STATE]
+        idx, cj, new = idx[changed], cj[changed], new[changed]
+        if self.record_history and len(idx):
+            old = table[idx]
+            self.history.append(np.column_stack([
+                starts[idx], ends[idx], old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
+                seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
+        table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
+        self._splice(a, b, starts, table)
+        np.add.at(moved, cj, (ends[idx] - starts[idx]) >> PAGE_SHIFT)
+        return moved
+
+    def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,
+                   ts: int, gen: int) -> int:
+        """Move every page of [start, end) to change[old state]; return pages that changed."""
+        moved = self.apply(np.array([start], dtype=np.int64), np.array([end], dtype=np.int64),
+                           np.array([_change_index(change)]), np.array([seq_bits(cause)]),
+                           np.array([ts]), np.array([gen]))
+        return int(moved[0])
+
+    def pending_whole(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Per range: does it lie inside one pending or unaccepted piece (ACCEPT's fast case)?"""
+        i = np.searchsorted(self.starts, lo, side="right") - 1
+        nxt = np.append(self.starts, self.limit)[i + 1]
+        state = self.attrs[i, STATE]
+        return (hi <= nxt) & ((state == _D) | (state == _U))
+
+    def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
+        """Make [start, end) private if it lies inside one pending or unaccepted piece (the
+        ACCEPT hot path); False, and nothing changed, otherwise."""
+        lo, hi = np.array([start], dtype=np.int64), np.array([end], dtype=np.int64)
+        if start >= self.limit or not self.pending_whole(lo, hi)[0]:
+            return False
+        self.apply(lo, hi, np.array([ACCEPT]), np.array([seq_bits(cause)]), np.array([ts]),
+                   np.array([gen]))
+        return True
 
     # --- queries -----------------------------------------------------------------------------
 
     def pieces(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
         """(start, end, state, cause) of the pieces overlapping [start, end), clipped."""
-        for s, e, attrs in self._walk(*self._locate(start), end):
-            yield (s if s > start else start), (e if e < end else end), attrs[0], attrs[1]
+        i = self._index(min(start, self.limit - 1))
+        j = int(np.searchsorted(self.starts, end, side="left"))
+        starts = self.starts[i:j].tolist()
+        ends = [*starts[1:], self._end_of(j - 1)]
+        for s, e, (st, cause) in zip(starts, ends, self.attrs[i:j, :2].tolist(), strict=True):
+            yield (s if s > start else start), (e if e < end else end), st, seq_value(cause)
 
     def state_at(self, gpa: int) -> tuple[int, int]:
         """(state, cause) of the page holding gpa."""
         if gpa >= self.limit:
             return _N, NO_SEQ
-        c, i = self._locate(gpa)
-        attrs = self.ca[c][i]
-        return attrs[0], attrs[1]
+        st, cause = self.attrs[self._index(gpa), :2].tolist()
+        return st, seq_value(cause)
 
-    def _all(self) -> Iterator[tuple[int, int, Attrs]]:
-        return self._walk(0, 0, self.limit)
+    def _ends(self) -> np.ndarray:
+        return np.append(self.starts[1:], self.limit)
 
     def runs(self, state: int) -> Iterator[tuple[int, int, list[int]]]:
         """Maximal runs of contiguous pages in `state`: (start, end, sorted cause seqs)."""
-        run_start = -1
-        run_end = -1
-        causes: set[int] = set()
-        for s, e, attrs in self._all():
-            if attrs[0] != state:
-                continue
-            if s != run_end:
-                if run_start >= 0:
-                    yield run_start, run_end, sorted(causes)
-                run_start, causes = s, set()
-            run_end = e
-            if attrs[1] != NO_SEQ:
-                causes.add(attrs[1])
-        if run_start >= 0:
-            yield run_start, run_end, sorted(causes)
+        idx = np.flatnonzero(self.attrs[:, STATE] == state)
+        if not len(idx):
+            return
+        starts, ends, causes = self.starts[idx], self._ends()[idx], self.attrs[idx, CAUSE]
+        run = np.cumsum(np.append(True, starts[1:] != ends[:-1]))
+        first = np.flatnonzero(np.append(True, run[1:] != run[:-1]))
+        last = np.append(first[1:], len(idx)) - 1
+        pairs = np.unique(np.column_stack([run, causes])[causes != NO_SEQ], axis=0)
+        by_run: dict[int, list[int]] = {}
+        for r, cause in pairs.tolist():
+            by_run.setdefault(r, []).append(seq_value(cause))
+        for r, f, la in zip(run[first].tolist(), first.tolist(), last.tolist(), strict=True):
+            yield int(starts[f]), int(ends[la]), sorted(by_run.get(r, []))
 
     def count(self, state: int) -> int:
         """Pages in `state`."""
-        return sum(e - s for s, e, attrs in self._all() if attrs[0] == state) >> PAGE_SHIFT
+        mask = self.attrs[:, STATE] == state
+        return int((self._ends()[mask] - self.starts[mask]).sum()) >> PAGE_SHIFT
 
-    # --- changes -----------------------------------------------------------------------------
+    def open_intervals(self) -> np.ndarray:
+        """The intervals still current at the end of the trace (to_seq = NO_SEQ), as rows."""
+        idx = np.flatnonzero(self.attrs[:, STATE] != _N)
+        a = self.attrs[idx]
+        none = np.full(len(idx), NO_SEQ, dtype=np.int64)
+        return np.column_stack([self.starts[idx], self._ends()[idx], a[:, STATE], a[:, SINCE],
+                                a[:, SINCE_TS], none, none, a[:, GEN], a[:, CAUSE]])
 
-    def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
-        """Make [start, end) private if it lies inside one pending or unaccepted piece (the
-        ACCEPT hot path); False, and nothing changed, otherwise."""
-        c = bisect_right(self.mins, start) - 1
-        chunk = self.cs[c]
-        i = bisect_right(chunk, start) - 1
-        nxt = chunk[i + 1] if i + 1 < len(chunk) else self._next_start(c, i)
-        if end > nxt or self.ca[c][i][0] not in _NOT_ACCEPTED:
-            return False
-        self._replace_within(c, i, nxt, start, end, (_P, cause, cause, ts, gen))
-        return True
-
-    def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,
-                   ts: int, gen: int) -> int:
-        """Move every page of [start, end) to change[old state]; return pages that changed.
-
-        Pieces whose state does not change keep their provenance.
-        """
-        c = bisect_right(self.mins, start) - 1
-        chunk = self.cs[c]
-        i = bisect_right(chunk, start) - 1
-        nxt = chunk[i + 1] if i + 1 < len(chunk) else self._next_start(c, i)
-        if end <= nxt:  # the common case: the range lies inside one piece
-            st = self.ca[c][i][0]
-            new = change[st]
-            if new == st:
-                return 0
-            self._replace_within(c, i, nxt, start, end, (new, cause, cause, ts, gen))
-            return (end - start) >> PAGE_SHIFT
-        pieces = list(self.pieces(start, end))
-        touched = [(s, e, change[st]) for s, e, st, _ in pieces if change[st] != st]
-        if len(touched) == len(pieces) and len({new for _, _, new in touched}) == 1:
-            # every piece changes to the same state: one assignment over the whole range
-            self._set_range(start, end, (touched[0][2], cause, cause, ts, gen))
-            return (end - start) >> PAGE_SHIFT
-        pages = 0
-        for s, e, new in touched:
-            self._set_range(s, e, (new, cause, cause, ts, gen))
-            pages += (e - s) >> PAGE_SHIFT
-        return pages
-
-    def open_intervals(self) -> Iterator[HistoryRow]:
-        """The intervals still current at the end of the trace (to_seq = NO_SEQ)."""
-        for s, e, (st, cause, since, since_ts, gen) in self._all():
-            if st != _N:
-                yield (s, e, st, since, since_ts, NO_SEQ, NO_SEQ, gen, cause)
-
-    def take_history(self) -> list[HistoryRow]:
-        rows, self.history = self.history, []
+    def take_history(self) -> np.ndarray:
+        """The history rows closed since the last call (an (n, 9) int64 array)."""
+        rows = (np.concatenate(self.history) if self.history
+                else np.zeros((0, HISTORY_COLUMNS), dtype=np.int64))
+        self.history = []
         return rows

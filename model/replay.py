@@ -26,6 +26,7 @@ from tdxray.model.core import ACCOUNTING_OFF, NR_SHARED, Model
 from tdxray.model.coverage import plan
 from tdxray.model.death import DEATH_KINDS
 from tdxray.model.divergence import Divergence
+from tdxray.model.fastlane import FastLane
 from tdxray.model.outputs import (
     DIVERGENCES_FILE,
     PAGE_HISTORY_FILE,
@@ -136,7 +137,7 @@ def _replay(trace: TraceFile, history: PageHistoryWriter | None,
     rules_run, rules_skipped = plan(scan.observed(), judged=model.judged_by_effect())
     if history is not None:
         history.add(model.pages.take_history())
-        history.add(list(model.pages.open_intervals()))
+        history.add(model.pages.open_intervals())
     found = [d for d in model.found + bulk.found if d.rule in set(rules_run)]
     found += _info_findings(scan, rules_skipped)
     found.sort(key=Divergence.sort_key)
@@ -197,26 +198,42 @@ def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
     all_ts = view.ts
     prev = -1
     if len(rows):
-        core = batch.take(pa.array(rows))
-        columns = [_pylist(core.column(name)) for name in CORE_COLUMNS]
-        seqs, tss, vcpus, kinds, statuses, gpas, sizes, resumes, levels = columns[:9]
-        map_gpa, accept = model.map_gpa, model.accept
-        for j, row in enumerate(rows.tolist()):
+        core = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows))
+        lane = FastLane(model, BatchView(core))
+        columns: list[list] = []
+        row_list = rows.tolist()
+        j, m = 0, len(row_list)
+        while j < m:
             if model.k.dead_seq is not None:
                 return
+            applied = lane.run(j)
+            if applied:
+                j += applied
+                prev = row_list[j - 1]
+                continue
+            if not columns:  # the core's own view of the events, built once per batch
+                columns = [_pylist(core.column(name)) for name in CORE_COLUMNS]
+            row = row_list[j]
             if model.mailbox.test_deadline is not None:
                 _test_deadline(model, batch, all_ts, prev + 1, row + 1)
-            kind = kinds[j]
-            # the two kinds conversion-heavy traces are made of, without building a tuple
-            if kind == "map_gpa":
-                map_gpa(seqs[j], tss[j], vcpus[j], gpas[j], sizes[j], statuses[j], resumes[j])
-            elif kind == "accept":
-                accept(seqs[j], tss[j], vcpus[j], gpas[j], levels[j], statuses[j])
-            else:
-                _dispatch(model, tuple(column[j] for column in columns), markers)
+            _event(model, columns, j, markers)
             prev = row
+            j += 1
     if model.mailbox.test_deadline is not None and model.k.dead_seq is None:
         _test_deadline(model, batch, all_ts, prev + 1, batch.num_rows)
+
+
+def _event(model: Model, columns: list[list], j: int, markers: dict[int, str]) -> None:
+    kind = columns[3][j]
+    # the two kinds conversion-heavy traces are made of, without building a tuple
+    if kind == "map_gpa":
+        model.map_gpa(columns[0][j], columns[1][j], columns[2][j], columns[5][j], columns[6][j],
+                      columns[4][j], columns[7][j])
+    elif kind == "accept":
+        model.accept(columns[0][j], columns[1][j], columns[2][j], columns[5][j], columns[8][j],
+                     columns[4][j])
+    else:
+        _dispatch(model, tuple(column[j] for column in columns), markers)
 
 
 def _test_deadline(model: Model, batch: pa.RecordBatch, all_ts: np.ndarray, lo: int,

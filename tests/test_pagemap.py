@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tdxray.model import pagemap
 from tdxray.model.pagemap import (
     ACCEPTED,
     NO_SEQ,
@@ -15,6 +14,7 @@ from tdxray.model.pagemap import (
     PageMap,
     PageState,
 )
+from tdxray.tests import chunked_pagemap
 
 PAGES = 64
 PAGE = 0x1000
@@ -27,13 +27,6 @@ operations = st.lists(
               st.integers(1, 12)),
     max_size=60,
 )
-
-
-@pytest.fixture(autouse=True, params=[2, 512], ids=["tiny-chunks", "default-chunks"])
-def chunk_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Tiny chunks make every split, merge and walk cross chunk boundaries."""
-    monkeypatch.setattr(pagemap, "CHUNK", request.param)
-    return int(request.param)
 
 
 def reference(ops: list[tuple[str, int, int]], initial: int) -> list[tuple[int, int]]:
@@ -74,7 +67,7 @@ def test_states_and_causes_match_the_reference(ops: list[tuple[str, int, int]],
 @given(operations)
 def test_history_tiles_each_page_in_time(ops: list[tuple[str, int, int]]) -> None:
     pmap = replayed(ops, PageState.PRIVATE)
-    rows = pmap.take_history() + list(pmap.open_intervals())
+    rows = pmap.take_history().tolist() + pmap.open_intervals().tolist()
     for p in range(PAGES):
         gpa = p * PAGE
         spans = sorted((r[3], r[5], r[2]) for r in rows if r[0] <= gpa < r[1])
@@ -84,3 +77,74 @@ def test_history_tiles_each_page_in_time(ops: list[tuple[str, int, int]]) -> Non
         assert [since for since, _, _ in spans] == ends
         assert spans[-1][1] == NO_SEQ
         assert spans[-1][2] == pmap.state_at(gpa)[0]
+
+
+disjoint_changes = st.lists(
+    st.tuples(st.sampled_from(sorted(CHANGES)), st.integers(1, 6), st.integers(0, 3)),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations, disjoint_changes, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]))
+def test_one_apply_of_disjoint_changes_equals_them_one_by_one(
+        ops: list[tuple[str, int, int]], changes: list[tuple[str, int, int]],
+        initial: PageState) -> None:
+    """The batch path (`apply`) against transitions in seq order: same map, same history."""
+    one_by_one, batched = replayed(ops, initial), replayed(ops, initial)
+    lo, hi, change, seqs = [], [], [], []
+    first = 0
+    for k, (name, count, gap) in enumerate(changes):
+        start = (first + gap) * PAGE
+        if start >= LIMIT:
+            break
+        seq = 1000 + k
+        one_by_one.transition(start, start + count * PAGE, CHANGES[name], seq, seq * 10, 1)
+        lo.append(start)
+        hi.append(start + count * PAGE)
+        change.append(sorted(CHANGES).index(name))
+        seqs.append(seq)
+        first += gap + count
+    index = {name: pagemap_index for pagemap_index, name in enumerate(("share", "unshare",
+                                                                       "accept"))}
+    kinds = np.array([index[sorted(CHANGES)[c]] for c in change], dtype=np.int64)
+    s = np.array(seqs, dtype=np.int64)
+    batched.apply(np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64), kinds, s, s * 10,
+                  np.ones(len(s), dtype=np.int64))
+    assert batched.starts.tolist() == one_by_one.starts.tolist()
+    assert batched.attrs.tolist() == one_by_one.attrs.tolist()
+    assert sorted(batched.take_history().tolist()) == sorted(one_by_one.take_history().tolist())
+
+
+mixed = st.lists(
+    st.tuples(st.sampled_from([*sorted(CHANGES), "accept_pending"]), st.integers(0, PAGES * 2),
+              st.integers(1, 12)),
+    max_size=60,
+)
+
+
+def _pieces(pmap: PageMap | chunked_pagemap.PageMap) -> list[tuple[int, int, int, int]]:
+    return list(pmap.pieces(0, LIMIT))
+
+
+@settings(max_examples=300, deadline=None)
+@given(mixed, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]))
+def test_array_map_matches_the_chunked_map_it_replaced(ops: list[tuple[str, int, int]],
+                                                       initial: PageState) -> None:
+    """Same pieces, same answers, same history rows as the chunked-list map of before."""
+    arrays = PageMap(LIMIT, RAM, initial)
+    chunks = chunked_pagemap.PageMap(LIMIT, RAM, initial)
+    for seq, (name, first, count) in enumerate(ops, start=1):
+        start, end = first * PAGE, (first + count) * PAGE
+        if name == "accept_pending":
+            got = arrays.accept_pending(start, end, seq, seq * 10, 2)
+            assert got == chunks.accept_pending(start, end, seq, seq * 10, 2)
+        else:
+            got = arrays.transition(start, end, CHANGES[name], seq, seq * 10, 1)
+            assert got == chunks.transition(start, end, CHANGES[name], seq, seq * 10, 1)
+    assert _pieces(arrays) == _pieces(chunks)
+    for state in PageState:
+        assert list(arrays.runs(state)) == list(chunks.runs(state))
+        assert arrays.count(state) == chunks.count(state)
+    assert sorted(arrays.take_history().tolist()) == sorted(map(list, chunks.take_history()))
+    assert arrays.open_intervals().tolist() == list(map(list, chunks.open_intervals()))

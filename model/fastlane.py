@@ -1,0 +1,137 @@
+"""The fast lane of the sequential core: runs of plain conversions applied as array batches.
+
+A plain MapGPA (one successful call, valid, aligned, inside the one RAM range, no operation
+open on its vCPU, conversions not stopped) and a plain ACCEPT (successful, aligned, of a range
+inside one pending or unaccepted piece) say nothing and only move pages: the core would call
+`PageMap.transition` or `accept_pending` for each. Here a run of them goes to the page map as a
+few layers of disjoint changes (`layers`). An ACCEPT found not plain (its outcome depends on
+what came before it in the run) ends the run just before it: the core takes it from there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tdxray.model.columns import BatchView
+from tdxray.model.core import Model
+from tdxray.model.layers import layers
+from tdxray.model.pagemap import ACCEPT, SHARE, UNSHARE, PageMap
+from tdxray.schema.constants import (
+    ACCEPT_LEVEL_SIZES,
+    PAGE_SIZE,
+    TDVMCALL_SUCCESS,
+    TDX_SUCCESS,
+)
+
+MIN_RUN = 64  # shorter runs are not worth the array set-up: the core takes them
+FIRST_TRY = 4096  # events of the first attempt after a cut; doubled after each clean one
+
+_LEVEL_SIZE = np.zeros(256, dtype=np.uint64)
+for _level, _size in ACCEPT_LEVEL_SIZES.items():
+    _LEVEL_SIZE[_level] = _size
+
+
+class FastLane:
+    """The plain conversions of one batch's core events, found with columnar operations."""
+
+    def __init__(self, model: Model, core: BatchView) -> None:
+        self.model = model
+        is_map, is_accept = core.is_kind("map_gpa"), core.is_kind("accept")
+        gpa, status = core.number("gpa"), core.number("status", 1)
+        sbit = np.uint64(model.sbit)
+        size = core.number("size")
+        start = gpa & ~sbit
+        end = start + size
+        with np.errstate(over="ignore"):
+            last = gpa + size - np.uint64(1)
+        lo_ram, hi_ram = np.uint64(model.ram_lo), np.uint64(model.ram_hi)
+        plain_map = (is_map & (status == TDVMCALL_SUCCESS) & (size > 0)
+                     & ((gpa | size) & np.uint64(PAGE_SIZE - 1) == 0)
+                     & (gpa < np.uint64(model.gpa_limit)) & (last < np.uint64(model.gpa_limit))
+                     & ((gpa ^ last) & sbit == 0) & (start >= lo_ram) & (end <= hi_ram)
+                     & (end > start) & core.valid("gpa") & core.valid("size"))
+        if not model._one_ram_range:
+            plain_map[:] = False
+        level = core.number("level", 255)
+        asize = _LEVEL_SIZE[np.minimum(level, 255).astype(np.int64)]
+        plain_accept = (is_accept & (status == TDX_SUCCESS) & (asize > 0) & (gpa < sbit)
+                        & core.valid("gpa"))
+        plain_accept &= (gpa % np.maximum(asize, np.uint64(1))) == 0
+        self.plain = plain_map | plain_accept
+        self.lo = np.where(plain_map, start, gpa).astype(np.int64)
+        self.hi = np.where(plain_map, end, gpa + asize).astype(np.int64)
+        self.hi[~self.plain] = self.lo[~self.plain]
+        to_private = (gpa & sbit) == 0
+        self.change = np.where(plain_accept, ACCEPT, np.where(to_private, UNSHARE, SHARE))
+        self.is_accept = plain_accept
+        self.is_map = plain_map
+        self.seq = core.seq.astype(np.int64)
+        self.ts = core.ts.astype(np.int64)
+        self.vcpu = core.vcpu
+        # run_end[j]: the first row at or after j that is not plain
+        bad = np.append(np.flatnonzero(~self.plain), len(self.plain))
+        self.run_end = bad[np.searchsorted(bad, np.arange(len(self.plain)))]
+        self.slow_until = 0
+        self.attempt = FIRST_TRY
+
+    def open(self) -> bool:
+        """The core's state lets plain conversions through (nothing pending to judge)."""
+        k = self.model.k
+        return (k.dead_seq is None and not k.conversions_stopped
+                and self.model.mailbox.test_deadline is None)
+
+    def run(self, j: int) -> int:
+        """Apply the plain run starting at row j (or a prefix of it); rows applied."""
+        if j < self.slow_until or self.run_end[j] - j < MIN_RUN or not self.open():
+            return 0
+        stop = min(int(self.run_end[j]), j + self.attempt)
+        stop = self._before_open_ops(j, stop)
+        done = self._apply(j, stop) if stop - j >= MIN_RUN else 0
+        if done < MIN_RUN:
+            self.slow_until, self.attempt = j + MIN_RUN, FIRST_TRY
+            return done
+        self.attempt = self.attempt * 2 if done == stop - j else FIRST_TRY
+        return done
+
+    def _before_open_ops(self, j: int, stop: int) -> int:
+        """Cut before the first MapGPA of a vCPU whose operation is open (it may continue)."""
+        for vcpu, op in self.model.k.ops.items():
+            if op.open:
+                hits = np.flatnonzero(self.is_map[j:stop] & (self.vcpu[j:stop] == vcpu))
+                if len(hits):
+                    stop = j + int(hits[0])
+        return stop
+
+    def _apply(self, j: int, stop: int) -> int:
+        """Apply rows j..stop-1, or the prefix before the first ACCEPT that is not plain."""
+        pages = self.model.pages
+        level, exact = layers(self.lo[j:stop], self.hi[j:stop])
+        stop = j + exact
+        saved = (pages.starts.copy(), pages.attrs.copy(), len(pages.history))
+        failed = self._layers(pages, j, stop, level[:exact])
+        if failed is not None:
+            pages.starts, pages.attrs = saved[0], saved[1]
+            del pages.history[saved[2]:]
+            stop = failed
+            self._layers(pages, j, stop, level[:stop - j])
+        for vcpu in np.unique(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():
+            self.model.k.ops.pop(vcpu, None)
+        return stop - j
+
+    def _layers(self, pages: PageMap, j: int, stop: int, level: np.ndarray) -> int | None:
+        """Apply the layers in order; the row of the first ACCEPT found not plain, if any."""
+        gen = np.full(stop - j, self.model.k.generation, dtype=np.int64)
+        failed: int | None = None
+        for lv in range(int(level.max()) + 1 if len(level) else 0):
+            rows = np.flatnonzero(level == lv)
+            rows = rows[np.argsort(self.lo[j + rows], kind="stable")]
+            at = j + rows
+            accepts = self.is_accept[at]
+            if accepts.any():
+                ok = pages.pending_whole(self.lo[at], self.hi[at]) | ~accepts
+                if not ok.all():
+                    first = int(at[~ok].min())
+                    failed = first if failed is None else min(failed, first)
+            pages.apply(self.lo[at], self.hi[at], self.change[at], self.seq[at], self.ts[at],
+                        gen[rows])
+        return failed
