@@ -27,6 +27,7 @@ from tdxray.schema.errors import InputError
 from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
+from tdxray.store.results_place import results_place
 
 # (source, its batches) -> the same batches, counted: a command's progress while it converts
 Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
@@ -51,7 +52,7 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     if arg != STDIN and path.is_dir() and not has_parquet(path):
         return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn, track)
     if arg != STDIN and path.is_dir():
-        refs = [TraceRef(p, results_dir_for(p), str(p))
+        refs = [TraceRef(p, results_place(results_dir_for(p)), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many)]
         for ref in refs:
             open_trace(ref.path)
@@ -60,7 +61,7 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
         raise InputError("no such file or directory", arg)
     if is_parquet_file(arg):
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
-        return [TraceRef(path, results_dir_for(path), arg)]
+        return [TraceRef(path, results_place(results_dir_for(path)), arg)]
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track)]
 
 

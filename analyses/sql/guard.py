@@ -17,6 +17,7 @@ Two layers, both DuckDB's own:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -40,10 +41,12 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def lockdown_statements(store: Path) -> list[str]:
-    """The settings that confine a connection to reading `store` (run after the views exist)."""
+def lockdown_statements(store: Path, also: Sequence[Path] = ()) -> list[str]:
+    """The settings that confine a connection to reading `store` (run after the views exist)
+    and the directories `also` (the stand-ins of a read-only store's results)."""
+    allowed = ", ".join(sql_str(str(d) + "/") for d in [store, *also])
     return [
-        f"SET allowed_directories = [{sql_str(str(store) + '/')}]",
+        f"SET allowed_directories = [{allowed}]",
         "SET enable_external_access = false",
         "SET autoinstall_known_extensions = false",
         "SET autoload_known_extensions = false",

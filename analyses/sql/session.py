@@ -31,6 +31,7 @@ from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
 from tdxray.store.read import TraceFile, open_trace
+from tdxray.store.results_place import results_place
 
 OnReplay = Callable[[str], None]
 MEMORY_FRACTION = 0.5  # the default memory limit of a query: half the machine's RAM
@@ -46,9 +47,9 @@ def _open_traces(store: Store) -> list[tuple[str, TraceFile]]:
     return [(tid, open_trace(store.trace_path(tid))) for tid in store.trace_ids()]
 
 
-def _refresh(store: Store, trace_id: str, path: Path, on_replay: OnReplay | None) -> None:
-    """Replay a trace whose results are missing or stale (results are written into the store)."""
-    results = store.results_dir(trace_id)
+def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None) -> None:
+    """Replay a trace whose results are missing or stale (results are written into the store,
+    or their stand-in when it is read-only: store/results_place.py)."""
     if is_fresh(path, results):
         return
     if on_replay is not None:
@@ -84,8 +85,9 @@ class Session:
         self.root = path.resolve()
         store = Store(self.root)
         traces = _open_traces(store)
+        self._results = {tid: results_place(store.results_dir(tid)) for tid, _ in traces}
         for tid, trace in traces:
-            _refresh(store, tid, trace.path, on_replay)
+            _refresh(self._results[tid], tid, trace.path, on_replay)
         self.trace_ids = [tid for tid, _ in traces]
         self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
         try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
@@ -93,7 +95,8 @@ class Session:
             self.con.execute("SET parquet_metadata_cache = true")  # views bind files often
             self._limit_memory(memory_limit or default_memory_limit())
             self._define(traces, store)
-            for statement in lockdown_statements(self.root):
+            stand_ins = [r for tid, r in self._results.items() if r != store.results_dir(tid)]
+            for statement in lockdown_statements(self.root, stand_ins):
                 self.con.execute(statement)
         except BaseException:
             if hasattr(self, "con"):
@@ -114,7 +117,7 @@ class Session:
         con.execute("CREATE TABLE traces AS "
                     "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
         con.unregister("_traces_src")
-        files = [TraceFiles(tid, t.path, store.results_dir(tid), t.header.td.shared_bit)
+        files = [TraceFiles(tid, t.path, self._results[tid], t.header.td.shared_bit)
                  for tid, t in traces]
         in_memory = results_in_memory(files)
         for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(in_memory),

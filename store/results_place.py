@@ -1,0 +1,47 @@
+"""Where a trace's replay results go: beside the trace in its store, or, when the store cannot
+be written (a read-only mount, no permission), a stand-in under one temporary directory of
+this process, removed when it exits. The stand-in starts as a copy of the results already
+there, so fresh results are still reused; stderr says where results went, once per store."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tdxray.schema.escape import escape_control
+
+_root: Path | None = None
+_said: set[Path] = set()
+
+
+def results_place(results_dir: Path) -> Path:
+    """`results_dir` when this process can write it, else its stand-in."""
+    if _writable(results_dir):
+        return results_dir
+    stand_in = _stand_in_root() / f"{len(list(_stand_in_root().iterdir()))}-{results_dir.name}"
+    if results_dir.is_dir():
+        shutil.copytree(results_dir, stand_in)
+    store = results_dir.parent
+    if store not in _said:
+        _said.add(store)
+        print(escape_control(f"tdxray: note: {store} is read-only: replay results go to "
+                             f"{_stand_in_root()} (removed when tdxray exits)"), file=sys.stderr)
+    return stand_in
+
+
+def _writable(results_dir: Path) -> bool:
+    if results_dir.is_dir():
+        return os.access(results_dir, os.W_OK | os.X_OK)
+    return os.access(results_dir.parent, os.W_OK | os.X_OK)
+
+
+def _stand_in_root() -> Path:
+    global _root
+    if _root is None:
+        _root = Path(tempfile.mkdtemp(prefix="tdxray-results-"))
+        atexit.register(shutil.rmtree, _root, ignore_errors=True)
+    return _root

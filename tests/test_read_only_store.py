@@ -1,0 +1,71 @@
+"""A read-only store is readable: check, replay and sql work, their results go to a temporary
+stand-in (said once on stderr, removed at exit), the store is left as it was. Read-only for
+real: a read-only bind mount in a user namespace when the tests run as root (who ignores
+permissions), the directory's permissions otherwise."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tdxray.tests.processes import PATIENCE, SAMPLE, run
+
+NOTE = "tdxray: note: {store} is read-only: replay results go to "
+
+
+def _read_only(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "tdxray", *args]
+    if os.geteuid() != 0:
+        store.chmod(0o555)
+        try:
+            return subprocess.run(command, capture_output=True, text=True, timeout=PATIENCE,
+                                  check=False)
+        finally:
+            store.chmod(0o755)
+    unshare = shutil.which("unshare")
+    probe = unshare and subprocess.run([unshare, "-rm", "true"], check=False).returncode == 0
+    if not probe:
+        if os.environ.get("CI"):
+            pytest.fail("unshare (util-linux) with user namespaces is needed to mount a "
+                        "read-only store as root")
+        pytest.skip("as root a read-only store needs unshare -rm (util-linux, user namespaces)")
+    mount = (f'mount --bind "{store}" "{store}" && mount -o remount,bind,ro "{store}" && '
+             'exec "$@"')
+    return subprocess.run([str(unshare), "-rm", "sh", "-c", mount, "sh", *command],
+                          capture_output=True, text=True, timeout=PATIENCE, check=False)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    store = tmp_path / "store"
+    assert run("ingest", str(SAMPLE), "-o", str(store), "-q").returncode == 0
+    return store
+
+
+def test_check_and_replay_of_a_read_only_store(store: Path, tmp_path: Path) -> None:
+    writable = tmp_path / "writable"
+    shutil.copytree(store, writable)
+    expected = run("check", str(writable), "--format", "jsonl")
+    done = _read_only(store, "check", str(store), "--format", "jsonl")
+    assert done.returncode == expected.returncode, done.stderr
+    assert done.stdout.replace(str(store), str(writable)) == expected.stdout
+    assert '"rule": "G005"' in expected.stdout
+    assert done.stderr.startswith(NOTE.format(store=store))
+    assert len(done.stderr.splitlines()) == 1
+    replayed = _read_only(store, "replay", str(store), "-q")
+    assert (replayed.returncode, replayed.stdout) == (0, ""), replayed.stderr
+    assert sorted(p.name for p in store.iterdir()) == ["sample-accept-misuse.parquet"]
+
+
+def test_sql_over_a_read_only_store(store: Path) -> None:
+    done = _read_only(store, "sql", "--store", str(store), "--format", "csv",
+                      "SELECT rule FROM divergences WHERE severity <> 'info' ORDER BY rule")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["rule", "G005", "G006"]
+    assert done.stderr.startswith(NOTE.format(store=store))
+    assert sorted(p.name for p in store.iterdir()) == ["sample-accept-misuse.parquet"]
