@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import click
@@ -17,7 +17,8 @@ from tdxray.fleet.cluster import client_for
 from tdxray.fleet.replay import TraceOutcome, replay_all
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.store.fs import is_url, storage_options
-from tdxray.store.layout import resolve_traces, results_dir_for
+from tdxray.store.layout import TRACE_SUFFIX, resolve_traces, results_dir_for
+from tdxray.store.manifest import ManifestDir, replay_row
 from tdxray.store.mirror import remote_refs
 
 Resolved = tuple[Path | str, Path | None, str]
@@ -54,10 +55,22 @@ def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
             for ref in trace_file_for(arg, trace_id, allow_many=True)]
 
 
+def _record_stamps(per_arg: Sequence[tuple[str, list[Resolved]]],
+                   outcomes: Iterator[TraceOutcome]) -> None:
+    """One manifest part per store checked: the replay stamp of each of its traces."""
+    for arg, resolved in per_arg:
+        done = [next(outcomes) for _ in resolved]
+        if not (is_url(arg) and not arg.endswith(TRACE_SUFFIX)) and not Path(arg).is_dir():
+            continue
+        ManifestDir(arg).append(replay_row(o.result.trace_id, o.stamp) for o in done
+                                if o.result is not None and o.stamp is not None)
+
+
 def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, workers: int | None,
                      scheduler: str | None) -> tuple[list[CheckedTrace], list[str]]:
     """The checked traces, in the order given, and one error line per trace that failed."""
-    refs = [ref for arg in args for ref in _resolve(arg, trace_id)]
+    per_arg = [(arg, _resolve(arg, trace_id)) for arg in args]
+    refs = [ref for _, resolved in per_arg for ref in resolved]
     progress = _Progress()
     with client_for(workers, scheduler) as client:
         outcomes = replay_all(client, [(path, rdir) for path, rdir, _ in refs], progress,
@@ -70,6 +83,7 @@ def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, worker
             continue
         artifact = str(path) if Path(source).is_dir() else source
         checked.append(CheckedTrace(outcome.result, source, artifact, outcome.lines))
+    _record_stamps(per_arg, iter(outcomes))
     click.echo(f"tdxray: {len(checked)}/{len(refs)} traces replayed on the cluster, "
                f"{progress.rate():,.0f} events/s", err=True)
     return checked, failed

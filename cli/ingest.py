@@ -21,7 +21,9 @@ from tdxray.ingest.to_store import ingest_into_store
 from tdxray.schema.errors import InputError
 from tdxray.store.fs import Location, is_url, locate
 from tdxray.store.layout import Store
+from tdxray.store.manifest import ManifestDir, ingest_row
 from tdxray.store.mirror import upload_trace
+from tdxray.store.read import open_trace
 
 
 @click.command("ingest")
@@ -53,12 +55,17 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
         # an s3:// store: each trace written locally first, then uploaded (temporary key, copy)
         local = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tdxray-ingest-"))) \
             if remote is not None else Path(store_dir)
-        _ingest(files, Store(local), remote, trace_id, default, per_file, options, replace, quiet)
+        rows: list[dict[str, object]] = []
+        try:
+            _ingest(files, Store(local), remote, trace_id, default, per_file, options, replace,
+                    quiet, rows)
+        finally:  # the traces that made it into the store are in its manifest, even on an error
+            ManifestDir(store_dir).append(rows)
 
 
 def _ingest(files: tuple[str, ...], store: Store, remote: Location | None, trace_id: str | None,
             default: str, per_file: dict[str, str], options: TextOptions, replace: bool,
-            quiet: bool) -> None:
+            quiet: bool, rows: list[dict[str, object]]) -> None:
     written: set[str] = set()
     with contextlib.closing(read_traces(files, default, _warn, options, per_file)) as traces:
         for trace in traces:
@@ -70,10 +77,13 @@ def _ingest(files: tuple[str, ...], store: Store, remote: Location | None, trace
                 tracked = dataclasses.replace(trace, batches=progress.track(trace.batches))
                 done = ingest_into_store(tracked, store, trace_id, replace)
             written.add(done.trace_id)
+            manifest_row = ingest_row(open_trace(done.path), trace.sources,
+                                      done.path.stat().st_size)
             where: object = done.path
             if remote is not None:
                 where = upload_trace(done.path, remote, done.trace_id, replace).url
                 done.path.unlink()
+            rows.append(manifest_row)
             if not quiet:
                 said = f"{done.trace_id}: {done.events} events -> {where}"
                 click.echo(escape_control(said), err=True)

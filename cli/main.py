@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tui": ("tdxray.cli.tui", "Explore a trace interactively: events, divergences, state, SQL."),
     "report": ("tdxray.cli.report", "Write a self-contained HTML report of traces to share."),
     "shrink": ("tdxray.cli.shrink", "Shrink a trace to the fewest events revealing a divergence."),
+    "store": ("tdxray.cli.store", "The manifest of a store: list, compact, check its traces."),
     "sql": ("tdxray.cli.sql", "Query a store with SQL: views over traces and replay results."),
 }
 

@@ -26,22 +26,27 @@ class TraceOutcome:
     error: str | None
     events: int
     lines: dict[int, tuple[str, int]] = field(default_factory=dict)  # seq -> source file, line
+    stamp: str | None = None  # the results' replay.json: what they were computed from
 
 
-def _replay_local(path: Path, results_dir: Path | None, want_lines: bool
-                  ) -> tuple[ReplayResult, int, dict[int, tuple[str, int]]]:
+Replayed = tuple[ReplayResult, int, dict[int, tuple[str, int]], str | None]
+
+
+def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Replayed:
     from tdxray.analyses.event_lines import source_lines
+    from tdxray.model.outputs import STAMP_FILE
     from tdxray.model.replay import load_or_replay
     from tdxray.store.read import open_trace
 
     events = open_trace(path).num_rows
     result = load_or_replay(path, results_dir)
     seqs = {d.seq for d in result.divergences if d.seq is not None}
-    return result, events, source_lines(path, seqs) if want_lines else {}
+    stamp = results_dir / STAMP_FILE if results_dir is not None else None
+    return (result, events, source_lines(path, seqs) if want_lines else {},
+            stamp.read_text() if stamp is not None and stamp.is_file() else None)
 
 
-def _replay_remote(url: str, options: dict[str, str], want_lines: bool
-                   ) -> tuple[ReplayResult, int, dict[int, tuple[str, int]]]:
+def _replay_remote(url: str, options: dict[str, str], want_lines: bool) -> Replayed:
     from tdxray.store.fs import locate
     from tdxray.store.mirror import fetch, publish
 
@@ -63,13 +68,13 @@ def replay_task(path: str, results_dir: str | None, options: dict[str, str] | No
     where: Path | str = path if is_url(path) else Path(path)
     try:
         if isinstance(where, str):
-            result, events, lines = _replay_remote(where, options or {}, want_lines)
+            result, events, lines, stamp = _replay_remote(where, options or {}, want_lines)
         else:
-            result, events, lines = _replay_local(
+            result, events, lines, stamp = _replay_local(
                 where, Path(results_dir) if results_dir else None, want_lines)
     except InputError as exc:
         return TraceOutcome(where, None, str(exc), 0)
-    return TraceOutcome(where, result, None, events, lines)
+    return TraceOutcome(where, result, None, events, lines, stamp)
 
 
 Done = Callable[[TraceOutcome, int, int], None]  # (outcome, traces done, traces total)

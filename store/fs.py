@@ -74,13 +74,18 @@ def _s3_kwargs(options: Mapping[str, str]) -> dict[str, object]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint and "endpoint_url" not in opts:
         opts["endpoint_url"] = endpoint
+    # named explicitly (not left to botocore's lookup) so that fsspec's cache of filesystems,
+    # keyed by these arguments, gives a new one when the credentials change
+    for key, env in (("key", "AWS_ACCESS_KEY_ID"), ("secret", "AWS_SECRET_ACCESS_KEY"),
+                     ("token", "AWS_SESSION_TOKEN")):
+        if env in os.environ and key not in opts:
+            opts[key] = os.environ[env]
     region = opts.pop("region", None) or os.environ.get("AWS_REGION")
     if region:
         client["region_name"] = region
     if "anon" in opts:
         opts["anon"] = str(opts["anon"]).lower() in ("1", "true", "yes")
     return {**opts, "client_kwargs": client, "use_listings_cache": False,
-            "skip_instance_cache": True,
             "config_kwargs": {"connect_timeout": CONNECT_TIMEOUT_S,
                               "retries": {"max_attempts": RETRIES}}}
 

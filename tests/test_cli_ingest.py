@@ -35,7 +35,9 @@ def event(seq: int, **fields: Any) -> dict[str, Any]:
 
 
 def store_files(store: Path) -> list[str]:
-    return sorted(p.name for p in store.iterdir()) if store.exists() else []
+    # the manifest (STORE/_manifest/, #15) is the store's own bookkeeping, not a trace file
+    return sorted(p.name for p in store.iterdir() if p.name != "_manifest") \
+        if store.exists() else []
 
 
 # --- ingest ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tdxray.model.replay import is_fresh
 from tdxray.store.layout import results_dir_for
+from tdxray.store.manifest import ManifestDir
 from tdxray.tests.processes import PATIENCE, SAMPLE, run, start, wait_until
 
 
@@ -33,7 +34,8 @@ def test_two_ingests_of_one_trace_id_exactly_one_wins(tmp_path: Path) -> None:
     assert outcomes == [(0, ""), (2, f"tdxray: error: {store / 'same.parquet'}: the store already "
                                    "holds trace 'same' (written meanwhile?); give --replace to "
                                    "overwrite it\n")]
-    assert sorted(p.name for p in store.iterdir()) == ["same.parquet"]
+    assert sorted(p.name for p in store.iterdir()) == ["_manifest", "same.parquet"]
+    assert [r["trace_id"] for r in ManifestDir(str(store)).read_parts().to_pylist()] == ["same"]
 
 
 def test_a_check_racing_ingest_replace_leaves_stale_results(tmp_path: Path,

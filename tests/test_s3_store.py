@@ -156,3 +156,21 @@ def test_a_fleet_check_on_s3_gives_the_sequential_report(aws: S3Server,
     assert "tdxray: 2/2 traces replayed on the cluster" in fleet.stderr
     assert [k for k in _keys(aws, "tdxray-fleet") if k.endswith("replay.json")] == [
         "sample-cr4-mce-cleared.replay/replay.json", "sample-kdump.replay/replay.json"]
+
+
+def test_the_manifest_of_an_s3_store(aws: S3Server) -> None:
+    url = aws.bucket("tdxray-manifest") + "/fleet"
+    assert run("ingest", FILES[0], "-o", url).exit_code == 0
+    assert run("ingest", FILES[1], "-o", url).exit_code == 0
+    parts = [k for k in _keys(aws, "tdxray-manifest") if k.startswith("fleet/_manifest/")]
+    assert len(parts) == 2 and all(k.startswith("fleet/_manifest/part-") for k in parts)
+    rows = json.loads(run("store", "list", url, "--json").stdout)
+    assert [(r["trace_id"], r["events"]) for r in rows] == [
+        ("sample-cr4-mce-cleared", 150), ("sample-kdump", 150)]
+    ok = run("store", "check", url)
+    assert (ok.exit_code, ok.stderr) == (
+        0, f"tdxray: {url}: 2 traces, manifest under _manifest/: consistent\n")
+    res = run("store", "compact", url)
+    assert res.stderr == f"tdxray: {url}: 2 manifest parts compacted into 1 (2 traces)\n"
+    assert len([k for k in _keys(aws, "tdxray-manifest") if "/_manifest/" in k]) == 1
+    assert json.loads(run("store", "list", url, "--json").stdout) == rows

@@ -1,0 +1,207 @@
+"""The manifest of a store: one row per trace, kept as small Parquet parts that are only appended.
+
+    STORE/_manifest/part-<time ns>-<random>.parquet
+
+Each ingest (and each fleet check, with the replay stamps) appends one part; nothing is rewritten.
+A reader merges the parts: for every trace, a column's latest non-null value wins (parts are
+ordered by `recorded_at`). `tdxray store compact` replaces many parts by one. The parts live on
+the store's filesystem: a local directory, or beside the traces on object storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tdxray.schema.constants import LOG_BOOT_MARKER
+from tdxray.schema.errors import InputError
+from tdxray.store.atomic import atomic_path
+from tdxray.store.fs import backend_errors, is_url, locate
+from tdxray.store.read import TraceFile
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
+MANIFEST_DIR = "_manifest"
+PART_PREFIX = "part-"
+MANIFEST_SCHEMA = pa.schema([
+    pa.field("trace_id", pa.string(), nullable=False),
+    pa.field("sources", pa.list_(pa.string())),
+    pa.field("size", pa.uint64()),
+    pa.field("events", pa.uint64()),
+    pa.field("kernel_version", pa.string()),
+    pa.field("td_config_hash", pa.string()),
+    pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
+    pa.field("replay_stamp", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+])
+_BANNER = re.compile(re.escape(LOG_BOOT_MARKER) + r"(\S+)")
+
+
+def kernel_version(trace: TraceFile) -> str | None:
+    """The release in the first console banner ("Linux version 6.12.0-... (") of the trace."""
+    table = trace.read(["kind", "text"])
+    logs = table.filter(pc.equal(table.column("kind").cast(pa.string()), "log"))
+    for text in logs.column("text").to_pylist():
+        found = _BANNER.search(text or "")
+        if found:
+            return found.group(1)
+    return None
+
+
+def td_config_hash(trace: TraceFile) -> str:
+    """16 hex digits of SHA-256 over the TD configuration (canonical JSON): same TD, same hash."""
+    td = json.dumps(trace.header.td.to_json(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(td.encode()).hexdigest()[:16]
+
+
+def ingest_row(trace: TraceFile, sources: Sequence[str], size: int) -> dict[str, Any]:
+    """The manifest row of a trace just ingested."""
+    now = datetime.now(UTC)
+    return {"trace_id": trace.trace_id, "sources": list(sources), "size": size,
+            "events": trace.num_rows, "kernel_version": kernel_version(trace),
+            "td_config_hash": td_config_hash(trace), "ingested_at": now, "replay_stamp": None,
+            "recorded_at": now}
+
+
+def file_row(trace: TraceFile, trace_id: str, size: int) -> dict[str, Any]:
+    """The manifest row of a trace file found in a store: sources and ingest time from the
+    header's last ingest record."""
+    ingests = trace.header.provenance.get("ingest")
+    last = ingests[-1] if isinstance(ingests, list) and ingests else {}
+    last = last if isinstance(last, dict) else {}
+    when = _parse_time(last.get("time"))
+    row = ingest_row(trace, [str(s) for s in last.get("sources", [])], size)
+    return {**row, "trace_id": trace_id, "ingested_at": when}
+
+
+def _parse_time(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def replay_row(trace_id: str, stamp: str) -> dict[str, Any]:
+    """A row that records only a trace's replay stamp (the rest comes from earlier parts)."""
+    return {"trace_id": trace_id, "replay_stamp": stamp, "recorded_at": datetime.now(UTC)}
+
+
+def store_fs(root: str) -> tuple[AbstractFileSystem, str]:
+    """The filesystem of a store and its root path in it (local directories through fsspec's
+    local filesystem, so both kinds of store are listed and read the same way)."""
+    if is_url(root):
+        where = locate(root)
+        return where.fs, where.path
+    from fsspec.implementations.local import LocalFileSystem
+
+    return LocalFileSystem(), str(Path(root).resolve())
+
+
+def trace_sizes(root: str) -> dict[str, int]:
+    """trace id -> size in bytes of every trace file of the store (one listing, no file read)."""
+    fs, path = store_fs(root)
+    with backend_errors(root):
+        if not fs.isdir(path):
+            raise InputError("not a store", root)
+        entries = fs.ls(path, detail=True)
+    out: dict[str, int] = {}
+    for entry in entries:
+        name = str(entry["name"]).rsplit("/", 1)[-1]
+        if entry["type"] == "file" and name.endswith(".parquet") and not name.startswith("."):
+            out[name[: -len(".parquet")]] = int(entry["size"])
+    return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class ManifestDir:
+    """The manifest of the store at `root` (a local directory or an s3:// URL)."""
+
+    root: str
+
+    def _fs(self) -> tuple[AbstractFileSystem, str]:
+        fs, root = store_fs(self.root)
+        return fs, f"{root}/{MANIFEST_DIR}"
+
+    def parts(self) -> list[str]:
+        fs, folder = self._fs()
+        with backend_errors(self.root):
+            if not fs.isdir(folder):
+                return []
+            names = fs.ls(folder, detail=False)
+        return sorted(n for n in names if n.rsplit("/", 1)[-1].startswith(PART_PREFIX)
+                      and n.endswith(".parquet"))
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> str | None:
+        """Write the rows as one new part (atomically); returns its name, None for no rows."""
+        table = pa.Table.from_pylist(list(rows), schema=MANIFEST_SCHEMA)
+        if not table.num_rows:
+            return None
+        name = f"{PART_PREFIX}{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        _, folder = self._fs()
+        if not is_url(self.root):
+            with atomic_path(Path(folder) / name) as tmp:
+                pq.write_table(table, tmp, compression="zstd")
+            return name
+        from tdxray.store.mirror import put_atomic
+
+        with tempfile.TemporaryDirectory(prefix="tdxray-manifest-") as scratch:
+            local = Path(scratch) / name
+            pq.write_table(table, local, compression="zstd")
+            put_atomic(local, locate(self.root).join(f"{MANIFEST_DIR}/{name}"))
+        return name
+
+    def read_parts(self, parts: Sequence[str] | None = None) -> pa.Table:
+        fs, _ = self._fs()
+        tables = []
+        for part in self.parts() if parts is None else parts:
+            try:
+                with backend_errors(self.root), fs.open(part, "rb") as f:
+                    tables.append(pq.read_table(f).cast(MANIFEST_SCHEMA))
+            except (pa.ArrowException, ValueError) as exc:
+                raise InputError(f"corrupt manifest part: {exc}", part) from None
+        if not tables:
+            return MANIFEST_SCHEMA.empty_table()
+        return pa.concat_tables(tables)
+
+    def read(self) -> pa.Table:
+        """One row per trace: for each column the latest non-null value (by recorded_at)."""
+        return merge(self.read_parts())
+
+    def compact(self) -> tuple[int, int]:
+        """Replace the parts by one merged part; (parts before, traces). The merged part is in
+        place before the old ones go, and a reader merges either way: no moment without rows."""
+        parts = self.parts()
+        merged = merge(self.read_parts(parts))
+        if len(parts) <= 1:
+            return len(parts), merged.num_rows
+        self.append(merged.to_pylist())
+        fs, _ = self._fs()
+        with backend_errors(self.root):
+            for part in parts:
+                fs.rm_file(part)
+        return len(parts), merged.num_rows
+
+
+def merge(table: pa.Table) -> pa.Table:
+    """Latest non-null value per trace and column; rows sorted by trace id."""
+    order = pc.sort_indices(table, [("recorded_at", "ascending")])
+    merged: dict[str, dict[str, Any]] = {}
+    for row in table.take(order).to_pylist():
+        seen = merged.setdefault(row["trace_id"], {})
+        seen.update({k: v for k, v in row.items() if v is not None})
+    rows = [merged[k] for k in sorted(merged)]
+    return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)

@@ -1,0 +1,116 @@
+"""The manifest of a store: one row per trace, appended as small Parquet parts, merged on read,
+compacted by `tdxray store compact`, checked against the files by `tdxray store check`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner, Result
+
+from tdxray.cli.main import cli
+from tdxray.store.manifest import MANIFEST_DIR, ManifestDir
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def kernel_trace(folder: Path, sample: str, trace_id: str, release: str) -> Path:
+    """A sample trace whose first console line is the kernel's banner for `release`."""
+    lines = (SAMPLES / f"{sample}.jsonl").read_text().splitlines()
+    header = json.loads(lines[0])
+    header["trace_id"] = trace_id
+    first_log = next(i for i, line in enumerate(lines) if '"kind": "log"' in line)
+    event = json.loads(lines[first_log])
+    event["text"] = f"Linux version {release} (debian-kernel@lists.debian.org) #1 SMP"
+    lines[0], lines[first_log] = json.dumps(header), json.dumps(event)
+    path = folder / f"{trace_id}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _parts(store: Path) -> list[str]:
+    return sorted(p.name for p in (store / MANIFEST_DIR).glob("part-*.parquet"))
+
+
+def test_each_ingest_appends_one_part_and_the_rows_say_what_was_ingested(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    a = kernel_trace(tmp_path, "kdump", "td-a", "6.12.38+deb13-amd64")
+    b = kernel_trace(tmp_path, "cr4-mce-cleared", "td-b", "6.1.0-37-amd64")
+    assert run("ingest", str(a), str(b), "-o", str(store)).exit_code == 0
+    first = _parts(store)
+    assert len(first) == 1
+    assert run("ingest", str(SAMPLES / "mailbox-misuse.jsonl"), "-o", str(store)).exit_code == 0
+    assert _parts(store)[: 1] == first and len(_parts(store)) == 2  # appended, not rewritten
+    rows = {r["trace_id"]: r for r in ManifestDir(str(store)).read().to_pylist()}
+    assert sorted(rows) == ["sample-mailbox-misuse", "td-a", "td-b"]
+    assert rows["td-a"]["kernel_version"] == "6.12.38+deb13-amd64"
+    assert rows["td-b"]["kernel_version"] == "6.1.0-37-amd64"
+    assert rows["sample-mailbox-misuse"]["kernel_version"] is None
+    assert rows["td-a"]["sources"] == [str(a)]
+    assert rows["td-a"]["events"] == 150
+    assert rows["td-a"]["size"] == (store / "td-a.parquet").stat().st_size
+    assert rows["td-a"]["td_config_hash"] == rows["td-b"]["td_config_hash"]  # the same TD
+    assert len(rows["td-a"]["td_config_hash"]) == 16
+    assert rows["td-a"]["replay_stamp"] is None
+
+
+def test_a_fleet_check_records_replay_stamps_and_compact_merges_the_parts(tmp_path: Path
+                                                                          ) -> None:
+    store = tmp_path / "store"
+    for name in ("kdump", "cr4-mce-cleared"):
+        assert run("ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(store)).exit_code == 0
+    assert run("check", str(store), "--workers", "1").exit_code == 1
+    assert len(_parts(store)) == 3
+    listed = run("store", "list", str(store), "--json")
+    rows = json.loads(listed.stdout)
+    stamp = json.loads((store / "sample-kdump.replay" / "replay.json").read_text())
+    assert [r["trace_id"] for r in rows] == ["sample-cr4-mce-cleared", "sample-kdump"]
+    assert json.loads(rows[1]["replay_stamp"]) == stamp
+    assert rows[1]["sources"] == [str(SAMPLES / "kdump.jsonl")]  # earlier part, still there
+    res = run("store", "compact", str(store))
+    assert res.stderr == f"tdxray: {store}: 3 manifest parts compacted into 1 (2 traces)\n"
+    assert len(_parts(store)) == 1
+    assert json.loads(run("store", "list", str(store), "--json").stdout) == rows
+    assert pq.read_table(store / MANIFEST_DIR / _parts(store)[0]).num_rows == 2
+
+
+def test_store_check_names_what_disagrees_and_compact_adds_unlisted_traces(tmp_path: Path
+                                                                           ) -> None:
+    store = tmp_path / "store"
+    for name in ("kdump", "cr4-mce-cleared"):
+        assert run("ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(store)).exit_code == 0
+    ok = run("store", "check", str(store))
+    assert (ok.exit_code, ok.stdout) == (0, "")
+    assert ok.stderr == f"tdxray: {store}: 2 traces, manifest under _manifest/: consistent\n"
+    (store / "sample-kdump.parquet").rename(store / "moved.parquet")
+    (store / ".moved.parquet.x1y2.tmp").write_bytes(b"half")
+    bad = run("store", "check", str(store))
+    assert bad.exit_code == 1
+    assert bad.stdout.splitlines() == [
+        f"{store}: moved: trace file not in the manifest (tdxray store compact adds it)",
+        f"{store}: sample-kdump: in the manifest, no trace file",
+        f"{store}: leftover temporary: {store}/.moved.parquet.x1y2.tmp",
+    ]
+    assert run("store", "compact", str(store)).exit_code == 0
+    rows = {r["trace_id"]: r for r in ManifestDir(str(store)).read().to_pylist()}
+    assert rows["moved"]["sources"] == [str(SAMPLES / "kdump.jsonl")]  # from its header
+    assert rows["moved"]["events"] == 150
+
+
+def test_store_list_prints_one_line_per_trace(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    path = kernel_trace(tmp_path, "kdump", "td-a", "6.12.38+deb13-amd64")
+    assert run("ingest", str(path), "-o", str(store)).exit_code == 0
+    res = run("store", "list", str(store))
+    head, row = res.stdout.splitlines()
+    assert head.split() == ["trace_id", "events", "size", "kernel_version", "td_config_hash",
+                            "ingested_at", "replayed"]
+    assert row.split()[:4] == ["td-a", "150", f"{(store / 'td-a.parquet').stat().st_size:,}",
+                               "6.12.38+deb13-amd64"]
+    assert row.split()[-1] == "no"
+    assert res.stderr == "1 traces\n"
