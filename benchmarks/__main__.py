@@ -56,6 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["fleet"]:
+        from tdxray.benchmarks.fleet import main as fleet
+
+        fleet(argv[1:], log)
+        return
     if argv[:1] == ["speed"]:
         from tdxray.benchmarks.speed import main as speed
 
