@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdxray.tests.processes import PATIENCE, SAMPLE, start, wait_until
+from tdxray.tests.processes import PATIENCE, SAMPLE, run, start, wait_until
 
 
 def _terminate(proc: subprocess.Popen[str]) -> tuple[int, str]:
@@ -69,3 +69,22 @@ def test_a_python_child_without_the_cli_is_untouched() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=PATIENCE, check=True)
     assert done.stdout.strip() == "True"
+
+
+def test_store_check_finds_and_cleans_what_kill_9_left(tmp_path: Path) -> None:
+    """kill -9 cannot be unwound: its half trace stays, and `tdxray store check` finds it."""
+    store, fifo = tmp_path / "store", tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    proc = start("ingest", str(fifo), "-o", str(store), "-q")
+    writer = os.open(fifo, os.O_WRONLY)
+    try:
+        os.write(writer, b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:20]))
+        wait_until("the half trace", lambda: any(store.glob(".*.tmp")))
+        proc.kill()
+        proc.wait(timeout=PATIENCE)
+    finally:
+        os.close(writer)
+    [half] = store.glob(".*.tmp")
+    found = run("store", "check", str(store))
+    assert found.returncode == 1
+    assert found.stdout == f"{store}: leftover temporary: {half}\n"
