@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tdxray.schema.errors import InputError
+
 HELD = {signal.SIGTERM, signal.SIGINT}
 _live: set[Path] = set()
 _hooked = False
@@ -36,7 +38,13 @@ def atomic_path(final: Path) -> Iterator[Path]:
 def temp_beside(final: Path) -> Path:
     """A new empty file named `.NAME.*.tmp` beside `final`, removed at exit unless released."""
     global _hooked
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_dir():
+        raise InputError("is a directory: name a file to write", str(final))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise InputError(f"cannot make this directory for {final.name}: a file is in the way",
+                         str(exc.filename or final.parent)) from None
     with _signals_held():
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)

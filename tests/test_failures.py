@@ -62,6 +62,23 @@ def test_an_output_under_a_file(tmp_path: Path) -> None:
     assert_one_line(result.stderr, "afile")
 
 
+@pytest.mark.parametrize("command", ["export", "ingest"])
+def test_unwritable_outputs_are_one_line(tmp_path: Path, command: str) -> None:
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    name = "accept-misuse.jsonl" if command == "export" else "sample-accept-misuse.parquet"
+    cases = {tmp_path / "afile" / "sub" / name: f"{tmp_path / 'afile' / 'sub'}: cannot make "
+             f"this directory for {name}: a file is in the way"}
+    if command == "export":
+        cases[tmp_path / "adir"] = f"{tmp_path / 'adir'}: is a directory: name a file to write"
+    for target, message in cases.items():
+        out = str(target) if command == "export" else str(target.parent)
+        result = CliRunner().invoke(cli, [command, str(SAMPLE), "-o", out, "-q"])
+        assert (result.exit_code, result.stderr) == (2, f"tdxray: error: {message}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+    assert list((tmp_path / "adir").iterdir()) == []
+
+
 def _compressed(tmp_path: Path, name: str, data: bytes) -> str:
     path = tmp_path / name
     path.write_bytes(data)
