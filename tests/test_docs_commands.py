@@ -50,6 +50,8 @@ NOT_RUN = {
     ("real-guests.md", "tdxray ingest console.log"): "a real guest's console and trace buffer",
     ("real-guests.md", "trace-cmd record"): "a TDX host with trace-cmd",
     ("real-guests.md", "trace-cmd report"): "a TDX host's recordings",
+    ("fleet.md", "dask scheduler --host 127.0.0.1 --port 8786 --no-dashboard &"):
+        "an S3 server and a Dask cluster: tests/test_docs_fleet.py runs these as written",
 }
 # workflow lines that install tdxray from the network (the suite runs the tdxray it tests)
 NOT_RUN_LINE = re.compile(r'^pip install "tdxray @ git\+https://')
