@@ -114,3 +114,25 @@ def test_store_list_prints_one_line_per_trace(tmp_path: Path) -> None:
                                "6.12.38+deb13-amd64"]
     assert row.split()[-1] == "no"
     assert res.stderr == "1 traces\n"
+
+
+def test_fleet_sql_divergences_per_kernel_version_and_rule(tmp_path: Path) -> None:
+    from tdxray.analyses.sql.library import get_query
+    from tdxray.analyses.sql.session import Session
+
+    store = tmp_path / "store"
+    a = kernel_trace(tmp_path, "cr4-mce-cleared", "td-a", "6.12.38+deb13-amd64")
+    b = kernel_trace(tmp_path, "mailbox-misuse", "td-b", "6.1.0-37-amd64")
+    assert run("ingest", str(a), str(b), str(SAMPLES / "kdump.jsonl"), "-o",
+               str(store)).exit_code == 0
+    with Session(store) as session:
+        rows = session.arrow(get_query("divergences-by-kernel").sql).to_pylist()
+        traces = session.arrow("SELECT trace_id, kernel_version FROM traces "
+                               "ORDER BY trace_id").to_pylist()
+    assert [(r["kernel_version"], r["rule"], r["traces"], r["count"]) for r in rows
+            if r["severity"] != "info"] == [
+        ("6.1.0-37-amd64", "M001", 1, 1), ("6.1.0-37-amd64", "M004", 1, 1),
+        ("6.12.38+deb13-amd64", "C001", 1, 1)]
+    assert traces == [{"trace_id": "sample-kdump", "kernel_version": None},
+                      {"trace_id": "td-a", "kernel_version": "6.12.38+deb13-amd64"},
+                      {"trace_id": "td-b", "kernel_version": "6.1.0-37-amd64"}]

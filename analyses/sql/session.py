@@ -113,7 +113,7 @@ class Session:
 
     def _define(self, traces: list[tuple[str, TraceFile]], store: Store) -> None:
         con = self.con
-        con.register("_traces_src", traces_table(traces))
+        con.register("_traces_src", traces_table(traces, str(store.root)))
         con.execute("CREATE TABLE traces AS "
                     "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
         con.unregister("_traces_src")

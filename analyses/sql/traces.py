@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
+from tdxray.store.manifest import MANIFEST_SCHEMA, ManifestDir
 from tdxray.store.read import TraceFile
 
 TRACES_SCHEMA = pa.schema([
@@ -47,6 +48,20 @@ def _row(trace_id: str, trace: TraceFile) -> dict[str, object]:
     }
 
 
-def traces_table(traces: Sequence[tuple[str, TraceFile]]) -> pa.Table:
-    """The rows of the `traces` table (trace_id is the store's name for the trace)."""
-    return pa.Table.from_pylist([_row(tid, t) for tid, t in traces], schema=TRACES_SCHEMA)
+MANIFEST_COLUMNS = ("kernel_version", "td_config_hash", "ingested_at", "replay_stamp")
+
+
+def traces_table(traces: Sequence[tuple[str, TraceFile]], store: str | None = None) -> pa.Table:
+    """The rows of the `traces` table (trace_id is the store's name for the trace), with the
+    store manifest's kernel version, TD config hash, ingest time and replay stamp (NULL for a
+    trace the manifest does not list)."""
+    table = pa.Table.from_pylist([_row(tid, t) for tid, t in traces], schema=TRACES_SCHEMA)
+    manifest = ManifestDir(store).read() if store is not None else MANIFEST_SCHEMA.empty_table()
+    by_id = {r["trace_id"]: r for r in manifest.select(["trace_id", *MANIFEST_COLUMNS])
+             .to_pylist()}
+    ids = table.column("trace_id").to_pylist()
+    for name in MANIFEST_COLUMNS:
+        values = [by_id.get(tid, {}).get(name) for tid in ids]
+        table = table.append_column(MANIFEST_SCHEMA.field(name),
+                                    pa.array(values, MANIFEST_SCHEMA.field(name).type))
+    return table
