@@ -24,6 +24,7 @@ from tdxray.analyses.sql.watch import watched
 from tdxray.cli.progress import EventProgress
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
+from tdxray.store.mirror import local_store
 
 PAGED_FORMATS = ("table", "markdown")  # formats for people: a default row limit applies
 
@@ -196,7 +197,8 @@ def command(query: str | None, store: str | None, query_file: IO[str] | None,
         raise click.UsageError(f"{fmt} output is binary: give -o FILE or redirect stdout")
     text = _query_text(query, query_file, run_name)
     limits = Limits(timeout, max_rows, quiet)
-    with Session(store, on_replay=_note_replay, memory_limit=memory_limit) as session:
+    with local_store(store) as root, \
+            Session(root, on_replay=_note_replay, memory_limit=memory_limit) as session:
         if text is None:
             _interactive(session, limit, limits)
         else:
@@ -205,7 +207,7 @@ def command(query: str | None, store: str | None, query_file: IO[str] | None,
 
 def _print_schema(store: str | None) -> None:
     if store:
-        with Session(store, on_replay=_note_replay) as session:
+        with local_store(store) as root, Session(root, on_replay=_note_replay) as session:
             click.echo(schema_text(session))
         return
     with tempfile.TemporaryDirectory(prefix="tdxray-schema-") as empty, Session(empty) as session:

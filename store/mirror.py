@@ -10,19 +10,22 @@ are fresh only once all of them are in place.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, check_trace_id
-from tdxray.store.fs import Location, backend_errors, locate
+from tdxray.store.fs import Location, backend_errors, is_url, locate
 from tdxray.store.layout import RESULTS_SUFFIX, TRACE_SUFFIX, TraceRef, results_dir_for
 
 RESULT_FILES = ("divergences.parquet", "page_history.parquet", "filter_index.parquet")
 STAMP_FILE = "replay.json"
+MANIFEST_DIR = "_manifest"  # store/manifest.py's (which imports this module)
 _counter = itertools.count()
 
 
@@ -82,10 +85,11 @@ def results_for(trace_url: str) -> str:
     return trace_url[: -len(TRACE_SUFFIX)] + RESULTS_SUFFIX
 
 
-def fetch(trace: Location, workdir: Path) -> TraceRef:
-    """The trace and its results, copied under `workdir`; the ref remembers where they came from."""
-    local = workdir / str(next(_counter)) / trace.name
-    local.parent.mkdir(parents=True)
+def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
+    """The trace and its results, copied under `workdir` (flat: as a store directory's files);
+    the ref remembers where they came from."""
+    local = workdir / trace.name if flat else workdir / str(next(_counter)) / trace.name
+    local.parent.mkdir(parents=True, exist_ok=True)
     results = results_dir_for(local)
     with backend_errors(trace.url):
         trace.fs.get_file(trace.path, str(local))
@@ -98,6 +102,29 @@ def fetch(trace: Location, workdir: Path) -> TraceRef:
                 if trace.fs.exists(f"{remote.path}/{name}"):
                     trace.fs.get_file(f"{remote.path}/{name}", str(results / name))
     return TraceRef(local, results, trace.url, remote=trace.url)
+
+
+@contextlib.contextmanager
+def local_store(arg: str) -> Iterator[str]:
+    """A store directory to work in: `arg` itself, or for an s3:// store a temporary mirror of
+    its traces, results and manifest whose new results are published when the block ends."""
+    if not is_url(arg):
+        yield arg
+        return
+    where = locate(arg)
+    with tempfile.TemporaryDirectory(prefix="tdxray-store-") as scratch:
+        root = Path(scratch)
+        refs = [fetch(where.join(f"{tid}{TRACE_SUFFIX}"), root, flat=True)
+                for tid in remote_trace_ids(where)]
+        with backend_errors(arg):
+            parts = f"{where.path}/{MANIFEST_DIR}"
+            if where.fs.isdir(parts):
+                (root / MANIFEST_DIR).mkdir()
+                for part in where.fs.ls(parts, detail=False):
+                    where.fs.get_file(part, str(root / MANIFEST_DIR / part.rsplit("/", 1)[-1]))
+        yield scratch
+        for ref in refs:
+            publish(ref)
 
 
 def _ns(when: object) -> int:

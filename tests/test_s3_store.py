@@ -176,3 +176,20 @@ def test_the_manifest_of_an_s3_store(aws: S3Server) -> None:
     assert res.stderr == f"tdxray: {url}: 2 manifest parts compacted into 1 (2 traces)\n"
     assert len([k for k in _keys(aws, "tdxray-manifest", True) if "/_manifest/" in k]) == 1
     assert json.loads(run("store", "list", url, "--json").stdout) == rows
+
+
+def test_sql_over_an_s3_store_as_over_a_local_one(aws: S3Server, local_store: Path) -> None:
+    url = aws.bucket("tdxray-sql") + "/fleet"
+    assert run("ingest", *FILES, "-o", url).exit_code == 0
+    query = ("SELECT t.trace_id, t.events, t.td_config_hash, count(d.rule) AS divergences "
+             "FROM traces t LEFT JOIN divergences d USING (trace_id) GROUP BY ALL ORDER BY 1")
+    remote = run("sql", "--store", url, query, "--format", "csv")
+    local = run("sql", "--store", str(local_store), query, "--format", "csv")
+    assert remote.exit_code == local.exit_code == 0, remote.output
+    assert remote.stdout == local.stdout
+    assert remote.stdout.splitlines()[0] == "trace_id,events,td_config_hash,divergences"
+    assert "tdxray: replaying sample-kdump (results missing or stale)" in remote.stderr
+    assert [k for k in _keys(aws, "tdxray-sql") if k.endswith("replay.json")] == [
+        "fleet/sample-cr4-mce-cleared.replay/replay.json", "fleet/sample-kdump.replay/replay.json"]
+    again = run("sql", "--store", url, query, "--format", "csv")
+    assert (again.stdout, "replaying" in again.stderr) == (local.stdout, False)  # fresh results
