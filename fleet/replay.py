@@ -80,24 +80,45 @@ def replay_task(path: str, results_dir: str | None, options: dict[str, str] | No
 Done = Callable[[TraceOutcome, int, int], None]  # (outcome, traces done, traces total)
 
 
+TASKS_PER_WORKER = 4  # enough tasks for the workers to balance uneven traces
+MAX_CHUNK = 32  # traces per task at most: a lost worker costs at most this much work again
+
+
+def chunk_size(traces: int, workers: int) -> int:
+    """Traces per task: one task per trace costs ~30 ms of scheduling each (benchmarks/fleet.py),
+    so small traces go in groups, while every worker still gets TASKS_PER_WORKER tasks."""
+    return max(1, min(MAX_CHUNK, traces // max(workers * TASKS_PER_WORKER, 1)))
+
+
+def replay_chunk(items: Sequence[tuple[str, str | None]], options: dict[str, str] | None,
+                 want_lines: bool) -> list[TraceOutcome]:
+    """Runs on a worker: the traces of one task, one after the other."""
+    return [replay_task(path, rdir, options, want_lines) for path, rdir in items]
+
+
 def replay_all(client: object, traces: Sequence[tuple[Path | str, Path | None]],
                on_done: Done | None = None, options: dict[str, str] | None = None,
                want_lines: bool = False) -> list[TraceOutcome]:
-    """Replay every (trace, results dir) on the client's cluster, one task per trace; the
-    outcomes come back in the order given, whatever order the workers finish in."""
+    """Replay every (trace, results dir) on the client's cluster, in tasks of chunk_size traces;
+    the outcomes come back in the order given, whatever order the workers finish in."""
     from distributed import Client, as_completed
 
     assert isinstance(client, Client)
-    futures = [client.submit(replay_task, str(path), str(rdir) if rdir else None, options,
-                             want_lines, key=f"tdxray-replay-{i}-{_name(path)}", pure=False)
-               for i, (path, rdir) in enumerate(traces)]
-    index = {f.key: i for i, f in enumerate(futures)}
-    outcomes: list[TraceOutcome | None] = [None] * len(futures)
-    for done, future in enumerate(as_completed(futures), start=1):
-        outcome: TraceOutcome = future.result()
-        outcomes[index[future.key]] = outcome
-        if on_done is not None:
-            on_done(outcome, done, len(futures))
+    items = [(str(path), str(rdir) if rdir else None) for path, rdir in traces]
+    size = chunk_size(len(items), max(len(client.scheduler_info().get("workers", {})), 1))
+    starts = range(0, len(items), size)
+    futures = [client.submit(replay_chunk, items[i:i + size], options, want_lines,
+                             key=f"tdxray-replay-{i}-{_name(items[i][0])}", pure=False)
+               for i in starts]
+    first = {f.key: i for f, i in zip(futures, starts, strict=True)}
+    outcomes: list[TraceOutcome | None] = [None] * len(items)
+    done = 0
+    for future in as_completed(futures):
+        for offset, outcome in enumerate(future.result()):
+            outcomes[first[future.key] + offset] = outcome
+            done += 1
+            if on_done is not None:
+                on_done(outcome, done, len(items))
     return [o for o in outcomes if o is not None]
 
 

@@ -14,3 +14,11 @@ def test_the_report_judges_each_figure_against_its_target() -> None:
         "replay_ms_per_trace         42.40",
         "s3_vs_local              not measured (install moto[server] and boto3)",
     ]
+
+
+def test_traces_are_grouped_into_tasks_that_still_spread_over_the_workers() -> None:
+    from tdxray.fleet.replay import chunk_size
+
+    assert [chunk_size(n, 2) for n in (1, 7, 8, 20, 100, 1_000, 100_000)] == [
+        1, 1, 1, 2, 12, 32, 32]
+    assert chunk_size(20, 1) == 5
