@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
-import itertools
 import shutil
 import sys
 import tempfile
@@ -32,7 +31,6 @@ from tdxray.store.results_place import results_place
 # (source, its batches) -> the same batches, counted: a command's progress while it converts
 Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 _workdir: Path | None = None
-_counter = itertools.count()
 
 
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
@@ -108,7 +106,7 @@ def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn,
         _check_trace_id(trace.header.trace_id, trace_id, arg)
         if track is not None:
             trace = dataclasses.replace(trace, batches=track(arg, trace.batches))
-        target = workdir / str(next(_counter)) / f"{trace.header.trace_id}.parquet"
+        target = Path(tempfile.mkdtemp(dir=workdir)) / f"{trace.header.trace_id}.parquet"
         write_trace(trace, trace.header, target, replace=True)
     return TraceRef(target, results_dir_for(target), arg)
 

@@ -11,7 +11,6 @@ are fresh only once all of them are in place.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import tempfile
 import uuid
@@ -26,7 +25,6 @@ from tdxray.store.layout import RESULTS_SUFFIX, TRACE_SUFFIX, TraceRef, results_
 RESULT_FILES = ("divergences.parquet", "page_history.parquet", "filter_index.parquet")
 STAMP_FILE = "replay.json"
 MANIFEST_DIR = "_manifest"  # store/manifest.py's (which imports this module)
-_counter = itertools.count()
 
 
 def check_bucket(store: Location) -> None:
@@ -88,7 +86,7 @@ def results_for(trace_url: str) -> str:
 def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     """The trace and its results, copied under `workdir` (flat: as a store directory's files);
     the ref remembers where they came from."""
-    local = workdir / trace.name if flat else workdir / str(next(_counter)) / trace.name
+    local = workdir / trace.name if flat else Path(tempfile.mkdtemp(dir=workdir)) / trace.name
     local.parent.mkdir(parents=True, exist_ok=True)
     results = results_dir_for(local)
     with backend_errors(trace.url):

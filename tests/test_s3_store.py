@@ -193,3 +193,11 @@ def test_sql_over_an_s3_store_as_over_a_local_one(aws: S3Server, local_store: Pa
         "fleet/sample-cr4-mce-cleared.replay/replay.json", "fleet/sample-kdump.replay/replay.json"]
     again = run("sql", "--store", url, query, "--format", "csv")
     assert (again.stdout, "replaying" in again.stderr) == (local.stdout, False)  # fresh results
+def test_a_text_trace_then_a_bucket_in_one_process(aws: S3Server) -> None:
+    """A converted text trace and a fetched object share the process's scratch directory: each
+    gets a directory of its own (two counters once both named theirs '0': 'File exists')."""
+    url = aws.bucket("tdxray-scratch")
+    assert run("ingest", FILES[0], "-o", url).exit_code == 0
+    assert run("check", FILES[1]).exit_code == 1
+    res = run("check", url)
+    assert res.exit_code == 0, res.output
