@@ -9,15 +9,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 STORE  ?= demo-store
 
-.PHONY: demo test lint bench samples golden clean
+.PHONY: demo test lint bench samples golden clean lock
 
 # pip is retried over a few minutes: a registry or DNS outage of a minute or two must not fail a
 # fresh machine's set-up (it did once, in CI); a real missing package still fails after the last try.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	@for wait in 15 45 90 0; do \
 	  $(BIN)/python -m pip install --quiet --retries 10 --timeout 30 --upgrade pip && \
-	  $(BIN)/python -m pip install --quiet --retries 10 --timeout 30 -e '.[dev]' && exit 0; \
+	  $(BIN)/python -m pip install --quiet --retries 10 --timeout 30 -c constraints.txt -e '.[dev]' && exit 0; \
 	  [ $$wait -eq 0 ] && exit 1; \
 	  echo "pip install failed; trying again in $$wait s" >&2; sleep $$wait; \
 	done
@@ -47,6 +47,11 @@ samples: $(STAMP)
 # the golden replay results (tests/data/golden/) after a change of model semantics on purpose
 golden: $(STAMP)
 	$(BIN)/python -m tdxray.tests.golden
+
+# constraints.txt from the current venv (after changing a dependency in pyproject.toml)
+lock: $(STAMP)
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^tdxray'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) $(STORE) bench-data .pytest_cache .ruff_cache
