@@ -95,6 +95,10 @@ class TraceFile:
         return con.read_parquet(str(self.path))
 
 
+# Files this process found valid (device, inode, size, mtime): the same file is not read twice.
+_checked: set[tuple[int, int, int, int]] = set()
+
+
 def open_trace(path: Path | str) -> TraceFile:
     """Open a trace file and check it (store/valid.py); a corrupt file, an invalid trace or
     another schema version is an InputError.
@@ -156,5 +160,8 @@ def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> Tr
         header = TraceHeader.from_json(json.loads(meta[META_HEADER]))
     except (ValueError, HeaderError) as exc:
         raise InputError(f"malformed trace header in the file metadata: {exc}", str(path)) from exc
-    check_trace(path, parquet, handle)
+    file_id = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if file_id not in _checked:  # a command opens a trace more than once: checked once
+        check_trace(path, parquet, handle)
+        _checked.add(file_id)
     return TraceFile(path, header, version, parquet, stat)
