@@ -289,7 +289,8 @@ def test_session_replays_missing_results_once(generic: Path, tmp_path: Path) -> 
 # --- the query library -------------------------------------------------------------------------
 
 LIBRARY = {"shared-pages-over-time", "conversion-latency", "retries-per-vcpu",
-           "mailbox-timeline", "divergence-summary", "top-churn-ranges", "leaks-by-vcpu"}
+           "mailbox-timeline", "divergence-summary", "top-churn-ranges", "leaks-by-vcpu",
+           "most-leaked-pages", "rules-never-run"}
 
 
 def library_rows(session: Session, name: str, trace: str) -> list[tuple[Any, ...]]:
