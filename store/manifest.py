@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from tdxray.schema.constants import LOG_BOOT_MARKER
 from tdxray.schema.errors import InputError
+from tdxray.schema.events import META_HEADER
 from tdxray.store.atomic import atomic_path
 from tdxray.store.fs import backend_errors, is_url, locate
 from tdxray.store.read import TraceFile
@@ -46,6 +47,7 @@ MANIFEST_SCHEMA = pa.schema([
     pa.field("td_config_hash", pa.string()),
     pa.field("ingested_at", pa.timestamp("us", tz="UTC")),
     pa.field("replay_stamp", pa.string()),
+    pa.field("header", pa.string()),  # the trace header as in the file's metadata (JSON)
     pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
 ])
 _BANNER = re.compile(re.escape(LOG_BOOT_MARKER) + r"(\S+)")
@@ -74,7 +76,12 @@ def ingest_row(trace: TraceFile, sources: Sequence[str], size: int) -> dict[str,
     return {"trace_id": trace.trace_id, "sources": list(sources), "size": size,
             "events": trace.num_rows, "kernel_version": kernel_version(trace),
             "td_config_hash": td_config_hash(trace), "ingested_at": now, "replay_stamp": None,
-            "recorded_at": now}
+            "header": _header_json(trace), "recorded_at": now}
+
+
+def _header_json(trace: TraceFile) -> str | None:
+    raw = (trace.parquet.schema_arrow.metadata or {}).get(META_HEADER)
+    return raw.decode() if raw is not None else None
 
 
 def file_row(trace: TraceFile, trace_id: str, size: int) -> dict[str, Any]:
@@ -170,7 +177,7 @@ class ManifestDir:
         for part in self.parts() if parts is None else parts:
             try:
                 with backend_errors(self.root), fs.open(part, "rb") as f:
-                    tables.append(pq.read_table(f).cast(MANIFEST_SCHEMA))
+                    tables.append(_conform(pq.read_table(f)))
             except (pa.ArrowException, ValueError) as exc:
                 raise InputError(f"corrupt manifest part: {exc}", part) from None
         if not tables:
@@ -194,6 +201,29 @@ class ManifestDir:
             for part in parts:
                 fs.rm_file(part)
         return len(parts), merged.num_rows
+
+
+def _conform(table: pa.Table) -> pa.Table:
+    """A part in MANIFEST_SCHEMA: columns added since it was written are NULL in it."""
+    for field in MANIFEST_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
+
+
+def consistent(root: str) -> pa.Table | None:
+    """The merged manifest when it describes the store's trace files exactly (the same trace
+    ids, each file's size, a header for every row), else None: a reader may then trust it
+    instead of opening every trace file."""
+    merged = ManifestDir(root).read()
+    sizes = trace_sizes(root)
+    rows = merged.select(["trace_id", "size", "events", "header"]).to_pylist()
+    if [r["trace_id"] for r in rows] != list(sizes):
+        return None
+    if any(r["size"] != sizes[r["trace_id"]] or r["events"] is None or r["header"] is None
+           for r in rows):
+        return None
+    return merged
 
 
 def merge(table: pa.Table) -> pa.Table:

@@ -1,15 +1,21 @@
-"""The fleet questions of the query library, answered exactly on a store of three traces:
-the traces that leaked the most pages, and the rules that never ran (T003 in every trace)."""
+"""Fleet SQL: the library's fleet questions answered exactly on a small store (the traces that
+leaked the most pages, the rules that never ran), and `traces` built from the manifest."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner
 
+import tdxray.analyses.sql.traces as traces_module
 from tdxray.analyses.sql.library import get_query
 from tdxray.analyses.sql.session import Session
 from tdxray.cli.main import cli
+from tdxray.store.manifest import MANIFEST_DIR, consistent
 from tests.test_manifest import SAMPLES, kernel_trace
 
 MAILBOX_RULES = [f"M00{i}" for i in range(1, 9)]
@@ -44,3 +50,34 @@ def test_most_leaked_pages_and_rules_never_run_follow_the_store(tmp_path: Path) 
             for r in _run(store, "most-leaked-pages")] == [
         ("td-unfixed", 2055, 2), ("sample-unshare-failure", 1, 1)]
     assert _run(store, "rules-never-run") == []
+
+
+def test_traces_come_from_the_manifest_when_it_matches_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = tmp_path / "store"
+    _ingest(store, kernel_trace(tmp_path, "kdump", "td-a", "6.12.38+deb13-amd64"),
+            SAMPLES / "mailbox-misuse.jsonl")
+    with Session(store) as session:  # replays both traces (their results are missing)
+        assert session.from_manifest
+        from_manifest = session.arrow("SELECT * FROM traces")
+    opened: list[str] = []
+    real_open = traces_module.open_trace
+    monkeypatch.setattr(traces_module, "open_trace",
+                        lambda path: opened.append(Path(path).name) or real_open(path))
+    with Session(store) as session:
+        assert session.from_manifest and opened == []
+        assert session.arrow("SELECT * FROM traces").equals(from_manifest)
+    # a trace file the manifest does not list: every file is opened, the table is the same
+    shutil.copy(store / "td-a.parquet", store / "td-b.parquet")
+    with Session(store) as session:
+        assert not session.from_manifest
+        assert opened == ["sample-mailbox-misuse.parquet", "td-a.parquet", "td-b.parquet"]
+        rows = session.arrow("SELECT * FROM traces")
+    assert rows.filter(pc.not_equal(rows.column("trace_id"), "td-b")).equals(from_manifest)
+    # a manifest without headers (written before they were kept) is not trusted either
+    (store / "td-b.parquet").unlink()
+    shutil.rmtree(store / "td-b.replay", ignore_errors=True)
+    assert consistent(str(store)) is not None
+    for part in (store / MANIFEST_DIR).glob("part-*.parquet"):
+        pq.write_table(pq.read_table(part).drop_columns(["header"]), part)
+    assert consistent(str(store)) is None

@@ -20,7 +20,7 @@ from tdxray.analyses.sql.guard import (
 )
 from tdxray.analyses.sql.macros import scalar_macro_ddl
 from tdxray.analyses.sql.table_macros import TABLE_MACROS
-from tdxray.analyses.sql.traces import traces_table
+from tdxray.analyses.sql.traces import TraceEntry, store_traces, traces_table
 from tdxray.analyses.sql.views import (
     TraceFiles,
     decoded_view_ddl,
@@ -30,7 +30,6 @@ from tdxray.analyses.sql.views import (
 from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
-from tdxray.store.read import TraceFile, open_trace
 from tdxray.store.results_place import results_place
 
 OnReplay = Callable[[str], None]
@@ -41,10 +40,6 @@ def default_memory_limit() -> str:
     """MEMORY_FRACTION of physical memory in DuckDB's spelling ("1234MB")."""
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     return f"{int(ram * MEMORY_FRACTION) >> 20}MB"
-
-
-def _open_traces(store: Store) -> list[tuple[str, TraceFile]]:
-    return [(tid, open_trace(store.trace_path(tid))) for tid in store.trace_ids()]
 
 
 def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None) -> None:
@@ -84,11 +79,11 @@ class Session:
             raise InputError("not a store directory", str(root))
         self.root = path.resolve()
         store = Store(self.root)
-        traces = _open_traces(store)
-        self._results = {tid: results_place(store.results_dir(tid)) for tid, _ in traces}
-        for tid, trace in traces:
-            _refresh(self._results[tid], tid, trace.path, on_replay)
-        self.trace_ids = [tid for tid, _ in traces]
+        traces, self.from_manifest = store_traces(store)
+        self._results = {t.trace_id: results_place(store.results_dir(t.trace_id)) for t in traces}
+        for t in traces:
+            _refresh(self._results[t.trace_id], t.trace_id, t.path, on_replay)
+        self.trace_ids = [t.trace_id for t in traces]
         self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
         try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
             self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
@@ -111,14 +106,14 @@ class Session:
             self.close()
             raise InputError(f"bad memory limit {limit!r}: {one_line(exc)}") from None
 
-    def _define(self, traces: list[tuple[str, TraceFile]], store: Store) -> None:
+    def _define(self, traces: list[TraceEntry], store: Store) -> None:
         con = self.con
         con.register("_traces_src", traces_table(traces, str(store.root)))
         con.execute("CREATE TABLE traces AS "
                     "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
         con.unregister("_traces_src")
-        files = [TraceFiles(tid, t.path, self._results[tid], t.header.td.shared_bit)
-                 for tid, t in traces]
+        files = [TraceFiles(t.trace_id, t.path, self._results[t.trace_id],
+                            t.header.td.shared_bit) for t in traces]
         in_memory = results_in_memory(files)
         for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(in_memory),
                     *TABLE_MACROS]:

@@ -1,14 +1,19 @@
-"""The `traces` table: one row per trace of the store, from the headers in the files' metadata."""
+"""The `traces` table: one row per trace of the store, from the store's manifest when it matches
+the trace files (store/manifest.consistent), else from the headers in the files' metadata."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
-from tdxray.store.manifest import MANIFEST_SCHEMA, ManifestDir
-from tdxray.store.read import TraceFile
+from tdxray.schema.td import TraceHeader
+from tdxray.store.layout import Store
+from tdxray.store.manifest import MANIFEST_SCHEMA, ManifestDir, consistent
+from tdxray.store.read import TraceFile, open_trace
 
 TRACES_SCHEMA = pa.schema([
     pa.field("trace_id", pa.string()),
@@ -31,7 +36,34 @@ TRACES_SCHEMA = pa.schema([
 ])
 
 
-def _row(trace_id: str, trace: TraceFile) -> dict[str, object]:
+@dataclass(frozen=True)
+class TraceEntry:
+    """What a session needs of one trace of the store: its file, header and event count."""
+
+    trace_id: str  # the store's name for the trace (its file name)
+    path: Path
+    header: TraceHeader
+    events: int
+
+
+def store_traces(store: Store) -> tuple[list[TraceEntry], bool]:
+    """Every trace of the store, and whether the manifest gave them (no trace file opened);
+    otherwise each file is opened and checked (store/read.open_trace)."""
+    manifest = consistent(str(store.root))
+    if manifest is not None:
+        rows = manifest.select(["trace_id", "events", "header"]).to_pylist()
+        return [TraceEntry(r["trace_id"], store.trace_path(r["trace_id"]),
+                           TraceHeader.from_json(json.loads(r["header"])), r["events"])
+                for r in rows], True
+    return [_entry(tid, open_trace(store.trace_path(tid))) for tid in store.trace_ids()], False
+
+
+def _entry(trace_id: str, trace: TraceFile) -> TraceEntry:
+    return TraceEntry(trace_id, trace.path, trace.header, trace.num_rows)
+
+
+def _row(trace: TraceEntry) -> dict[str, object]:
+    trace_id = trace.trace_id
     td = trace.header.td
     box = td.mailbox
     expected = trace.header.expected_rules
@@ -41,7 +73,7 @@ def _row(trace_id: str, trace: TraceFile) -> dict[str, object]:
         "ram_bytes": td.ram_bytes, "memory": td.memory,
         "mailbox_version": box.version if box else None, "mailbox_gpa": box.gpa if box else None,
         "reset_vector": box.reset_vector if box else None, "attributes": td.attributes,
-        "xfam": td.xfam, "events": trace.num_rows,
+        "xfam": td.xfam, "events": trace.events,
         "expected_rules": list(expected) if expected is not None else None,
         "provenance": json.dumps(trace.header.provenance, sort_keys=True),
         "file": trace.path.name,
@@ -51,11 +83,11 @@ def _row(trace_id: str, trace: TraceFile) -> dict[str, object]:
 MANIFEST_COLUMNS = ("kernel_version", "td_config_hash", "ingested_at", "replay_stamp")
 
 
-def traces_table(traces: Sequence[tuple[str, TraceFile]], store: str | None = None) -> pa.Table:
+def traces_table(traces: Sequence[TraceEntry], store: str | None = None) -> pa.Table:
     """The rows of the `traces` table (trace_id is the store's name for the trace), with the
     store manifest's kernel version, TD config hash, ingest time and replay stamp (NULL for a
     trace the manifest does not list)."""
-    table = pa.Table.from_pylist([_row(tid, t) for tid, t in traces], schema=TRACES_SCHEMA)
+    table = pa.Table.from_pylist([_row(t) for t in traces], schema=TRACES_SCHEMA)
     manifest = ManifestDir(store).read() if store is not None else MANIFEST_SCHEMA.empty_table()
     by_id = {r["trace_id"]: r for r in manifest.select(["trace_id", *MANIFEST_COLUMNS])
              .to_pylist()}
