@@ -11,7 +11,14 @@ import click
 
 from tdxray.analyses.escape import escape_control
 from tdxray.store.fs import backend_errors
-from tdxray.store.manifest import MANIFEST_DIR, ManifestDir, file_row, store_fs, trace_sizes
+from tdxray.store.manifest import (
+    MANIFEST_DIR,
+    ManifestDir,
+    file_row,
+    header_row,
+    store_fs,
+    trace_sizes,
+)
 from tdxray.store.read import open_trace
 
 COLUMNS = ("trace_id", "events", "size", "kernel_version", "td_config_hash", "ingested_at",
@@ -58,16 +65,18 @@ def list_(store: str, as_json: bool) -> None:
 
 def _unlisted_rows(store: str) -> list[dict[str, Any]]:
     """Manifest rows for trace files the manifest does not list (a store from before manifests),
-    from each file's header: its ingest provenance gives the sources and the time."""
+    from each file's header: its ingest provenance gives the sources and the time; and the
+    header of a listed trace whose rows lack it (written before headers were kept)."""
     from tdxray.ingest.materialize import trace_file_for
 
-    listed = {r["trace_id"] for r in _rows(store)}
+    listed = {r["trace_id"]: r for r in _rows(store)}
     rows = []
     for tid, size in trace_sizes(store).items():
-        if tid in listed:
+        if tid in listed and listed[tid]["header"] is not None:
             continue
         (ref,) = trace_file_for(f"{store.rstrip('/')}/{tid}.parquet")
-        rows.append(file_row(open_trace(ref.path), tid, size))
+        trace = open_trace(ref.path)
+        rows.append(header_row(trace, tid) if tid in listed else file_row(trace, tid, size))
     return rows
 
 

@@ -102,6 +102,11 @@ def _parse_time(value: object) -> datetime | None:
         return None
 
 
+def header_row(trace: TraceFile, trace_id: str) -> dict[str, Any]:
+    """A row that records only a trace's header (for rows written before headers were kept)."""
+    return {"trace_id": trace_id, "header": _header_json(trace), "recorded_at": datetime.now(UTC)}
+
+
 def replay_row(trace_id: str, stamp: str) -> dict[str, Any]:
     """A row that records only a trace's replay stamp (the rest comes from earlier parts)."""
     return {"trace_id": trace_id, "replay_stamp": stamp, "recorded_at": datetime.now(UTC)}

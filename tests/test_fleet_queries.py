@@ -81,3 +81,10 @@ def test_traces_come_from_the_manifest_when_it_matches_the_files(
     for part in (store / MANIFEST_DIR).glob("part-*.parquet"):
         pq.write_table(pq.read_table(part).drop_columns(["header"]), part)
     assert consistent(str(store)) is None
+    # `tdxray store compact` reads the headers back from the files
+    res = CliRunner().invoke(cli, ["store", "compact", str(store)])
+    assert res.exit_code == 0, res.output
+    assert consistent(str(store)) is not None
+    with Session(store) as session:
+        assert session.from_manifest
+        assert session.arrow("SELECT * FROM traces").equals(from_manifest)
