@@ -7,6 +7,9 @@ Prints the figures as ratios measured side by side in one run (docs/fleet.md):
   per-trace overhead time per trace beyond its replay, scheduling incl. (target <= 20 ms)
   S3 / local         a sequential check of the store on moto's S3 server (loopback) over
                      the same check of the local directory              (target <= 1.5)
+  fleet SQL / DuckDB divergences per kernel version x rule over the store (tdxray sql
+                     --run divergences-by-kernel) over DuckDB reading the same Parquet
+                     files directly (benchmarks/fleet_sql.py)           (target <= 2)
 Cluster start-up is not counted (a fleet keeps its cluster); results are removed before each
 timed run, so every run replays every trace.
 """
@@ -23,6 +26,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tdxray.benchmarks.fleet_sql import TARGET as SQL_TARGET
+from tdxray.benchmarks.fleet_sql import build_store as build_sql_store
+from tdxray.benchmarks.fleet_sql import sql_ratio
 from tdxray.model.replay import replay_trace
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import SCENARIOS
@@ -30,7 +36,8 @@ from tdxray.simulator.writer import write_trace
 from tdxray.store.layout import results_dir_for
 
 SCENARIO = "smp-v1-kexec"
-TARGETS = {"workers_2_vs_1": 1.8, "per_trace_overhead_ms": 20.0, "s3_vs_local": 1.5}
+TARGETS = {"workers_2_vs_1": 1.8, "per_trace_overhead_ms": 20.0, "s3_vs_local": 1.5,
+           "fleet_sql_vs_duckdb": SQL_TARGET}
 
 
 def build_store(root: Path, traces: int, events: int) -> list[Path]:
@@ -98,9 +105,28 @@ def s3_ratio(store: Path, paths: Sequence[Path], repeat: int) -> float | None:
     return remote / local
 
 
-def measure(traces: int, events: int, repeat: int, log: Callable[[str], None]
-            ) -> dict[str, float | None]:
+def fleet_sql(store: Path, traces: int, events: int, repeat: int,
+              log: Callable[[str], None]) -> float:
+    """The fleet SQL figure on a store of its own (traces with findings), which gets its
+    manifest first (`tdxray store compact`)."""
+    from click.testing import CliRunner
+
+    from tdxray.cli.main import cli
+
+    build_sql_store(store, traces, events)
+    log(f"SQL store: {traces} traces of {events:,} events in {store}")
+    res = CliRunner().invoke(cli, ["store", "compact", str(store)])
+    if res.exit_code != 0:
+        raise RuntimeError(f"tdxray store compact failed: {res.output}")
+    return sql_ratio(store, repeat, log)
+
+
+def measure(traces: int, events: int, repeat: int, log: Callable[[str], None],
+            sql_only: bool = False) -> dict[str, float | None]:
     with tempfile.TemporaryDirectory(prefix="tdxray-bench-fleet-") as scratch:
+        sql = fleet_sql(Path(scratch) / "sql-store", traces, events, repeat, log)
+        if sql_only:
+            return {"fleet_sql_vs_duckdb": sql}
         store = Path(scratch) / "store"
         paths = build_store(store, traces, events)
         log(f"{traces} traces of {events:,} events in {store}")
@@ -116,7 +142,8 @@ def measure(traces: int, events: int, repeat: int, log: Callable[[str], None]
         return {"workers_2_vs_1": w1 / w2,
                 "per_trace_overhead_ms": (w1 - traces * one) / traces * 1e3,
                 "replay_ms_per_trace": one * 1e3,
-                "s3_vs_local": s3}
+                "s3_vs_local": s3,
+                "fleet_sql_vs_duckdb": sql}
 
 
 def report(figures: dict[str, float | None]) -> str:
@@ -140,7 +167,9 @@ def main(argv: Sequence[str], log: Callable[[str], None]) -> None:
     p.add_argument("--traces", type=int, default=40, help="traces in the store [default: 40]")
     p.add_argument("--events", type=int, default=10_000, help="events per trace [default: 1e4]")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
+    p.add_argument("--sql-only", action="store_true",
+                   help="only the fleet SQL figure (no Dask cluster, no S3 server)")
     args = p.parse_args(list(argv))
-    figures = measure(args.traces, args.events, max(args.repeat, 1), log)
+    figures = measure(args.traces, args.events, max(args.repeat, 1), log, args.sql_only)
     print(report(figures))
     sys.stdout.flush()

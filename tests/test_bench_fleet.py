@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tdxray.benchmarks.fleet import report
 
 
 def test_the_report_judges_each_figure_against_its_target() -> None:
     text = report({"workers_2_vs_1": 1.9, "per_trace_overhead_ms": 29.98,
-                   "replay_ms_per_trace": 42.4, "s3_vs_local": None})
+                   "replay_ms_per_trace": 42.4, "s3_vs_local": None,
+                   "fleet_sql_vs_duckdb": 1.5})
     assert text.splitlines() == [
         "workers_2_vs_1               1.90  target >= 1.8: PASS",
         "per_trace_overhead_ms       29.98  target <= 20: MISS",
         "replay_ms_per_trace         42.40",
         "s3_vs_local              not measured (install moto[server] and boto3)",
+        "fleet_sql_vs_duckdb          1.50  target <= 2: PASS",
     ]
+
+
+def test_fleet_sql_and_raw_duckdb_give_the_same_rows(tmp_path: Path) -> None:
+    from tdxray.benchmarks.fleet import fleet_sql
+    from tdxray.benchmarks.fleet_sql import duckdb_rows, tdxray_rows
+
+    store = tmp_path / "store"
+    logged: list[str] = []
+    assert fleet_sql(store, 5, 300, 1, logged.append) > 0
+    rows = duckdb_rows(store)
+    assert rows == tdxray_rows(store)
+    # 5 traces: unfixed-kernel twice, then one each of the others; no banner in simulated logs
+    assert [(r[0], r[1], r[4], r[5]) for r in rows] == [
+        ("(unknown)", "C001", 3, 3), ("(unknown)", "G005", 1, 1), ("(unknown)", "G006", 1, 1),
+        ("(unknown)", "K001", 2, 4), ("(unknown)", "K004", 2, 2), ("(unknown)", "M001", 1, 1),
+        ("(unknown)", "M004", 1, 1), ("(unknown)", "T003", 3, 36)]
+    assert logged[0] == f"SQL store: 5 traces of 300 events in {store}"
 
 
 def test_traces_are_grouped_into_tasks_that_still_spread_over_the_workers() -> None:
