@@ -64,22 +64,22 @@ class FastColumns:
     def _convert(self, last_seq: int | None) -> pa.RecordBatch:
         objs = self.objs
         n = len(objs)
-        arrays = {name: _dense(name, [o.get(name) for o in objs]) for name in COMMON_KEYS}
+        arrays = {name: dense_column(name, [o.get(name) for o in objs]) for name in COMMON_KEYS}
         if any(arrays[name].null_count for name in COMMON_KEYS):
             raise BulkInvalid("a common field is missing")
         if pc.min(arrays["ts_ns"]).as_py() < 0:
             raise BulkInvalid("negative ts_ns")
-        _check_seq(arrays["seq"], last_seq)
+        check_seq(arrays["seq"], last_seq)
         columns: dict[str, tuple[list[int], list[Any]]] = {name: ([], []) for name in SPARSE}
         for kind, rows in _rows_by_kind(objs).items():
             self._gather_kind(kind, rows, columns)
         for name in SPARSE:
             rows, values = columns[name]
             if rows:
-                arrays[name] = place(rows, _dense(name, values), n)
+                arrays[name] = place(rows, dense_column(name, values), n)
             else:
                 arrays[name] = pa.nulls(n, ARROW_TYPES[name])
-        _check_across_fields(arrays)
+        check_across_fields(arrays)
         arrays["kind"] = arrays["kind"].dictionary_encode()
         arrays["line"] = pa.array([number for number, _ in self.lines], pa.uint64())
         arrays["source"] = source_column(self.source, n)
@@ -137,7 +137,7 @@ def _rows_by_kind(objs: list[dict[str, Any]]) -> dict[str, list[int]]:
     return groups
 
 
-def _dense(name: str, values: list[Any]) -> pa.Array:
+def dense_column(name: str, values: list[Any]) -> pa.Array:
     arrow_type = ARROW_TYPES[name]
     if pa.types.is_integer(arrow_type):
         return pa.array(_ints(values), arrow_type)
@@ -160,7 +160,7 @@ def _ints(values: list[Any]) -> list[Any]:
     return [v if type(v) is int else int(v, 16) for v in values]
 
 
-def _check_seq(seq: pa.Array, last_seq: int | None) -> None:
+def check_seq(seq: pa.Array, last_seq: int | None) -> None:
     values = seq.to_numpy()
     if last_seq is not None and int(values[0]) <= last_seq:
         raise BulkInvalid("seq does not increase")
@@ -168,7 +168,7 @@ def _check_seq(seq: pa.Array, last_seq: int | None) -> None:
         raise BulkInvalid("seq does not increase")
 
 
-def _check_across_fields(arrays: dict[str, pa.Array]) -> None:
+def check_across_fields(arrays: dict[str, pa.Array]) -> None:
     kind = arrays["kind"]
     retry = pc.equal(arrays["status"], pa.scalar(TDVMCALL_RETRY, pa.uint64()))
     retry_without_resume = pc.and_kleene(

@@ -8,6 +8,7 @@ the fast column path (jsonl_fast); when it finds a problem, the batch is re-read
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -18,10 +19,13 @@ import pyarrow as pa
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.ingest.jsonl.event import check_lines, exact
 from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
+from tdxray.ingest.jsonl.table import block_batch
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
 BATCH_ROWS = 1 << 12  # small enough that one batch of parsed lines stays in cache
+BLOCK_BYTES = 1 << 20  # one block for pyarrow's JSON reader (about 8,000 lines of a trace)
+SPLIT_BYTES = 1 << 15  # a block that is not plain is halved down to this, then read by line
 
 Warn = Callable[[str], None]
 
@@ -37,27 +41,31 @@ class JsonlReader:
     """One JSONL trace. The header is read on construction; `batches()` yields the events."""
 
     def __init__(self, stream: IO[bytes], source: str, warn: Warn,
-                 batch_rows: int = BATCH_ROWS, record_source: bool = True) -> None:
+                 batch_rows: int = BATCH_ROWS, record_source: bool = True,
+                 block_bytes: int = BLOCK_BYTES) -> None:
         self.source = source
-        self._lines = enumerate(stream, 1)
+        self._stream = stream
+        self._block_bytes = block_bytes if hasattr(stream, "read") else 0
         self._warn = warn
         self._batch_rows = batch_rows
         self._record_source = record_source
         self._last_seq: int | None = None
         self.line_count = 0
-        self._content_iter = self._content()
+        self._content_iter = self._content(enumerate(stream, 1))
         self.header = self._read_header()
 
-    def _content(self) -> Iterator[tuple[int, bytes, Any]]:
+    def _content(self, lines: Iterator[tuple[int, bytes]]
+                 ) -> Iterator[tuple[int, bytes, Any]]:
         """(line number, stripped line, parsed JSON or Malformed) of each line with content."""
         try:
-            yield from self._parsed_lines()
+            yield from self._parsed_lines(lines)
         except DECOMPRESSION_ERRORS as exc:
             raise InputError(f"cannot decompress: {exc}", self.source,
                              self.line_count + 1) from exc
 
-    def _parsed_lines(self) -> Iterator[tuple[int, bytes, Any]]:
-        for number, raw in self._lines:
+    def _parsed_lines(self, lines: Iterator[tuple[int, bytes]]
+                      ) -> Iterator[tuple[int, bytes, Any]]:
+        for number, raw in lines:
             self.line_count = number
             stripped = raw.strip()
             if not stripped or stripped[:1] == b"#":
@@ -85,8 +93,53 @@ class JsonlReader:
             raise InputError(str(exc), self.source, number) from None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
+        """The events: plain blocks column at a time (jsonl.table), any other line by line."""
+        if self._block_bytes:
+            yield from self._blocks()
+        yield from self._line_batches(self._content_iter)
+
+    def _blocks(self) -> Iterator[pa.RecordBatch]:
+        """Whole-line blocks of the stream; what is left at the end (no newline) stays."""
+        source = self.source if self._record_source else None
+        pending = b""
+        while True:
+            try:
+                chunk = self._stream.read(self._block_bytes)
+            except DECOMPRESSION_ERRORS as exc:
+                raise InputError(f"cannot decompress: {exc}", self.source,
+                                 self.line_count + 1) from exc
+            if not chunk:
+                break
+            data = pending + chunk
+            cut = data.rfind(b"\n") + 1
+            block, pending = data[:cut], data[cut:]
+            if not block:
+                continue
+            yield from self._block_batches(block, source)
+        self._content_iter = self._content(enumerate(io.BytesIO(pending), self.line_count + 1))
+
+    def _block_batches(self, block: bytes, source: str | None) -> Iterator[pa.RecordBatch]:
+        """One block column at a time; if it is not plain, its halves, down to SPLIT_BYTES,
+        then line by line (a column holding both numbers and "0x…" strings, as a mailbox
+        `value` does around a kexec, is not plain: the halves keep the rest fast)."""
+        first = self.line_count + 1
+        batch = block_batch(block, first, source, self._last_seq)
+        if batch is not None:
+            self.line_count += batch.num_rows
+            self._last_seq = batch.column("seq")[-1].as_py()
+            yield batch
+            return
+        half = block.find(b"\n", len(block) // 2) + 1
+        if len(block) <= SPLIT_BYTES or half in (0, len(block)):
+            yield from self._line_batches(self._content(enumerate(io.BytesIO(block), first)))
+            return
+        yield from self._block_batches(block[:half], source)
+        yield from self._block_batches(block[half:], source)
+
+    def _line_batches(self, content: Iterator[tuple[int, bytes, Any]]
+                      ) -> Iterator[pa.RecordBatch]:
         columns = FastColumns(self.source if self._record_source else None)
-        for number, raw, obj in self._content_iter:
+        for number, raw, obj in content:
             if not columns.add(number, raw, obj):
                 check_lines([*columns.lines, (number, raw)], self.source, self._last_seq)
                 raise _disagree()

@@ -1,0 +1,125 @@
+"""The column-at-a-time JSONL path: one block of lines parsed by pyarrow's JSON reader.
+
+pyarrow parses a whole block in C++ into typed columns; they are checked and converted with
+the same rules as the per-line fast path (jsonl.fast). Only plain blocks take this path: one
+JSON object per line, no blank or comment line, no null, no \\u escape, valid UTF-8, every key
+a column of its row's kind. Anything else (including every invalid block) returns None and the
+reader reads the block line by line, which keeps the exact messages with file and line.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from tdxray.ingest.columns import SPARSE, assemble, place, source_column
+from tdxray.ingest.jsonl.event import COMMON_KEYS
+from tdxray.ingest.jsonl.fast import (
+    ARROW_TYPES,
+    CONVERSION_ERRORS,
+    ENUM_SETS,
+    BulkInvalid,
+    check_across_fields,
+    check_seq,
+    dense_column,
+)
+from tdxray.schema.events import KIND_FIELDS
+
+
+def _kinds_of() -> dict[str, pa.Array]:
+    """column -> the kinds that have it (a key outside its kind's fields goes to `extra`)."""
+    kinds: dict[str, list[str]] = {}
+    for kind, (required, optional) in KIND_FIELDS.items():
+        for name in (*required, *optional):
+            kinds.setdefault(name, []).append(kind)
+    return {name: pa.array(names, pa.string()) for name, names in kinds.items()}
+
+
+KINDS_OF = _kinds_of()
+PLAIN_KEYS = frozenset(COMMON_KEYS) | frozenset(KINDS_OF)
+NOT_PLAIN = (b"null", b"\\u", b"\n\n", b"\n#", b"\r")
+
+
+def block_batch(block: bytes, first_line: int, source: str | None,
+                last_seq: int | None) -> pa.RecordBatch | None:
+    """The events of `block` (whole lines, the first numbered `first_line`), or None."""
+    if block[:1] in (b"#", b"\n") or any(mark in block for mark in NOT_PLAIN):
+        return None
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    options = pj.ReadOptions(use_threads=True, block_size=len(block) + 1)
+    try:
+        table = pj.read_json(io.BytesIO(block), read_options=options)
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != block.count(b"\n") or not set(table.column_names) <= PLAIN_KEYS:
+        return None
+    try:
+        return _convert(table.combine_chunks(), first_line, source, last_seq)
+    except (BulkInvalid, *CONVERSION_ERRORS):
+        return None
+
+
+def _convert(table: pa.Table, first_line: int, source: str | None,
+             last_seq: int | None) -> pa.RecordBatch:
+    n = table.num_rows
+    for name in COMMON_KEYS:
+        if name not in table.column_names or table.column(name).null_count:
+            raise BulkInvalid(f"common field {name} missing")
+    kind = table.column("kind").chunk(0)
+    if kind.type != pa.string():
+        raise BulkInvalid("kind is not a string")
+    arrays = {name: _column(name, table.column(name).chunk(0)) for name in ("seq", "ts_ns",
+                                                                            "vcpu")}
+    if pc.min(arrays["ts_ns"]).as_py() < 0:
+        raise BulkInvalid("negative ts_ns")
+    check_seq(arrays["seq"], last_seq)
+    present = set(table.column_names)
+    for name, (required, _) in KIND_FIELDS.items():
+        of_kind = pc.equal(kind, name)
+        for field in required:
+            if field not in present:
+                if pc.any(of_kind).as_py():
+                    raise BulkInvalid(f"missing field {field}")
+            elif pc.any(pc.and_(of_kind, pc.is_null(table.column(field).chunk(0)))).as_py():
+                raise BulkInvalid(f"missing field {field}")
+    for name in SPARSE:
+        if name not in present:
+            arrays[name] = pa.nulls(n, ARROW_TYPES[name])
+            continue
+        values = table.column(name).chunk(0)
+        foreign = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(kind, KINDS_OF[name])))
+        if pc.any(foreign).as_py():
+            raise BulkInvalid(f"{name} on a kind without it")
+        arrays[name] = _column(name, values)
+    arrays["kind"] = kind
+    check_across_fields(arrays)
+    arrays["kind"] = kind.dictionary_encode()
+    arrays["line"] = pa.array(np.arange(first_line, first_line + n, dtype=np.uint64))
+    arrays["source"] = source_column(source, n)
+    return assemble(arrays)
+
+
+def _column(name: str, values: pa.Array) -> pa.Array:
+    """One parsed column in its EVENT_SCHEMA type, by the per-line fast path's rules."""
+    arrow_type = ARROW_TYPES[name]
+    if pa.types.is_integer(arrow_type) and values.type == pa.int64():
+        return pc.cast(values, arrow_type)  # a safe cast: out of range raises
+    if pa.types.is_boolean(arrow_type) or arrow_type == pa.string():
+        if values.type != arrow_type:
+            raise BulkInvalid(f"{name} is not {arrow_type}")
+        return values
+    if not pa.types.is_integer(arrow_type) and values.type != pa.string():
+        raise BulkInvalid(f"{name} is not a string")
+    if name in ENUM_SETS and not pc.all(pc.is_in(values.drop_null(),
+                                                  pa.array(sorted(ENUM_SETS[name])))).as_py():
+        raise BulkInvalid(f"value outside the {name} vocabulary")
+    valid = np.flatnonzero(values.is_valid().to_numpy(zero_copy_only=False))
+    dense = dense_column(name, values.take(pa.array(valid)).to_pylist())
+    return place(valid.tolist(), dense, len(values))
