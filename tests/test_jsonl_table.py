@@ -15,10 +15,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tdxray.ingest.jsonl import reader as jsonl_reader
 from tdxray.ingest.jsonl.reader import JsonlReader
-from tdxray.ingest.jsonl.table import block_batch
+from tdxray.ingest.jsonl.table import block_batch, hex_column
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
 
@@ -89,6 +91,8 @@ VALID_ODD = {
     "blank and comment": ["", "# a comment", "   "],
     "escaped text": [json.dumps(event(20, "log", text="caf\u00e9 \\u0041"), ensure_ascii=True)],
     "spaces and CR": ["  " + json.dumps(event(20)) + " \r"],
+    "long hex with leading zeros": [json.dumps(event(20, gpa="0x" + "0" * 30 + "1000"))],
+    "upper-case hex": [json.dumps(event(20, gpa="0XABCDEF000", size="0x1000"))],
     "unknown kind": [json.dumps(event(20, "vmexit", reason=7))],
 }
 
@@ -104,6 +108,10 @@ INVALID_ODD = {
     "text not a string": [json.dumps(event(20, "log", text=5))],
     "write not a bool": [json.dumps(event(20, "mem_access", gpa="0x0", write=1))],
     "level too big": [json.dumps(event(20, "accept", gpa="0x0", level=300, status="0x0"))],
+    "hex level too big": [json.dumps(event(20, "accept", gpa="0x0", level="0x100",
+                                           status="0x0"))],
+    "hex beyond u64": [json.dumps(event(20, gpa="0x1" + "0" * 16))],
+    "empty hex": [json.dumps(event(20, gpa="0x"))],
     "not an object": ["[1, 2]"],
     "malformed": ['{"seq": 20,'],
     "bad hex": [json.dumps(event(20, gpa="0x12g"))],
@@ -134,3 +142,10 @@ def test_a_plain_block_takes_the_column_path() -> None:
     for name in ("null key of another kind", "mixed int and hex", "key of another kind"):
         assert block_batch(("\n".join([*lines, *VALID_ODD[name]]) + "\n").encode(), 7,
                            None, None) is None, name
+
+
+@given(st.lists(st.from_regex(r"\A0[xX][0-9a-fA-F]{1,16}\Z"), min_size=1, max_size=20),
+       st.integers(0, 5))
+def test_hex_column_reads_what_python_reads(texts: list[str], skip: int) -> None:
+    values = pa.array(["0x0"] * skip + texts).slice(skip)
+    assert hex_column(values).to_pylist() == [int(t, 16) for t in texts]
