@@ -106,6 +106,7 @@ def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn,
         _check_trace_id(trace.header.trace_id, trace_id, arg)
         if track is not None:
             trace = dataclasses.replace(trace, batches=track(arg, trace.batches))
+        workdir.mkdir(parents=True, exist_ok=True)
         target = Path(tempfile.mkdtemp(dir=workdir)) / f"{trace.header.trace_id}.parquet"
         write_trace(trace, trace.header, target, replace=True)
     return TraceRef(target, results_dir_for(target), arg)

@@ -86,6 +86,7 @@ def results_for(trace_url: str) -> str:
 def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     """The trace and its results, copied under `workdir` (flat: as a store directory's files);
     the ref remembers where they came from."""
+    workdir.mkdir(parents=True, exist_ok=True)
     local = workdir / trace.name if flat else Path(tempfile.mkdtemp(dir=workdir)) / trace.name
     local.parent.mkdir(parents=True, exist_ok=True)
     results = results_dir_for(local)

@@ -149,14 +149,14 @@ def test_an_empty_prefix_and_a_missing_trace_are_named(aws: S3Server) -> None:
 
 def test_a_fleet_check_on_s3_gives_the_sequential_report(aws: S3Server,
                                                          local_store: Path) -> None:
-    url = aws.bucket("tdxray-fleet")
+    url = aws.bucket("tdxray-fleet-check")
     assert run("ingest", *FILES, "-o", url).exit_code == 0
     fleet = run("check", url, "--workers", "2", "--format", "json")
     local = run("check", str(local_store), "--format", "json")
     assert fleet.exit_code == local.exit_code == 1
     assert fleet.stdout.replace(url, "STORE") == local.stdout.replace(str(local_store), "STORE")
     assert "tdxray: 2/2 traces replayed on the cluster" in fleet.stderr
-    assert [k for k in _keys(aws, "tdxray-fleet") if k.endswith("replay.json")] == [
+    assert [k for k in _keys(aws, "tdxray-fleet-check") if k.endswith("replay.json")] == [
         "sample-cr4-mce-cleared.replay/replay.json", "sample-kdump.replay/replay.json"]
 
 
