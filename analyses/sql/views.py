@@ -91,10 +91,14 @@ def _per_file(branches: Sequence[tuple[TraceFiles, Path]], value: Callable[[Trac
 
 def _trace_id(branches: Sequence[tuple[TraceFiles, Path]]) -> str:
     """trace_id per file: the file's name when every file is named `<trace_id>.parquet` (a
-    store's traces), else a CASE over the files. The CASE is bound again by every view built on
-    the scan, which costs O(traces) each: a store of 1,000 traces took seconds to open."""
+    store's traces), the folder's when every file is in `<trace_id>.replay/` (their results),
+    else (results in stand-in folders of a read-only store) a CASE over the files. The CASE is
+    bound again by every view built on the scan and tested per vector, which costs O(traces)
+    each: a store of 1,000 traces took seconds to open and to query."""
     if all(path.name == f"{t.trace_id}.parquet" for t, path in branches):
         return r"regexp_extract(filename, '([^/]*)\.parquet$', 1)"
+    if all(path.parent.name == f"{t.trace_id}.replay" for t, path in branches):  # results
+        return r"regexp_extract(filename, '([^/]*)\.replay/[^/]*$', 1)"
     return _per_file(branches, lambda t: sql_str(t.trace_id))
 
 
