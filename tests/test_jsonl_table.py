@@ -89,6 +89,8 @@ VALID_ODD = {
     "unknown key": [json.dumps(event(20, note=1.5))],
     "key of another kind": [json.dumps(event(20, "log", text="x", gpa="0x1"))],
     "blank and comment": ["", "# a comment", "   "],
+    "blank lines": ["", "   ", "\t"],
+    "comment": ["# a comment"],
     "escaped text": [json.dumps(event(20, "log", text="caf\u00e9 \\u0041"), ensure_ascii=True)],
     "spaces and CR": ["  " + json.dumps(event(20)) + " \r"],
     "long hex with leading zeros": [json.dumps(event(20, gpa="0x" + "0" * 30 + "1000"))],
