@@ -132,7 +132,8 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="Replay on a local Dask cluster of N worker processes, one task per trace.")
 @click.option("--scheduler", metavar="tcp://HOST:PORT",
               help="Replay on an existing Dask cluster, one task per trace.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar (with --workers/--scheduler: no summary line either).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the --format json report and exit.")
 def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
@@ -152,7 +153,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
     if workers is not None or scheduler is not None:
         from tdxray.cli.check_fleet import check_on_cluster
 
-        checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler)
+        checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler, quiet)
     else:
         checked = _check_all(traces, trace_id, fmt, quiet)
     if write_baseline is not None:

@@ -27,10 +27,10 @@ Resolved = tuple[Path | str, Path | None, str]
 class _Progress:
     """Traces done / total and events per second, on stderr when it is a terminal."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.start = time.perf_counter()
         self.events = 0
-        self.live = sys.stderr.isatty()
+        self.live = sys.stderr.isatty() and not quiet
 
     def rate(self) -> float:
         return self.events / max(time.perf_counter() - self.start, 1e-9)
@@ -67,11 +67,13 @@ def _record_stamps(per_arg: Sequence[tuple[str, list[Resolved]]],
 
 
 def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, workers: int | None,
-                     scheduler: str | None) -> tuple[list[CheckedTrace], list[str]]:
-    """The checked traces, in the order given, and one error line per trace that failed."""
+                     scheduler: str | None, quiet: bool = False
+                     ) -> tuple[list[CheckedTrace], list[str]]:
+    """The checked traces, in the order given, and one error line per trace that failed
+    (quiet: no progress and no summary line; the errors are still printed by the caller)."""
     per_arg = [(arg, _resolve(arg, trace_id)) for arg in args]
     refs = [ref for _, resolved in per_arg for ref in resolved]
-    progress = _Progress()
+    progress = _Progress(quiet)
     with client_for(workers, scheduler) as client:
         outcomes = replay_all(client, [(path, rdir) for path, rdir, _ in refs], progress,
                               storage_options(), fmt in WANT_LINES)
@@ -84,6 +86,7 @@ def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, worker
         artifact = str(path) if Path(source).is_dir() else source
         checked.append(CheckedTrace(outcome.result, source, artifact, outcome.lines))
     _record_stamps(per_arg, iter(outcomes))
-    click.echo(f"tdxray: {len(checked)}/{len(refs)} traces replayed on the cluster, "
-               f"{progress.rate():,.0f} events/s", err=True)
+    if not quiet:
+        click.echo(f"tdxray: {len(checked)}/{len(refs)} traces replayed on the cluster, "
+                   f"{progress.rate():,.0f} events/s", err=True)
     return checked, failed

@@ -69,6 +69,9 @@ def test_a_corrupt_trace_is_named_and_the_others_are_reported(store: Path) -> No
     assert "tdxray: 4/5 traces replayed on the cluster" in res.stderr
     for name in NAMES:
         assert name in res.stdout
+    quiet = run(str(store), "--workers", "2", "--format", "text", "-q")
+    assert quiet.exit_code == 2 and quiet.stdout == res.stdout
+    assert quiet.stderr.splitlines() == errors  # -q: the failed trace named, nothing else
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(store: Path,
