@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +55,19 @@ def found(result: ReplayResult) -> set[tuple[str, int | None]]:
 
 def rules(result: ReplayResult) -> set[str]:
     return {d.rule for d in result.divergences if d.severity != "info"}
+
+
+def drain_terminal(leader: int) -> bytes:
+    """Everything a child wrote to a pseudo-terminal, read until it closed its side (EIO on
+    Linux, or end of file); the leader is closed."""
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return seen

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from tdxray.analyses.escape import EscapingWriter, escape_lines
 from tdxray.cli.main import cli
+from tdxray.tests.support import drain_terminal
 
 OSC52 = "\x1b]52;c;aGk=\x07"
 SHOWN = "\\x1b]52;c;aGk=\\x07"
@@ -47,16 +48,7 @@ def on_terminal(*args: str) -> tuple[int, str, str]:
     proc = subprocess.Popen([sys.executable, "-m", "tdxray", *args], stdout=follower,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
+    seen = drain_terminal(leader)
     _, err = proc.communicate(timeout=PATIENCE)
     return proc.returncode, seen.decode().replace("\r\n", "\n"), err.decode()
 

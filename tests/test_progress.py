@@ -17,6 +17,7 @@ from rich.console import Console
 
 from tdxray.cli.main import cli
 from tdxray.cli.progress import DELAY_S, EventProgress
+from tdxray.tests.support import drain_terminal
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 
@@ -136,16 +137,7 @@ def stderr_on(terminal: bool, *args: str, cwd: Path) -> tuple[int, str, str]:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, *args], cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
     os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
+    seen = drain_terminal(leader)
     out, _ = proc.communicate(timeout=120)
     return proc.returncode, out.decode(), seen.decode()
 
