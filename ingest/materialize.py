@@ -8,10 +8,8 @@ command that takes TRACE calls `trace_file_for`.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -27,10 +25,10 @@ from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
 from tdxray.store.results_place import results_place
+from tdxray.store.scratch import process_dir
 
 # (source, its batches) -> the same batches, counted: a command's progress while it converts
 Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
-_workdir: Path | None = None
 
 
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
@@ -118,11 +116,7 @@ def _check_trace_id(actual: str, wanted: str | None, arg: str) -> None:
 
 
 def _default_workdir() -> Path:
-    global _workdir
-    if _workdir is None:
-        _workdir = Path(tempfile.mkdtemp(prefix="tdxray-"))
-        atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
-    return _workdir
+    return process_dir("tdxray-")
 
 
 def _warn_stderr(message: str) -> None:

@@ -5,16 +5,14 @@ there, so fresh results are still reused; stderr says where results went, once p
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from tdxray.schema.escape import escape_control
+from tdxray.store.scratch import process_dir
 
-_root: Path | None = None
 _said: set[Path] = set()
 
 
@@ -40,8 +38,4 @@ def _writable(results_dir: Path) -> bool:
 
 
 def _stand_in_root() -> Path:
-    global _root
-    if _root is None:
-        _root = Path(tempfile.mkdtemp(prefix="tdxray-results-"))
-        atexit.register(shutil.rmtree, _root, ignore_errors=True)
-    return _root
+    return process_dir("tdxray-results-")
