@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
+from tdxray.tests.support import need_modules
 
 USER_SETUP_ACTIONS = 3  # create_user, put_user_policy, create_access_key
 POLICY = {"Version": "2012-10-17",
@@ -51,13 +51,7 @@ class S3Server:
 
 
 def need_moto() -> None:
-    try:
-        import boto3  # noqa: F401
-        import moto.server  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "1":
-            pytest.fail("CI: moto[server] and boto3 are not installed")
-        pytest.skip("install moto[server] and boto3 (the dev extras) to run the S3 tests")
+    need_modules("boto3", "moto.server", install="moto[server] and boto3 (the dev extras)")
 
 
 def free_port() -> int:

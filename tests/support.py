@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tdxray.model.result import ReplayResult
 from tdxray.schema.build import events_to_batch
@@ -71,3 +74,15 @@ def drain_terminal(leader: int) -> bytes:
         seen += chunk
     os.close(leader)
     return seen
+
+
+def need_modules(*names: str, install: str) -> None:
+    """A real part the test needs: under CI (CI=1) its absence fails the test, elsewhere it is a
+    skip that says what to install."""
+    try:
+        for name in names:
+            importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("CI") == "1":
+            pytest.fail(f"CI: {install} is not installed")
+        pytest.skip(f"install {install} to run this test")

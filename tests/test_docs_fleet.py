@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tdxray.tests.s3server import S3Server, free_port
+from tdxray.tests.support import need_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "fleet.md"
@@ -27,17 +26,8 @@ def _commands() -> list[str]:
     return [line for line in block.splitlines() if line.strip()]
 
 
-def _need_dask() -> None:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "1":
-            pytest.fail("CI: dask[distributed] is not installed")
-        pytest.skip("install dask[distributed] to run the fleet docs")
-
-
 def test_every_command_of_the_fleet_doc_runs_as_written(s3: S3Server, tmp_path: Path) -> None:
-    _need_dask()
+    need_modules("distributed", install="dask[distributed]")
     s3.bucket("tdxray-fleet")
     port = str(free_port())
     bindir = Path(sys.executable).parent

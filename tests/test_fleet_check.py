@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -11,23 +10,15 @@ from click.testing import CliRunner
 
 from tdxray.cli.main import cli
 from tdxray.fleet import cluster
+from tdxray.tests.support import need_modules
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 NAMES = ("kdump", "cr4-mce-cleared", "mailbox-misuse", "single-vcpu-kexec")
 
 
-def _need_distributed() -> None:
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI") == "1":
-            pytest.fail("CI: dask[distributed] is not installed")
-        pytest.skip("install dask[distributed] to run the fleet tests")
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    _need_distributed()
+    need_modules("distributed", install="dask[distributed]")
     out = tmp_path / "store"
     for name in NAMES:
         res = CliRunner().invoke(cli, ["ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(out)])

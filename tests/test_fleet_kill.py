@@ -16,6 +16,7 @@ from tdxray.cli.main import cli
 from tdxray.model.outputs import read_result
 from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.store.layout import results_dir_for
+from tdxray.tests.support import need_modules
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 COPIES = 12
@@ -23,12 +24,8 @@ COPIES = 12
 
 @pytest.fixture
 def client() -> Iterator[object]:
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        if os.environ.get("CI") == "1":
-            pytest.fail("CI: dask[distributed] is not installed")
-        pytest.skip("install dask[distributed] to run the fleet tests")
+    need_modules("distributed", install="dask[distributed]")
+    from distributed import Client, LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as c:
         yield c

@@ -4,10 +4,12 @@ is stopped at a state it is seen to reach, never after a guessed time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from tdxray.tests.processes import PATIENCE, SAMPLE, run, start, wait_until
@@ -48,7 +50,9 @@ def test_check_removes_its_replay_scratch(tmp_path: Path, long_trace: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.parquet", "tmp"]
 
 
-def test_ingest_removes_its_half_trace(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _half_ingest(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """An ingest into tmp_path/store held mid-trace on a FIFO: its half trace exists."""
     store, fifo = tmp_path / "store", tmp_path / "trace.fifo"
     os.mkfifo(fifo)
     proc = start("ingest", str(fifo), "-o", str(store), "-q")
@@ -56,9 +60,14 @@ def test_ingest_removes_its_half_trace(tmp_path: Path) -> None:
     try:
         os.write(writer, b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:20]))
         wait_until("the half trace", lambda: any(store.glob(".*.tmp")))
-        assert _terminate(proc) == (143, "")
+        yield proc, store
     finally:
         os.close(writer)
+
+
+def test_ingest_removes_its_half_trace(tmp_path: Path) -> None:
+    with _half_ingest(tmp_path) as (proc, store):
+        assert _terminate(proc) == (143, "")
     assert list(store.iterdir()) == []
 
 
@@ -73,17 +82,9 @@ def test_a_python_child_without_the_cli_is_untouched() -> None:
 
 def test_store_check_finds_and_cleans_what_kill_9_left(tmp_path: Path) -> None:
     """kill -9 cannot be unwound: its half trace stays, and `tdxray store check` finds it."""
-    store, fifo = tmp_path / "store", tmp_path / "trace.fifo"
-    os.mkfifo(fifo)
-    proc = start("ingest", str(fifo), "-o", str(store), "-q")
-    writer = os.open(fifo, os.O_WRONLY)
-    try:
-        os.write(writer, b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:20]))
-        wait_until("the half trace", lambda: any(store.glob(".*.tmp")))
+    with _half_ingest(tmp_path) as (proc, store):
         proc.kill()
         proc.wait(timeout=PATIENCE)
-    finally:
-        os.close(writer)
     [half] = store.glob(".*.tmp")
     found = run("store", "check", str(store))
     assert found.returncode == 1
