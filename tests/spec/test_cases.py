@@ -1,0 +1,98 @@
+"""The spec cases (tests/spec/cases, README.md): each trace's report from `tdxray check --format
+json` is exactly what its `# expect` lines say, written from TDX-KEXEC.md and FORMATS.md alone."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tdxray.cli.main import cli
+from tdxray.tests.spec.catalogue import SPEC_RULES
+
+CASES = Path(__file__).parent / "cases"
+NULLABLE = ("gpa_start", "gpa_end", "pages", "apic_id")
+FIELDS = ("rule", "name", "severity", "seq", "ts_ns", "vcpu", *NULLABLE, "cause_seqs",
+          "baselined")
+
+
+@dataclass
+class Case:
+    path: Path
+    expect: list[dict[str, Any]] = field(default_factory=list)
+    none: bool = False
+    skipped: dict[str, str] | None = None
+    exit: int | None = None
+    events: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def full(self, want: dict[str, Any]) -> dict[str, Any]:
+        """An `# expect` line with its defaults filled in (README.md)."""
+        name, severity = SPEC_RULES[want["rule"]]
+        event = self.events.get(want.get("seq"), {}) if want.get("seq") is not None else {}
+        out = {"name": name, "severity": severity, "ts_ns": event.get("ts_ns"),
+               "vcpu": event.get("vcpu"), "cause_seqs": [], "baselined": False,
+               **{key: None for key in NULLABLE}, **want}
+        assert set(out) == set(FIELDS), f"{self.path.name}: unknown field in {want}"
+        return out
+
+
+def load(path: Path) -> Case:
+    case = Case(path)
+    header_seen = False
+    for line in path.read_text().splitlines():
+        if line.startswith("# expect none"):
+            case.none = True
+        elif line.startswith("# expect "):
+            case.expect.append(json.loads(line.removeprefix("# expect ")))
+        elif match := re.match(r"# skipped (\w+): (.+)$", line):
+            case.skipped = {**(case.skipped or {}), match[1]: match[2]}
+        elif match := re.match(r"# exit (\d)$", line):
+            case.exit = int(match[1])
+        elif line.strip() and not line.startswith("#"):
+            obj = json.loads(line)
+            if header_seen:
+                case.events[_int(obj["seq"])] = {"ts_ns": _int(obj["ts_ns"]), "vcpu": obj["vcpu"]}
+            header_seen = True
+    assert case.none != bool(case.expect), f"{path.name}: `# expect none` or `# expect` lines"
+    return case
+
+
+def _int(value: int | str) -> int:
+    return int(value, 16) if isinstance(value, str) else value
+
+
+def comparable(div: dict[str, Any]) -> str:
+    return json.dumps({key: div[key] for key in FIELDS}, sort_keys=True)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CASES.glob("*.jsonl")))
+def test_spec_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = load(CASES / name)
+    monkeypatch.chdir(CASES)
+    res = CliRunner().invoke(cli, ["check", name, "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.stdout)
+    (trace,) = report["traces"]
+    assert (trace["source"], trace["events"]) == (name, len(case.events))
+    got = [d for d in trace["divergences"] if d["rule"] != "T003"]
+    want = [case.full(d) for d in case.expect]
+    assert sorted(map(comparable, got)) == sorted(map(comparable, want))
+    for div in got:
+        assert re.fullmatch(r"[0-9a-f]{16}", div["fingerprint"]) and div["message"]
+        assert "\n" not in div["message"]
+    skipped = {s["rule"]: s["why"] for s in trace["rules_skipped"]}
+    if case.skipped is not None:
+        assert skipped == case.skipped
+        assert set(trace["rules_run"]) == set(SPEC_RULES) - set(skipped)
+    coverage = {d["message"] for d in trace["divergences"] if d["rule"] == "T003"}
+    assert coverage == {f"{rule} skipped: {why}" for rule, why in skipped.items()}
+    severities = [d["severity"] for d in want]
+    status = 1 if {"fatal", "error"} & set(severities) else 0
+    assert res.exit_code == (case.exit if case.exit is not None else status)
+    counts = {s: severities.count(s) for s in ("fatal", "error", "warning")}
+    assert {s: report["summary"][s] for s in counts} == counts
