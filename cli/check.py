@@ -25,9 +25,11 @@ from tdxray.analyses.formats.text import verdict
 from tdxray.analyses.report import FAIL_ON_LEVELS, CheckedTrace, as_checked, exit_status
 from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
+from tdxray.model.outputs import STAMP_FILE
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
-from tdxray.store.layout import TraceRef
+from tdxray.store.layout import TraceRef, results_dir_for
+from tdxray.store.manifest import record_check
 from tdxray.store.mirror import publish
 
 
@@ -39,18 +41,32 @@ def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
 def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
                quiet: bool) -> list[CheckedTrace]:
     """Resolve each TRACE (a Parquet file, every trace of a store, a text trace converted on
-    the fly), replay each trace (its results when fresh): one progress bar for the run."""
+    the fly), replay each trace (its results when fresh): one progress bar for the run. A
+    store's manifest then records the replay stamps, as after a fleet check."""
     out = []
     with EventProgress("checking", quiet=quiet) as progress:
-        refs = [ref for arg in traces
-                for ref in trace_file_for(arg, trace_id, allow_many=True, track=progress.reading)]
-        for n, ref in enumerate(refs, start=1):
-            many = f" ({n}/{len(refs)})" if len(refs) > 1 else ""
-            progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
-            result = replay_file(ref.path, ref.results_dir, progress)
-            publish(ref)
-            out.append(checked_trace(ref, result, fmt in WANT_LINES))
+        per_arg = [(arg, trace_file_for(arg, trace_id, allow_many=True, track=progress.reading))
+                   for arg in traces]
+        total = sum(len(refs) for _, refs in per_arg)
+        n = 0
+        for arg, refs in per_arg:
+            for ref in refs:
+                n += 1
+                many = f" ({n}/{total})" if total > 1 else ""
+                progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
+                result = replay_file(ref.path, ref.results_dir, progress)
+                publish(ref)
+                out.append(checked_trace(ref, result, fmt in WANT_LINES))
+            record_check(arg, [(ref.path, _stamp_text(ref)) for ref in refs])
     return out
+
+
+def _stamp_text(ref: TraceRef) -> str | None:
+    """The replay.json of a trace's results in its store (None for a stand-in's)."""
+    stamp = ref.results_dir / STAMP_FILE
+    if ref.results_dir != results_dir_for(ref.path) or not stamp.is_file():
+        return None
+    return stamp.read_text()
 
 
 def _emit(text: str, output: Path | None, color: bool) -> None:

@@ -17,8 +17,8 @@ from tdxray.fleet.cluster import client_for
 from tdxray.fleet.replay import TraceOutcome, replay_all
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.store.fs import is_url, storage_options
-from tdxray.store.layout import TRACE_SUFFIX, resolve_traces, results_dir_for
-from tdxray.store.manifest import ManifestDir, replay_row
+from tdxray.store.layout import resolve_traces, results_dir_for
+from tdxray.store.manifest import record_check
 from tdxray.store.mirror import remote_refs
 
 Resolved = tuple[Path | str, Path | None, str]
@@ -57,13 +57,10 @@ def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
 
 def _record_stamps(per_arg: Sequence[tuple[str, list[Resolved]]],
                    outcomes: Iterator[TraceOutcome]) -> None:
-    """One manifest part per store checked: the replay stamp of each of its traces."""
+    """One manifest part per store checked: the replay stamps of its traces that changed."""
     for arg, resolved in per_arg:
         done = [next(outcomes) for _ in resolved]
-        if not (is_url(arg) and not arg.endswith(TRACE_SUFFIX)) and not Path(arg).is_dir():
-            continue
-        ManifestDir(arg).append(replay_row(o.result.trace_id, o.stamp) for o in done
-                                if o.result is not None and o.stamp is not None)
+        record_check(arg, [(o.path, o.stamp) for o in done if o.result is not None])
 
 
 def check_on_cluster(args: Sequence[str], trace_id: str | None, fmt: str, workers: int | None,

@@ -16,7 +16,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +110,36 @@ def header_row(trace: TraceFile, trace_id: str) -> dict[str, Any]:
 def replay_row(trace_id: str, stamp: str) -> dict[str, Any]:
     """A row that records only a trace's replay stamp (the rest comes from earlier parts)."""
     return {"trace_id": trace_id, "replay_stamp": stamp, "recorded_at": datetime.now(UTC)}
+
+
+def record_stamps(root: str, stamps: Mapping[str, str]) -> str | None:
+    """One part with the replay stamps (trace id -> replay.json text) that differ from the
+    manifest's: a check that only reused fresh results appends nothing."""
+    manifest = ManifestDir(root)
+    known = {r["trace_id"]: r["replay_stamp"]
+             for r in manifest.read().select(["trace_id", "replay_stamp"]).to_pylist()}
+    return manifest.append(replay_row(tid, stamp) for tid, stamp in sorted(stamps.items())
+                           if known.get(tid) != stamp)
+
+
+def record_check(arg: str, stamps: Iterable[tuple[Path | str, str | None]]) -> str | None:
+    """After `check` of a TRACE argument: when it names a store (a directory, an s3:// prefix),
+    its manifest records the replay stamps of its traces, given as (trace file or URL, the
+    results' replay.json text; None when there are none, e.g. results in a stand-in)."""
+    if is_url(arg):
+        if arg.endswith(".parquet"):
+            return None
+    elif not Path(arg).is_dir():
+        return None
+    root = None if is_url(arg) else Path(arg).resolve()
+    given = {_stem(where): stamp for where, stamp in stamps if stamp is not None
+             and (root is None or Path(where).resolve().parent == root)}
+    return record_stamps(arg, given) if given else None
+
+
+def _stem(where: Path | str) -> str:
+    name = str(where).rstrip("/").rsplit("/", 1)[-1]
+    return name[: -len(".parquet")] if name.endswith(".parquet") else name
 
 
 def store_fs(root: str) -> tuple[AbstractFileSystem, str]:

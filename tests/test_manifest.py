@@ -79,6 +79,29 @@ def test_a_fleet_check_records_replay_stamps_and_compact_merges_the_parts(tmp_pa
     assert pq.read_table(store / MANIFEST_DIR / _parts(store)[0]).num_rows == 2
 
 
+def test_a_sequential_check_records_the_stamps_that_changed_and_only_those(tmp_path: Path
+                                                                             ) -> None:
+    store = tmp_path / "store"
+    for name in ("kdump", "cr4-mce-cleared"):
+        assert run("ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(store)).exit_code == 0
+    assert run("check", str(store)).exit_code == 1
+    assert len(_parts(store)) == 3
+    rows = {r["trace_id"]: r for r in ManifestDir(str(store)).read().to_pylist()}
+    for tid in ("sample-kdump", "sample-cr4-mce-cleared"):
+        assert rows[tid]["replay_stamp"] == (store / f"{tid}.replay" / "replay.json").read_text()
+    assert run("check", str(store)).exit_code == 1  # fresh results reused: nothing to record
+    assert run("check", str(store), "--workers", "1").exit_code == 1
+    assert len(_parts(store)) == 3
+    assert run("check", str(store / "sample-kdump.parquet")).exit_code == 0  # a file, no store
+    assert len(_parts(store)) == 3
+    (store / "sample-kdump.parquet").touch()  # results now stale: replayed, a new stamp
+    assert run("check", str(store)).exit_code == 1
+    assert len(_parts(store)) == 4
+    last = pq.read_table(store / MANIFEST_DIR / _parts(store)[-1]).to_pylist()
+    assert [r["trace_id"] for r in last] == ["sample-kdump"]
+    assert last[0]["replay_stamp"] == (store / "sample-kdump.replay" / "replay.json").read_text()
+
+
 def test_store_check_names_what_disagrees_and_compact_adds_unlisted_traces(tmp_path: Path
                                                                            ) -> None:
     store = tmp_path / "store"

@@ -176,6 +176,12 @@ def test_the_manifest_of_an_s3_store(aws: S3Server) -> None:
     assert res.stderr == f"tdxray: {url}: 2 manifest parts compacted into 1 (2 traces)\n"
     assert len([k for k in _keys(aws, "tdxray-manifest", True) if "/_manifest/" in k]) == 1
     assert json.loads(run("store", "list", url, "--json").stdout) == rows
+    assert run("check", url).exit_code == 1  # sequential: the stamps go to the manifest
+    stamp = aws.client().get_object(Bucket="tdxray-manifest",
+                                    Key="fleet/sample-kdump.replay/replay.json")["Body"].read()
+    listed = {r["trace_id"]: r for r in json.loads(run("store", "list", url, "--json").stdout)}
+    assert listed["sample-kdump"]["replay_stamp"] == stamp.decode()
+    assert len([k for k in _keys(aws, "tdxray-manifest", True) if "/_manifest/" in k]) == 2
 
 
 def test_sql_over_an_s3_store_as_over_a_local_one(aws: S3Server, local_store: Path) -> None:
