@@ -1,25 +1,39 @@
-"""Shrink benchmark: every sample trace's divergences (warning and above), before -> after.
+"""Shrink benchmark: every divergence (warning and above) of each trace, before -> after.
 
-    python -m tdxray.benchmarks.shrink [--max-replays N] [SAMPLE.jsonl ...]
+    python -m tdxray.benchmarks.shrink [SAMPLE.jsonl ...]
+    python -m tdxray.benchmarks.shrink --events 1000000 [--scenario NAME ...]
 
-Prints one table row per (sample, divergence): events before and after, the share kept,
-replays run and seconds; the target is <= 1% of the events or <= 20 events.
+Without --events: the bundled samples (or the JSONL traces named). With --events: each
+scenario simulated at each size (seed 1, not timed), by default the three the issue names.
+Prints one table row per (trace, divergence) as soon as it is shrunk: events before and after,
+the share kept, replays run and seconds; the target is <= 1% of the events or <= 20 events.
+The first line says the machine's load average (the figures are only comparable idle).
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tdxray.analyses.shrink.oracle import replay_lines
-from tdxray.analyses.shrink.run import shrink
+from tdxray.analyses.shrink.run import shrink_in
+from tdxray.analyses.shrink.session import Session
 from tdxray.analyses.shrink.trace import read_text_trace
 from tdxray.model.catalogue import SEVERITY_RANK
+from tdxray.simulator.run import simulate
+from tdxray.simulator.scenarios import SCENARIOS
+from tdxray.simulator.writer import write_trace
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+SCENARIOS_NAMED = ["unfixed-kernel", "unshare-failure", "mailbox-misuse"]  # issue 16's
 TARGET_EVENTS = 20
+Setup = Callable[[str, int, float], None]  # trace, events, seconds to read, ingest, replay
+HEADER = (f"{'TRACE':<26} {'RULE':<5} {'FINGERPRINT':<16} {'BEFORE':>8} {'AFTER':>5} "
+          f"{'KEPT':>6} {'REPLAYS':>7} {'SECONDS':>7} TARGET")
 
 
 @dataclass(frozen=True)
@@ -37,48 +51,85 @@ class Row:
     def meets_target(self) -> bool:
         return self.complete and (self.after <= TARGET_EVENTS or self.after * 100 <= self.before)
 
-
-def shrink_rows(path: Path, max_replays: int, workdir: Path) -> list[Row]:
-    """Shrink every distinct (rule, fingerprint) at warning or above of the trace at `path`."""
-    trace = read_text_trace(path)
-    found = replay_lines(trace, list(range(len(trace.events))), workdir) or []
-    seen: dict[tuple[str, str], None] = {}
-    for d in found:
-        if SEVERITY_RANK[d.severity] <= SEVERITY_RANK["warning"]:
-            seen.setdefault((d.rule, d.fingerprint), None)
-    rows = []
-    for rule, fingerprint in seen:
-        r = shrink(trace, rule, fingerprint, max_replays=max_replays)
-        rows.append(Row(path.stem, rule, fingerprint, r.before, r.after, r.replays, r.seconds,
-                        r.complete))
-    return rows
+    def line(self) -> str:
+        return (f"{self.sample:<26} {self.rule:<5} {self.fingerprint:<16} {self.before:>8} "
+                f"{self.after:>5} {100 * self.after / self.before:>5.1f}% {self.replays:>7} "
+                f"{self.seconds:>7.1f} {'ok' if self.meets_target else 'MISSED'}")
 
 
-def table(rows: Iterable[Row]) -> str:
-    lines = [f"{'SAMPLE':<26} {'RULE':<5} {'FINGERPRINT':<16} {'BEFORE':>6} {'AFTER':>5} "
-             f"{'KEPT':>6} {'REPLAYS':>7} {'SECONDS':>7} TARGET"]
-    for r in rows:
-        lines.append(f"{r.sample:<26} {r.rule:<5} {r.fingerprint:<16} {r.before:>6} {r.after:>5} "
-                     f"{100 * r.after / r.before:>5.1f}% {r.replays:>7} {r.seconds:>7.1f} "
-                     f"{'ok' if r.meets_target else 'MISSED'}")
-    return "\n".join(lines)
+def iter_rows(path: Path, max_replays: int, name: str | None = None, seconds: float = 600.0,
+              setup: Setup | None = None) -> Iterator[Row]:
+    """Shrink every distinct (rule, fingerprint) at warning or above of the trace at `path`,
+    yielding each row when it is done. The trace is read, ingested and replayed once for all
+    of them (`setup` hears how long that took); a row's seconds are its own shrink's."""
+    started = time.monotonic()
+    with Session(read_text_trace(path), path) as session:
+        if setup is not None:
+            setup(name or path.stem, len(session.trace.events), time.monotonic() - started)
+        seen: dict[tuple[str, str], None] = {}
+        for d in session.divergences:
+            if SEVERITY_RANK[d.severity] <= SEVERITY_RANK["warning"]:
+                seen.setdefault((d.rule, d.fingerprint), None)
+        for rule, fingerprint in seen:
+            r = shrink_in(session, rule, fingerprint, max_replays=max_replays, seconds=seconds)
+            yield Row(name or path.stem, rule, fingerprint, r.before, r.after, r.replays,
+                      r.seconds, r.complete)
+
+
+def shrink_rows(path: Path, max_replays: int) -> list[Row]:
+    return list(iter_rows(path, max_replays))
+
+
+def table(rows: list[Row]) -> str:
+    return "\n".join([HEADER, *(r.line() for r in rows)])
+
+
+def load_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return (f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs "
+            "(compare figures taken idle)")
+
+
+def traces(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Path, str]]:
+    if not args.events:
+        for path in args.samples or sorted(SAMPLES.glob("*.jsonl")):
+            yield path, path.stem
+        return
+    for events in args.events:
+        for scenario in args.scenario or SCENARIOS_NAMED:
+            path = workdir / f"{scenario}-{events}.jsonl"
+            sim = simulate(SCENARIOS[scenario].config(events=events, seed=1))
+            write_trace(path, sim.header, sim.batches())
+            yield path, f"{scenario}@{events:.0e}".replace("e+0", "e")
+            path.unlink()
+
+
+def setup(name: str, events: int, seconds: float) -> None:
+    print(f"# {name}: {events} events read, ingested and replayed once in {seconds:.1f} s",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import tempfile
-
-    parser = argparse.ArgumentParser(prog="python -m tdxray.benchmarks.shrink")
-    parser.add_argument("samples", nargs="*", type=Path)
+    parser = argparse.ArgumentParser(prog="python -m tdxray.benchmarks.shrink",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("samples", nargs="*", type=Path, help="JSONL traces [the samples]")
+    parser.add_argument("--events", type=int, nargs="*", default=[],
+                        help="simulate each scenario at these sizes instead")
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+                        help=f"with --events [default: {', '.join(SCENARIOS_NAMED)}]")
     parser.add_argument("--max-replays", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=600.0, help="time budget per row")
     args = parser.parse_args(argv)
-    paths = args.samples or sorted(SAMPLES.glob("*.jsonl"))
-    rows: list[Row] = []
+    print(load_line(), flush=True)
+    print(HEADER, flush=True)
+    met = total = 0
     with tempfile.TemporaryDirectory(prefix="tdxray-bench-shrink-") as work:
-        for path in paths:
-            rows += shrink_rows(path, args.max_replays, Path(work))
-    print(table(rows))
-    met = sum(r.meets_target for r in rows)
-    print(f"{met}/{len(rows)} divergences meet the target")
+        for path, name in traces(args, Path(work)):
+            for row in iter_rows(path, args.max_replays, name, args.seconds, setup):
+                print(row.line(), flush=True)
+                met, total = met + row.meets_target, total + 1
+    print(f"{met}/{total} divergences meet the target", flush=True)
+    print(load_line(), flush=True)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def command(trace: Path, rule: str, fingerprint: str | None, output: Path, max_r
     def report(stage: str, events: int) -> None:
         click.echo(f"tdxray: shrink: after {stage}: {events} events", err=True)
 
-    result = shrink(text, rule.upper(), fingerprint, max_replays, seconds, report)
+    result = shrink(text, rule.upper(), fingerprint, max_replays, seconds, report, source=trace)
     with atomic_path(output) as tmp:
         text.write(result.keep, tmp)
     click.echo(result.summary())

@@ -12,8 +12,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +40,7 @@ from tdxray.model.outputs import (
 from tdxray.model.prescan import Prescan, observe, prescan
 from tdxray.model.result import ReplayResult
 from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY
+from tdxray.schema.td import TraceHeader
 from tdxray.store.read import TraceFile, open_trace
 
 Progress = Callable[[int, int], None]
@@ -64,6 +66,24 @@ def replay_trace(path: Path, results_dir: Path | None = None,
         history.close()
         _store_results(trace, result, Path(scratch), results_dir)
     return result
+
+
+class Rows(Protocol):
+    """What a replay reads of a trace: a stored TraceFile, or rows already in memory."""
+
+    @property
+    def header(self) -> TraceHeader: ...
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def num_rows(self) -> int: ...
+    def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
+                     prefetch: bool = False) -> Iterator[pa.RecordBatch]: ...
+
+
+def replay_rows(trace: Rows) -> ReplayResult:
+    """Replay rows already in memory (shrink's candidates): no trace file, no results kept."""
+    return _replay(trace, None, None)
 
 
 def load_or_replay(path: Path, results_dir: Path | None,
@@ -112,7 +132,7 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
         shutil.rmtree(staged, ignore_errors=True)
 
 
-def _replay(trace: TraceFile, history: PageHistoryWriter | None,
+def _replay(trace: Rows, history: PageHistoryWriter | None,
             progress: Progress | None) -> ReplayResult:
     scan = prescan(trace)
     model = Model(trace.header.td, record_history=history is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 
 Test = Callable[[list[int]], bool]
 
@@ -12,7 +13,8 @@ class Budget(Exception):
 
 
 def flatten(units: list[list[int]]) -> list[int]:
-    return sorted({i for unit in units for i in unit})
+    """The indices of disjoint units, in order."""
+    return sorted(chain.from_iterable(units))
 
 
 def ddmin(units: list[list[int]], fixed: list[int], test: Test) -> list[list[int]]:

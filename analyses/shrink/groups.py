@@ -1,4 +1,5 @@
-"""The structure tried before single events: whole vCPUs, kexec phases, conversion ranges."""
+"""The structure tried before single events: event kinds, whole vCPUs, conversion ranges (the
+model's phases come from the model itself: analyses/shrink/session.py)."""
 
 from __future__ import annotations
 
@@ -20,27 +21,27 @@ def _gpa(event: dict[str, object]) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def by_vcpu(trace: TextTrace) -> list[list[int]]:
+def by_vcpu(trace: TextTrace, keep: list[int]) -> list[list[int]]:
+    """The kept events of each vCPU."""
     groups: dict[object, list[int]] = defaultdict(list)
-    for i, event in enumerate(trace.events):
-        groups[event.get("vcpu")].append(i)
+    for i in keep:
+        groups[trace.events[i].get("vcpu")].append(i)
     return [groups[k] for k in sorted(groups, key=str)]
 
 
-def by_phase(trace: TextTrace) -> list[list[int]]:
-    """Runs of events between kexec phase markers (each marker starts a new run)."""
-    runs: list[list[int]] = [[]]
-    for i, event in enumerate(trace.events):
-        if event.get("kind") == "kexec" and runs[-1]:
-            runs.append([])
-        runs[-1].append(i)
-    return [r for r in runs if r]
+def by_kind(trace: TextTrace, keep: list[int]) -> list[list[int]]:
+    """The kept events of each kind (most of a long trace is background TDVMCALLs)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i in keep:
+        groups[str(trace.events[i].get("kind"))].append(i)
+    return [groups[k] for k in sorted(groups)]
 
 
-def by_range(trace: TextTrace) -> list[list[int]]:
-    """Conversion events grouped by the 2 MiB-aligned region their GPA falls in (shared bit off)."""
+def by_range(trace: TextTrace, keep: list[int]) -> list[list[int]]:
+    """Kept conversion events grouped by the 2 MiB-aligned region of their GPA (shared bit off)."""
     groups: dict[int, list[int]] = defaultdict(list)
-    for i, event in enumerate(trace.events):
+    for i in keep:
+        event = trace.events[i]
         gpa = _gpa(event)
         if event.get("kind") in RANGE_KINDS and gpa is not None:
             groups[(gpa & ((1 << 47) - 1)) >> 21].append(i)

@@ -1,4 +1,5 @@
-"""Shrink a trace: structure first (vCPUs, phases, conversion ranges), then single events."""
+"""Shrink a trace: the divergence's causes and the cut after it first, then the model's phases,
+event kinds, vCPUs and conversion ranges, then single events (ddmin inside each)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ from pathlib import Path
 from tdxray.analyses.shrink import groups
 from tdxray.analyses.shrink.ddmin import Budget, ddmin, flatten
 from tdxray.analyses.shrink.oracle import Oracle, replay_lines
+from tdxray.analyses.shrink.session import Session
 from tdxray.analyses.shrink.trace import TextTrace
-from tdxray.schema.errors import InputError
+from tdxray.model.divergence import Divergence
 
-Stage = Callable[[TextTrace], list[list[int]]]
+Stage = Callable[[Session, list[int]], list[list[int]]]  # the kept events -> units
 STAGES: list[tuple[str, Stage]] = [
-    ("vcpus", groups.by_vcpu),
-    ("phases", groups.by_phase),
-    ("ranges", groups.by_range),
-    ("events", lambda trace: [[i] for i in range(len(trace.events))]),
+    ("phases", Session.phases_of),
+    ("kinds", lambda s, keep: groups.by_kind(s.trace, keep)),
+    ("vcpus", lambda s, keep: groups.by_vcpu(s.trace, keep)),
+    ("ranges", lambda s, keep: groups.by_range(s.trace, keep)),
+    ("events", lambda s, keep: [[i] for i in keep]),
 ]
 Report = Callable[[str, int], None]
 
@@ -49,46 +52,79 @@ class Shrunk:
 
 
 def shrink(trace: TextTrace, rule: str, fingerprint: str | None = None, max_replays: int = 5000,
-           seconds: float = 600.0, report: Report | None = None) -> Shrunk:
-    """The fewest events (1-minimal per stage) that still reveal `rule` with `fingerprint`."""
+           seconds: float = 600.0, report: Report | None = None,
+           source: Path | None = None) -> Shrunk:
+    """The fewest events (1-minimal per stage) that still reveal `rule` with `fingerprint`;
+    `source` is the file `trace` was read from (ingested as it is, not written again)."""
     start = time.monotonic()
-    everything = list(range(len(trace.events)))
-    oracle = Oracle(trace, rule, None, max_replays, seconds)
+    with Session(trace, source) as session:
+        return shrink_in(session, rule, fingerprint, max_replays,
+                         seconds - (time.monotonic() - start), report, start)
+
+
+def shrink_in(session: Session, rule: str, fingerprint: str | None = None,
+              max_replays: int = 5000, seconds: float = 600.0, report: Report | None = None,
+              start: float | None = None) -> Shrunk:
+    """Shrink one divergence of a session's trace (its replays shared with the others)."""
+    start = time.monotonic() if start is None else start
+    target = session.target(rule, fingerprint)
+    oracle = Oracle(session.replays, rule, target.fingerprint, max_replays, seconds)
+    keep = list(range(len(session.trace.events)))
+    oracle.best, complete = keep, True
     try:
-        fingerprint = _target(oracle, trace, everything, rule, fingerprint)
-        oracle.fingerprint = fingerprint
-        keep, complete = everything, True
-        oracle.best = everything
-        try:
-            for name, stage in STAGES:
-                keep = _stage(stage(trace), keep, oracle)
-                if report is not None:
-                    report(name, len(keep))
-        except Budget:
-            keep, complete = oracle.best, False
-        return Shrunk(trace, keep, rule, fingerprint, oracle.replays,
-                      time.monotonic() - start, complete)
-    finally:
-        oracle.close()
+        for name, cut in (("causes", _causes), ("tail", _tail)):
+            keep = cut(session, target, keep, oracle)
+            _say(report, name, keep)
+        for name, stage in STAGES:
+            keep = _stage(stage(session, keep), keep, oracle)
+            _say(report, name, keep)
+    except Budget:
+        keep, complete = oracle.best, False
+    if len(keep) < len(session.trace.events):
+        _verify(session, keep, target)
+    return Shrunk(session.trace, keep, rule, target.fingerprint, oracle.replays,
+                  time.monotonic() - start, complete)
 
 
-def _target(oracle: Oracle, trace: TextTrace, keep: list[int], rule: str,
-            fingerprint: str | None) -> str:
-    with_dir = Path(oracle._dir.name)
-    found = replay_lines(trace, keep, with_dir) or []
-    oracle.replays += 1
-    hits = [d for d in found if d.rule == rule and fingerprint in (None, d.fingerprint)]
-    if not hits:
-        what = f"{rule} with fingerprint {fingerprint}" if fingerprint else rule
-        raise InputError(f"the trace does not reveal {what}", str(trace.header.get("trace_id")))
-    return hits[0].fingerprint
+def _say(report: Report | None, stage: str, keep: list[int]) -> None:
+    if report is not None:
+        report(stage, len(keep))
+
+
+def _causes(session: Session, target: Divergence, keep: list[int], oracle: Oracle) -> list[int]:
+    """Only the events the model names as the divergence's causes and the one revealing it."""
+    seqs = [*target.cause_seqs, *([target.seq] if target.seq is not None else [])]
+    indices = [session.index_of(s) for s in seqs]
+    if not seqs or None in indices:
+        return keep
+    few = sorted({i for i in indices if i is not None})
+    return few if oracle(few) else keep
+
+
+def _tail(session: Session, target: Divergence, keep: list[int], oracle: Oracle) -> list[int]:
+    """Nothing after the event revealing the divergence, else after the model phase of it."""
+    at = session.index_of(target.seq) if target.seq is not None else None
+    if at is None or len(keep) < len(session.trace.events):
+        return keep
+    for end in (at + 1, session.phase_end(at)):
+        if end < len(keep) and oracle(keep[:end]):
+            return keep[:end]
+    return keep
 
 
 def _stage(units: list[list[int]], keep: list[int], oracle: Oracle) -> list[int]:
-    kept = set(keep)
-    live = [[i for i in unit if i in kept] for unit in units]
-    live = [u for u in live if u]
-    fixed = sorted(kept - {i for u in live for i in u})
+    """ddmin over the units (of kept events); the kept events in none of them stay fixed."""
+    live = [u for u in units if u]
     if len(live) < 2:
         return keep
+    grouped = {i for u in live for i in u}
+    fixed = [i for i in keep if i not in grouped]
     return flatten([fixed, *ddmin(live, fixed, oracle)])
+
+
+def _verify(session: Session, keep: list[int], target: Divergence) -> None:
+    """The reproducer as `check` will read it (JSONL, ingested) shows the divergence."""
+    found = replay_lines(session.trace, keep, Path(session.replays.workdir)) or []
+    if not any((d.rule, d.fingerprint) == (target.rule, target.fingerprint) for d in found):
+        raise RuntimeError(f"shrink: the {len(keep)}-event reproducer of {target.rule} "
+                           f"{target.fingerprint} does not reveal it when read back")

@@ -1,0 +1,86 @@
+"""One trace read, ingested and replayed once; then any number of its divergences shrunk."""
+
+from __future__ import annotations
+
+import tempfile
+from bisect import bisect_left, bisect_right
+from itertools import pairwise
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from tdxray.analyses.diff.timeline import timeline
+from tdxray.analyses.shrink.oracle import Replays, replay_lines
+from tdxray.analyses.shrink.rows import Candidates
+from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.model.divergence import Divergence
+from tdxray.model.replay import replay_trace
+from tdxray.schema.errors import InputError
+
+
+class Session:
+    """The trace's rows in memory, its divergences (replayed from its Parquet file, as `check`
+    sees them) and the replays of candidates tried so far (shared by every divergence)."""
+
+    def __init__(self, trace: TextTrace, source: Path | None = None) -> None:
+        self.trace = trace
+        self._dir = tempfile.TemporaryDirectory(prefix="tdxray-shrink-")
+        work = Path(self._dir.name)
+        self.candidates = Candidates(trace, work, source)
+        self.replays = Replays(trace, self.candidates, work)
+        if self.candidates.path is not None:
+            self.divergences = replay_trace(self.candidates.path, None).divergences
+        else:
+            self.divergences = replay_lines(trace, list(range(len(trace.events))), work) or []
+        self._phases: list[list[int]] | None = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._dir.cleanup()
+
+    def target(self, rule: str, fingerprint: str | None) -> Divergence:
+        """The divergence to reproduce: the rule's first, or the one with `fingerprint`."""
+        for d in self.divergences:
+            if d.rule == rule and fingerprint in (None, d.fingerprint):
+                return d
+        what = f"{rule} with fingerprint {fingerprint}" if fingerprint else rule
+        raise InputError(f"the trace does not reveal {what}",
+                         str(self.trace.header.get("trace_id")))
+
+    def index_of(self, seq: int) -> int | None:
+        """The event index of an original seq (None when rows do not map to events)."""
+        if self.candidates.table is None:
+            return None
+        return self.candidates.index_of(seq)
+
+    def model_phases(self) -> list[list[int]]:
+        """The event indices of each phase of each generation, as the model's state gives them
+        (boot, I/O, kexec shutdown, jump: analyses/diff/timeline.py)."""
+        if self._phases is None:
+            self._phases = []
+            if self.candidates.path is not None:
+                starts = [p.start_seq for p in timeline(self.candidates.path).phases]
+                cuts = np.searchsorted(self.candidates.seqs, starts).tolist()
+                bounds = [*cuts, len(self.trace.events)]
+                self._phases = [list(range(a, b)) for a, b in pairwise(bounds)
+                                if b > a]
+        return self._phases
+
+    def phases_of(self, keep: list[int]) -> list[list[int]]:
+        """The kept events of each model phase."""
+        out = []
+        for unit in self.model_phases():
+            lo, hi = bisect_left(keep, unit[0]), bisect_right(keep, unit[-1])
+            out.append(keep[lo:hi])
+        return out
+
+    def phase_end(self, index: int) -> int:
+        """The index after the last event of the model phase holding event `index`."""
+        for unit in self.model_phases():
+            if unit[0] <= index <= unit[-1]:
+                return unit[-1] + 1
+        return len(self.trace.events)
