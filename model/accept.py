@@ -69,10 +69,12 @@ class AcceptRules(ModelBase):
                       "TDX_PAGE_ALREADY_ACCEPTED: the page was accepted before", seq, ts, vcpu,
                       gpa=(gpa, end),
                       causes=self._causes_in(gpa, end, (PageState.PRIVATE,)))
-        if cls == TDX_SUCCESS:
-            self.pages.transition(gpa, end, ACCEPTED, seq, ts, self.k.generation)
-        else:
+        if cls != TDX_SUCCESS:
+            # Linux's try_accept_one takes any non-zero status as a failure
             self._accept_failed(seq, ts, vcpu, gpa, size, level, status)
+        if cls in (TDX_SUCCESS, TDX_PAGE_ALREADY_ACCEPTED):
+            # the trace is the truth (§4): the module says the page is accepted
+            self.pages.transition(gpa, end, ACCEPTED, seq, ts, self.k.generation)
 
     def _check_accept_status(self, seq: int, ts: int, vcpu: int, gpa: int, end: int,
                              level: int, status: int, states: set[int]) -> None:

@@ -21,6 +21,7 @@ NR_SHARED_RE = re.compile(r"nr_shared = (-?\d+), nr_found = (-?\d+)")
 ACCOUNTING_OFF = "shared page accounting is off"
 NR_SHARED = "nr_shared = "
 MCE = cr4_bit(Cr4.MCE)
+PAGE_MASK = (1 << PAGE_SHIFT) - 1
 KEXEC_IN_PROGRESS = ("stopping", "finishing", "crashed")
 
 
@@ -133,6 +134,10 @@ class ModelBase:
 
     def _convert(self, start: int, end: int, change: tuple[int, ...], seq: int, ts: int,
                  gen: int) -> None:
+        """Convert the pages [start, end) touches: an unaligned range recorded as done (G003)
+        still changes whole pages (§4, "converts the pages its range touches")."""
+        if (start | end) & PAGE_MASK:
+            start, end = start & ~PAGE_MASK, (end + PAGE_MASK) & ~PAGE_MASK
         self.pages.transition(start, end, change, seq, ts, gen)
 
     def _set_cpu(self, cpu: Cpu, state: CpuState, seq: int) -> None:

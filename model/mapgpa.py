@@ -56,16 +56,16 @@ class MapGpaRules(ModelBase):
                 # the common case: an operation done in one call; nothing to remember
                 if op is not None:
                     del ops[vcpu]
-                self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq,
-                                      ts, k.generation)
+                self._convert(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
+                              k.generation)
                 return
             op = MapGpaOp(to_private, start, end, first_seq=seq,
                           in_finish=self._finish_own(vcpu, to_private))
             ops[vcpu] = op
         if status == TDVMCALL_SUCCESS and not invalid:
             op.open = False
-            self.pages.transition(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
-                                  k.generation)
+            self._convert(start, end, TO_PRIVATE if to_private else TO_SHARED, seq, ts,
+                          k.generation)
         else:
             self._outcome(op, seq, ts, vcpu, start, end, status, resume, invalid or misaligned)
 
