@@ -167,9 +167,19 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
         generations=model.k.generation + 1, kind_counts=dict(scan.kind_counts))
 
 
+LOST_EVENTS = "event kind 'lost_events'"
+
+
 def _info_findings(scan: Prescan, skipped: list[tuple[str, str]]) -> list[Divergence]:
     out = []
     for u in scan.unmodeled.values():
+        if u.what == LOST_EVENTS:  # the ftrace reader's marker of a ring buffer's loss
+            out.append(Divergence("T003", f"events lost: {u.count} lost-events marker"
+                                  f"{'s' if u.count > 1 else ''} in the trace (the ring "
+                                  "buffer overwrote events before they were read): any rule "
+                                  "may have missed its evidence", seq=u.seq, ts_ns=u.ts,
+                                  vcpu=u.vcpu, location="lost_events"))
+            continue
         out.append(Divergence("T002", f"{u.what} is not modeled ({u.count} events)", seq=u.seq,
                               ts_ns=u.ts, vcpu=u.vcpu, location=u.what))
     for rule, why in skipped:

@@ -89,10 +89,25 @@ def test_line_shapes(shape: str) -> None:
 
 def test_header_and_buffer_marker_lines_are_not_events() -> None:
     text = ("# tracer: nop\n#\nversion = 6\ncpus=4\nCPU 0 is empty\n"
-            "##### CPU 2 buffer started ####\nCPU:2 [LOST 3 EVENTS]\n\n"
+            "##### CPU 2 buffer started ####\n\n"
             + line("kvm_exit", EXIT.format(v=0, r="HLT")))
     (event,) = read(text)
-    assert event["line"] == 9
+    assert event["line"] == 8
+
+
+def test_lost_events_lines_are_events_of_their_own_kind() -> None:
+    """print_trace_line() (kernel/trace/trace.c): `CPU:%d [LOST %lu EVENTS]`, or without a
+    count when an iterator was overrun; the header's written minus in-buffer is the overrun."""
+    text = ("# entries-in-buffer/entries-written: 2/40   #P:4\nCPU:2 [LOST 3 EVENTS]\n"
+            + line("kvm_exit", EXIT.format(v=0, r="HLT"), ts="141.000002")
+            + "CPU:1 [LOST EVENTS]\nCPU:3 [7 EVENTS DROPPED]\nCPU:0 [EVENTS DROPPED]\n")
+    assert [(e["kind"], e["ts_ns"], e["vcpu"], json.loads(e.get("extra", "{}")).get("lost"))
+            for e in read(text)] == [("lost_events", 141_000_002_000, 0, 38),
+                                     ("lost_events", 141_000_002_000, 2, 3),
+                                     ("tdvmcall", 141_000_002_000, 0, None),
+                                     ("lost_events", 141_000_002_000, 1, None),
+                                     ("lost_events", 141_000_002_000, 3, 7),  # trace-cmd
+                                     ("lost_events", 141_000_002_000, 0, None)]
 
 
 def test_timestamps_going_backwards_are_kept_in_line_order() -> None:
@@ -172,10 +187,11 @@ def test_role_from_content(name: str, role: str) -> None:
 
 def test_real_host_files() -> None:
     events = read((REAL / "host.trace").read_bytes())
-    assert len(events) == 14
+    assert len(events) == 15
     assert sum(e["kind"] == "tdvmcall" for e in events) == 5
+    assert [e["line"] for e in events if e["kind"] == "lost_events"] == [24]
     report = read((REAL / "host-report.txt").read_bytes())
-    assert [e["kind"] for e in report] == ["tdvmcall", "kvm_entry", "tdvmcall"]
+    assert [e["kind"] for e in report] == ["tdvmcall", "kvm_entry", "lost_events", "tdvmcall"]
 
 
 def test_many_lines_across_chunks_keep_their_numbers() -> None:

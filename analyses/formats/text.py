@@ -76,6 +76,9 @@ def _condensed(trace: CheckedTrace, style: Style) -> list[str]:
     for why, rules in by_why.items():
         line = f"  coverage: {', '.join(rules)} skipped ({escape_control(why)})"
         out.append(style(line, **COLOURS["info"]))
+    for d in trace.divergences:
+        if d.rule == "T003" and d.location == "lost_events":
+            out.append(style(f"  coverage: {escape_control(d.message)}", **COLOURS["info"]))
     unmodeled = [d for d in trace.divergences if d.rule == "T002" and not d.baselined]
     if unmodeled:
         listed = "; ".join(human.message(d) for d in unmodeled[:MAX_LISTED])

@@ -2,8 +2,10 @@
 
 `<comm>-<pid> [<cpu>] <flags> <sec>.<usec>: <event>: <fields>` (FORMATS.md §2). The compiled scan
 (ftrace/scan.py) takes apart the canonical shape, and the fields of the hot host events with it;
-the rare other lines (a tgid column, a comm holding ": ", header and buffer-marker lines) go
-through a Python regex.
+the rare other lines (a tgid column, a comm holding ": ", a print event's `sym+off/size` or
+`sym <addr>`, header and buffer-marker lines) go through a Python regex. A line that says events
+were lost (ftrace/shapes.py) becomes a `lost_events` row with the time of the event line after
+it (the kernel prints the marker before the first event that follows the loss).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.ftrace.scanned import HOT_NAMES, NAME_MAX, Scan
+from tdxray.ingest.ftrace.shapes import LOST_KIND, lost_count, why_not_event
 from tdxray.ingest.text.bytegrid import unique_words
 from tdxray.ingest.text.chunks import Lines
 from tdxray.schema.events import TS_NS_MAX
@@ -23,9 +26,10 @@ SLOW_MAX = 4096  # longer lines that fail the canonical check are bad (no regex 
 
 SLOW_RE = re.compile(
     r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
-    r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?P<name>\w{1,64}):(?: +|$)")
+    r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?P<name>\w{1,64})"
+    r"(?:\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16})?(?: <[0-9a-f]{8,16}>)?:(?: +|$)")
 NOT_EVENT_RE = re.compile(
-    r"\s*(?:#.*|CPU:?\s*\d+\s*\[(?:LOST \d+ EVENTS|\d+ EVENTS DROPPED)\]|CPU \d+ is empty"
+    r"\s*(?:#.*|CPU \d+ is empty"
     r"|cpus=\d+|version = \d+|CPU \d+ buffer started)?\s*")
 
 
@@ -61,13 +65,27 @@ def parse_prefix(lines: Lines) -> Prefix:
     slow: list[tuple[int, int, int, int, int]] = []
     for i in np.flatnonzero(~line.ok).tolist():
         _slow_line(lines, i, names, slow, prefix.bad)
-    return _with_slow(prefix, slow) if slow else prefix
+    return _borrowed_ts(_with_slow(prefix, slow)) if slow else prefix
 
 
 def _name_index(names: list[str], name: str) -> int:
     if name not in names:
         names.append(name)
     return names.index(name)
+
+
+def _borrowed_ts(p: Prefix) -> Prefix:
+    """The lost-events rows (ts -1) take the time of the next event row (else the one before)."""
+    missing = p.ts_ns < 0
+    if not missing.any():
+        return p
+    known = np.flatnonzero(~missing)
+    if not len(known):
+        p.ts_ns[:] = 0
+        return p
+    at = np.minimum(np.searchsorted(known, np.flatnonzero(missing)), len(known) - 1)
+    p.ts_ns[missing] = p.ts_ns[known[at]]
+    return p
 
 
 def _with_slow(p: Prefix, slow: list[tuple[int, int, int, int, int]]) -> Prefix:
@@ -93,12 +111,15 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         bad.append((i, "not an ftrace event line (too long)"))
         return
     text = lines.text(i)
+    lost = lost_count(text)
+    if lost is not None:
+        slow.append((i, -1, max(lost[0], 0), _name_index(names, LOST_KIND), int(lines.starts[i])))
+        return
     if NOT_EVENT_RE.fullmatch(text):
         return
     m = SLOW_RE.match(text)
     if m is None:
-        bad.append((i, "not an ftrace event line (<comm>-<pid> [<cpu>] <sec>.<usec>: "
-                       "<event>: <fields>)"))
+        bad.append((i, why_not_event(text)))
         return
     frac = m["frac"]
     ts = int(m["sec"]) * 1_000_000_000 + int(frac) * (1000 if len(frac) == 6 else 1)

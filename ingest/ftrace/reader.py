@@ -9,6 +9,7 @@ merge numbers them), with their line number and source.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,7 @@ from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.ftrace.bulk import bulk_rows
 from tdxray.ingest.ftrace.kvm import Event, FieldsError, kvm_event
 from tdxray.ingest.ftrace.prefix import parse_prefix
+from tdxray.ingest.ftrace.shapes import LOST_KIND, lost_count
 from tdxray.ingest.kprobe.decode import GuestDecoder
 from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
 from tdxray.ingest.text.chunks import Chunk, read_chunks, split_lines
@@ -114,9 +116,20 @@ class FtraceReader:
         return interleaved(parsed.fast, builder.take())
 
     def _decode(self, name: str, fields: str, cpu: int, ts: int, line: int) -> list[Event]:
+        if name == LOST_KIND:
+            return [lost_event(fields)]
         if name in PROBE_BY_EVENT:
             return self.guest.decode(name, fields, cpu, ts, line)
         return [kvm_event(name, fields, self.vcpu_of)]
+
+
+def lost_event(text: str) -> Event:
+    """The marker line's loss: on one CPU, or on all (the header's overrun count)."""
+    found = lost_count(text)
+    assert found is not None  # the prefix made the row from this very line
+    cpu, lost = found
+    extra = {"lost": lost, "cpu": cpu if cpu >= 0 else None, "marker": text.strip()}
+    return Event(LOST_KIND, max(cpu, 0), {"extra": json.dumps(extra)})
 
 
 def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:

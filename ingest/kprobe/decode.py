@@ -30,8 +30,12 @@ from tdxray.schema.constants import (
 )
 from tdxray.schema.td import TdConfig
 
-FIELDS_RE = re.compile(r"\((?P<site>[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?"
-                       r"(?: <- [\w.]+)?)\)(?P<args>(?: \w+=-?\w+)*)")
+# The kernel prints `(sym+off/size)`, `(caller+off/size <- sym)` for a kretprobe, and with the
+# sym-addr trace option each symbol's address after it: `(sym+off/size <ffffffff81234567>)`
+# (seq_print_ip_sym() in kernel/trace/trace_output.c; tp_printk never sets it).
+_ADDR = r"(?: <[0-9a-f]{8,16}>)?"
+FIELDS_RE = re.compile(r"\((?P<site>[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?)" + _ADDR
+                       + r"(?P<ret> <- [\w.]+)?" + _ADDR + r"\)(?P<args>(?: \w+=-?\w+)*)")
 ARG_RE = re.compile(r" (\w+)=(-?(?:0x[0-9a-f]{1,16}|\d{1,20}))")
 U64 = (1 << 64) - 1
 EOPNOTSUPP = 95

@@ -3,6 +3,8 @@
 #   tdxray.mode=place   place the probes (a single write, then --script) and power off
 #   tdxray.mode=kexec   place, kexec -l this kernel, dump the trace buffer to ttyS1, kexec -e
 #   tdxray.mode=kdump   place, kexec -p a capture kernel, dump the trace buffer, sysrq c
+#   tdxray.mode=shapes  record the trace and console shapes (shapes.sh), kexec -e into a
+#                       second kernel that records its syslog-format console
 #   tdxray.stage=NAME   a second kernel (kexec'd or the capture kernel): say so, power off
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -21,6 +23,12 @@ for arg in $(cat /proc/cmdline); do
         *) next="$next $arg" ;;
     esac
 done
+if [ "$stage" = shapes ]; then
+    TDXRAY_KMSG=/dev/null sh /probes.sh > /dev/kmsg
+    sh /shapes.sh second
+    say "shapes kernel up"
+    poweroff -f
+fi
 if [ -n "$stage" ]; then
     say "$stage kernel up"
     poweroff -f
@@ -41,6 +49,12 @@ while read -r line; do
     fi
 done < /unprobeable.txt
 case $mode in
+    shapes)
+        sh /shapes.sh first
+        kexec -l /vmlinuz --initrd=/initrd.img \
+            --append="${next# } tdxray.stage=shapes console_msg_format=syslog"
+        kexec -e
+        ;;
     kexec)
         kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
         say "kexec -l exit $?"

@@ -1,0 +1,69 @@
+#!/bin/sh
+# The shapes a user may hand tdxray, recorded on a real kernel (tests/realkernel/record_shapes.py
+# boots it and splits the output). `sh /shapes.sh first` runs in the first kernel after the
+# probes are placed; `sh /shapes.sh second` in the kexec'd kernel (console_msg_format=syslog).
+# Trace files go to ttyS1, each after a `@@@ shape NAME` line; console shapes are between
+# `tdxray-harness: shape NAME begin/end` kernel-log lines.
+T=/sys/kernel/tracing
+exec 3> /dev/ttyS1
+say() { echo "tdxray-harness: $*" > /dev/kmsg; }
+load() { kexec -l /vmlinuz --initrd=/initrd.img --append="tdxray.stage=none" && kexec -u; }
+dump() { echo "@@@ shape $1" >&3; cat "${2:-$T/trace}" >&3; }
+pipe() { echo "@@@ shape $1" >&3; timeout 3 cat "$T/trace_pipe" >&3; }
+console() { say "shape $1 begin"; shift; "$@"; say "shape end"; }
+notime() { echo N > /sys/module/printk/parameters/time; load; echo Y > /sys/module/printk/parameters/time; }
+if [ "$1" = second ]; then
+    console syslog load
+    console syslog-notime notime
+    exit 0
+fi
+echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
+console default load
+taskset 2 kexec -l /vmlinuz --initrd=/initrd.img --append="tdxray.stage=none"; kexec -u
+echo "tdxray shape marker" > $T/trace_marker
+dump default
+dump cpu0 $T/per_cpu/cpu0/trace
+dump cpu1 $T/per_cpu/cpu1/trace
+for opt in noirq-info record-tgid latency-format sym-addr nosym-offset noprint-parent raw hex \
+        nocontext-info; do
+    echo $opt > $T/trace_options
+    dump "option-$opt"
+    case $opt in no*) echo "${opt#no}" ;; *) echo "no$opt" ;; esac > $T/trace_options
+done
+echo record-tgid > $T/trace_options; echo latency-format > $T/trace_options
+dump option-latency-tgid
+echo norecord-tgid > $T/trace_options; echo nolatency-format > $T/trace_options
+pipe pipe
+for clock in mono x86-tsc counter uptime boot mono_raw perf local global; do
+    echo $clock > $T/trace_clock
+    load
+    dump "clock-$clock"
+done
+console notime notime
+# A ring buffer that wraps: kmalloc events fill 4 KiB per CPU while the probes fire.
+echo 0 > /proc/sys/kernel/tracepoint_printk
+echo 4 > $T/buffer_size_kb
+echo 1 > $T/events/kmem/kmalloc/enable
+find /sys > /dev/null
+load
+echo 0 > $T/events/kmem/kmalloc/enable
+dump wrap
+pipe lost
+echo 1408 > $T/buffer_size_kb
+echo 1 > /proc/sys/kernel/tracepoint_printk
+if [ -x /usr/bin/trace-cmd ]; then
+    mkdir -p /tmp
+    trace-cmd record -e tdxray -o /tmp/t.dat sh -c 'kexec -l /vmlinuz --initrd=/initrd.img --append=x; kexec -u' > /dev/null 2>&1
+    say "trace-cmd record exit $?"
+    echo "@@@ shape trace-cmd-report" >&3; trace-cmd report -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-t" >&3; trace-cmd report -t -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-cpu" >&3; trace-cmd report --cpu 0 -i /tmp/t.dat >&3 2>&1
+    echo global > $T/trace_clock
+    echo 1 > $T/events/tdxray/enable; echo 1 > $T/tracing_on
+fi
+echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
+load
+console sysrq-z sh -c 'echo z > /proc/sysrq-trigger'
+echo 1 > $T/tracing_on
+echo "@@@ shape end" >&3
+exec 3>&-
