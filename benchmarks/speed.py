@@ -2,8 +2,11 @@
 
 Every row runs tdxray and a baseline (a DuckDB scan hashing every column, DuckDB's and Polars'
 JSON readers) one after the other, pair by pair, and reports tdxray's figure, the baseline's,
-the ratio (min/median over the pairs) and the goal. A profile's top 5 of the in-process replay
-follows the table.
+the ratio (min/median over the pairs) and the goal; each row is printed as soon as it is
+measured. The fragmented-map row replays a trace the sequential core takes event by event
+(RETRYs everywhere) at N and at N/10 events: its ratio is the cost per event at N over the
+cost at N/10, which stays near 1 while one change costs O(log n) and grows with N when it
+costs O(pieces). A profile's top 5 of the in-process replay follows the table.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from tdxray.benchmarks.suite import DATA_DIR
 
 MB = 1e6
 KIB = 1024
+FRAGMENTED = "random_retry"  # the synthetic variant the sequential core takes whole
+WIDTHS = (58, 15, 15, 16, 14)  # fixed, so that each row prints as soon as it is measured
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Options:
     jsonl_events: int = 10**6
     pairs: int = 3
     data_dir: Path = DATA_DIR
+    fragmented_events: int = 2 * 10**5
 
 
 def _min_median(values: Sequence[float]) -> tuple[float, float]:
@@ -130,6 +136,29 @@ def conversion_rows(opts: Options, log: Log) -> list[Row]:
     return out
 
 
+def fragmented_row(opts: Options, log: Log) -> Row:
+    """The core alone on a fragmented map: cost per event at N against N/10."""
+    from tdxray.model.replay import replay_trace
+    from tdxray.store.read import open_trace
+
+    sizes = []
+    runs = []
+    for events in (opts.fragmented_events, max(opts.fragmented_events // 10, 1)):
+        path = conversion_trace(FRAGMENTED, events, opts.data_dir, False, log)
+        warm(path)
+        sizes.append(open_trace(path).num_rows)
+        runs.append(in_process(lambda path=path: replay_trace(path)))
+    got = pairs(runs[0], runs[1], opts.pairs)
+    big, small = sizes
+    ratios = [(a.seconds / big) / (b.seconds / small)
+              for a, b in zip(got.ours, got.theirs, strict=True)]
+    lo, mid = _min_median(ratios)
+    return Row(f"core only, fragmented map: {FRAGMENTED} {size_label(big)} vs "
+               f"{size_label(small)} (per event)", _rate(big / got.median(_secs), "ev/s"),
+               _rate(small / got.median(_secs, True), "ev/s"), (lo, mid), "<= 1.5x",
+               mid <= 1.5)
+
+
 def ingest_rows(opts: Options, log: Log) -> list[Row]:
     built = sim_trace(opts.jsonl_events, opts.data_dir, False, log)
     jsonl, _, _ = export_jsonl(built.path, opts.data_dir, False, log)
@@ -157,26 +186,43 @@ def ingest_rows(opts: Options, log: Log) -> list[Row]:
     return rows
 
 
-def render(rows: Sequence[Row]) -> str:
-    table = [["row", "tdxray", "baseline", "ratio min/median", "goal", ""],
-             *(r.cells() for r in rows)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in table)
+def render(row: Row | None) -> str:
+    """One line of the table (the header for None)."""
+    cells = (["row", "tdxray", "baseline", "ratio min/median", "goal", ""] if row is None
+             else row.cells())
+    return "  ".join(c.ljust(w) for c, w in zip(cells, (*WIDTHS, 0), strict=True)).rstrip()
 
 
-def run(opts: Options, log: Log) -> str:
+def run(opts: Options, log: Log, show: Callable[[str], None] = lambda line: None) -> str:
+    """Measure every row, showing each line as it is ready; the whole output."""
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        show(line)
+
+    out(render(None))
     log(f"replay ladder trace of {opts.events:,} events")
     built = sim_trace(opts.events, opts.data_dir, False, log)
     warm(built.path)
-    rows = replay_rows(built.path, built.rows, opts.pairs)
-    log(f"conversion-heavy traces of {opts.conversion_events:,} events")
-    rows += conversion_rows(opts, log)
-    log(f"JSONL ingest of {opts.jsonl_events:,} events")
-    rows += ingest_rows(opts, log)
-    profile = top_functions(built.path, 5)
-    return "\n".join([render(rows), "", f"replay {size_label(built.rows)}: profile's top 5 "
-                      "(own time)", *profile])
+    steps: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("", lambda: replay_rows(built.path, built.rows, opts.pairs)),
+        (f"conversion-heavy traces of {opts.conversion_events:,} events",
+         lambda: conversion_rows(opts, log)),
+        (f"the core alone on a fragmented map, {opts.fragmented_events:,} events",
+         lambda: [fragmented_row(opts, log)]),
+        (f"JSONL ingest of {opts.jsonl_events:,} events", lambda: ingest_rows(opts, log)),
+    ]
+    for message, step in steps:
+        if message:
+            log(message)
+        for row in step():
+            out(render(row))
+    out("")
+    out(f"replay {size_label(built.rows)}: profile's top 5 (own time)")
+    for line in top_functions(built.path, 5):
+        out(line)
+    return "\n".join(lines)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -187,6 +233,9 @@ def parser() -> argparse.ArgumentParser:
                    help="events of each conversion-heavy trace [default: 1e6]")
     p.add_argument("--jsonl-events", type=event_count, default=10**6,
                    help="events of the JSONL file ingested [default: 1e6]")
+    p.add_argument("--fragmented-events", type=event_count, default=2 * 10**5,
+                   help="events of the fragmented-map trace (and a tenth of them) "
+                   "[default: 2e5]")
     p.add_argument("--pairs", type=int, default=3, help="tdxray/baseline pairs per row")
     p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="trace cache directory")
     return p
@@ -195,5 +244,5 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str], log: Log) -> None:
     args = parser().parse_args(argv)
     opts = Options(args.events, args.conversion_events, args.jsonl_events,
-                   max(args.pairs, 1), args.data_dir)
-    print(run(opts, log))
+                   max(args.pairs, 1), args.data_dir, args.fragmented_events)
+    run(opts, log, show=lambda line: print(line, flush=True))

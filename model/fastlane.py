@@ -107,11 +107,10 @@ class FastLane:
         pages = self.model.pages
         level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
-        saved = (pages.starts.copy(), pages.attrs.copy(), len(pages.history))
+        saved = pages.snapshot()
         failed = self._layers(pages, j, stop, level[:exact])
         if failed is not None:
-            pages.starts, pages.attrs = saved[0], saved[1]
-            del pages.history[saved[2]:]
+            pages.restore(saved)
             stop = failed
             self._layers(pages, j, stop, level[:stop - j])
         for vcpu in np.unique(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():

@@ -1,10 +1,11 @@
 """The page-state map: GPA ranges with their state and the event that last changed them.
 
 An interval map over the whole private GPA space (never one object per page), kept as sorted
-numpy arrays: the start of each piece and its attributes (state, cause seq, since seq, since
-ts, generation). Pieces are maximal: neighbours never hold equal attributes. Changes come as
-sorted, disjoint ranges and are applied together (`apply`): a batch of conversions costs a few
-array operations, one change costs the same over the pieces it touches. Every change closes the
+numpy arrays in chunks (`chunks.Chunks`): the start of each piece and its attributes (state,
+cause seq, since seq, since ts, generation). Pieces are maximal: neighbours never hold equal
+attributes. Changes come as sorted, disjoint ranges and are applied together (`apply`): a batch
+of conversions costs a few array operations over the chunks between its first and last change,
+one change the same over the one or two chunks it touches. Every change closes the
 intervals it overwrites into the page history (for `page_history.parquet`), as array rows.
 """
 
@@ -15,6 +16,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from tdxray.model.chunks import Chunks, Snapshot
+from tdxray.model.one_change import one_change
 from tdxray.schema.constants import PAGE_SHIFT
 
 
@@ -73,60 +76,58 @@ class PageMap:
                  record_history: bool = True) -> None:
         self.limit = limit
         self.record_history = record_history
-        self.starts = np.zeros(1, dtype=np.int64)
-        self.attrs = np.array([[_N, NO_SEQ, NO_SEQ, NO_SEQ, 0]], dtype=np.int64)
+        self.chunks = Chunks(limit, np.array([_N, NO_SEQ, NO_SEQ, NO_SEQ, 0]))
         self.history: list[np.ndarray] = []
         for start, end in ram:
             self._assign(start, min(end, limit), (int(initial), NO_SEQ, NO_SEQ, NO_SEQ, 0))
 
     # --- structure ---------------------------------------------------------------------------
 
-    def _index(self, x: int) -> int:
-        """Index of the piece holding x."""
-        return int(np.searchsorted(self.starts, x, side="right")) - 1
+    @property
+    def starts(self) -> np.ndarray:
+        """Every piece's start (a read-only flat copy)."""
+        return self.chunks.flat()[0]
 
-    def _end_of(self, i: int) -> int:
-        return int(self.starts[i + 1]) if i + 1 < len(self.starts) else self.limit
+    @property
+    def attrs(self) -> np.ndarray:
+        """Every piece's attributes, (n, 5) (a read-only flat copy)."""
+        return self.chunks.flat()[1]
 
-    def _window(self, lo: int, hi: int) -> tuple[int, int]:
-        """Piece indices [a, b) covering [lo, hi) plus one neighbour each side (for merging)."""
-        a = max(self._index(lo) - 1, 0)
-        b = min(int(np.searchsorted(self.starts, hi, side="left")) + 1, len(self.starts))
-        return a, b
+    def snapshot(self) -> tuple[Snapshot, int]:
+        """What `restore` needs to undo every change made after this call."""
+        return self.chunks.snapshot(), len(self.history)
+
+    def restore(self, saved: tuple[Snapshot, int]) -> None:
+        self.chunks.restore(saved[0])
+        del self.history[saved[1]:]
 
     def _assign(self, start: int, end: int, attrs: tuple[int, int, int, int, int]) -> None:
         """Set [start, end) to `attrs` without history (building the initial map)."""
         if start >= end:
             return
-        a, b = self._window(start, end)
-        starts, table = self._cut(a, b, np.array([start]), np.array([end]))
+        ca, cb = self.chunks.span(start, end)
+        window, table, _ = self.chunks.get(ca, cb)
+        starts, table = self._cut(window, table, np.array([start]), np.array([end]))
         inside = (starts >= start) & (starts < end)
         table[inside] = attrs
-        self._splice(a, b, starts, table)
+        self._splice(ca, cb, starts, table)
 
-    def _cut(self, a: int, b: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
-        """Pieces a..b-1 split at every bound of the changes (their attributes copied)."""
-        window = self.starts[a:b]
+    def _cut(self, window: np.ndarray, table: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pieces of `window` split at every bound of the changes (attributes copied)."""
         bounds = np.sort(np.concatenate([lo, hi[hi < self.limit]]))
         bounds = bounds[np.append(True, bounds[1:] != bounds[:-1])]
         pos = np.searchsorted(window, bounds)
         new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
         new &= bounds > window[0]
         bounds, pos = bounds[new], pos[new]
-        table = self.attrs[a:b]
         return np.insert(window, pos, bounds), np.insert(table, pos, table[pos - 1], axis=0)
 
-    def _splice(self, a: int, b: int, starts: np.ndarray, table: np.ndarray) -> None:
-        """Replace pieces a..b-1 with `starts`/`table`, merging equal neighbours."""
+    def _splice(self, ca: int, cb: int, starts: np.ndarray, table: np.ndarray) -> None:
+        """Replace chunks ca..cb-1 with `starts`/`table`, merging equal neighbours."""
         keep = np.ones(len(starts), dtype=bool)
         keep[1:] = (table[1:] != table[:-1]).any(axis=1)
-        starts, table = starts[keep], table[keep]
-        if b - a == len(starts):
-            self.starts[a:b], self.attrs[a:b] = starts, table
-            return
-        self.starts = np.concatenate([self.starts[:a], starts, self.starts[b:]])
-        self.attrs = np.concatenate([self.attrs[:a], table, self.attrs[b:]])
+        self.chunks.put(ca, cb, starts[keep], table[keep])
 
     # --- changes -----------------------------------------------------------------------------
 
@@ -144,9 +145,10 @@ class PageMap:
             return moved
         if not len(lo):
             return moved
-        a, b = self._window(int(lo[0]), int(hi[-1]))
-        starts, table = self._cut(a, b, lo, hi)
-        ends = np.append(starts[1:], self._end_of(b - 1))
+        ca, cb = self.chunks.span(int(lo[0]), int(hi[-1]))
+        window, table, end = self.chunks.get(ca, cb)
+        starts, table = self._cut(window, table, lo, hi)
+        ends = np.append(starts[1:], end)
         j = np.searchsorted(lo, starts, side="right") - 1
         covered = (j >= 0) & (starts < hi[np.maximum(j, 0)])
         idx = np.flatnonzero(covered)
@@ -160,13 +162,20 @@ class PageMap:
                 starts[idx], ends[idx], old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
                 seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
         table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
-        self._splice(a, b, starts, table)
+        self._splice(ca, cb, starts, table)
         np.add.at(moved, cj, (ends[idx] - starts[idx]) >> PAGE_SHIFT)
         return moved
 
     def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,
                    ts: int, gen: int) -> int:
         """Move every page of [start, end) to change[old state]; return pages that changed."""
+        end = min(end, self.limit)
+        if start >= end:
+            return 0
+        one = one_change(self.chunks, start, end, change, seq_bits(cause), ts, gen,
+                         self.history if self.record_history else None)
+        if one is not None:
+            return one
         moved = self.apply(np.array([start], dtype=np.int64), np.array([end], dtype=np.int64),
                            np.array([_change_index(change)]), np.array([seq_bits(cause)]),
                            np.array([ts]), np.array([gen]))
@@ -182,29 +191,42 @@ class PageMap:
     def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
         """Make [start, end) private if it lies inside one pending or unaccepted piece (the
         ACCEPT hot path); False, and nothing changed, otherwise."""
-        lo, hi = np.array([start], dtype=np.int64), np.array([end], dtype=np.int64)
-        if start >= self.limit or not self.pending_whole(lo, hi)[0]:
+        if start >= self.limit:
             return False
-        self.apply(lo, hi, np.array([ACCEPT]), np.array([seq_bits(cause)]), np.array([ts]),
-                   np.array([gen]))
+        c, i = self.chunks.locate(start)
+        if (end > self.chunks.end_of(c, i)
+                or int(self.chunks.attrs[c][i, STATE]) not in (_D, _U)):
+            return False
+        self.transition(start, end, ACCEPTED, cause, ts, gen)
         return True
 
     # --- queries -----------------------------------------------------------------------------
 
     def pieces(self, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
         """(start, end, state, cause) of the pieces overlapping [start, end), clipped."""
-        i = self._index(min(start, self.limit - 1))
-        j = int(np.searchsorted(self.starts, end, side="left"))
-        starts = self.starts[i:j].tolist()
-        ends = [*starts[1:], self._end_of(j - 1)]
-        for s, e, (st, cause) in zip(starts, ends, self.attrs[i:j, :2].tolist(), strict=True):
-            yield (s if s > start else start), (e if e < end else end), st, seq_value(cause)
+        chunks = self.chunks
+        c, i = chunks.locate(min(start, self.limit - 1))
+        found: list[tuple[int, int, int, int]] = []
+        while c < len(chunks.firsts):
+            chunk = chunks.starts[c]
+            j = int(np.searchsorted(chunk, end, side="left"))
+            starts = chunk[i:j].tolist()
+            ends = [*starts[1:], chunks.end_of(c, j - 1)] if starts else []
+            for s, e, (st, cause) in zip(starts, ends, chunks.attrs[c][i:j, :2].tolist(),
+                                         strict=True):
+                found.append(((s if s > start else start), (e if e < end else end), st,
+                              seq_value(cause)))
+            if j < len(chunk):
+                break
+            c, i = c + 1, 0
+        yield from found
 
     def state_at(self, gpa: int) -> tuple[int, int]:
         """(state, cause) of the page holding gpa."""
         if gpa >= self.limit:
             return _N, NO_SEQ
-        st, cause = self.attrs[self._index(gpa), :2].tolist()
+        c, i = self.chunks.locate(gpa)
+        st, cause = self.chunks.attrs[c][i, :2].tolist()
         return st, seq_value(cause)
 
     def _ends(self) -> np.ndarray:

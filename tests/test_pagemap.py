@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tdxray.model import chunks as map_chunks
 from tdxray.model.pagemap import (
     ACCEPTED,
     NO_SEQ,
@@ -86,11 +89,19 @@ disjoint_changes = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(operations, disjoint_changes, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]))
+@given(operations, disjoint_changes, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]),
+       st.sampled_from([3, 512]))
 def test_one_apply_of_disjoint_changes_equals_them_one_by_one(
         ops: list[tuple[str, int, int]], changes: list[tuple[str, int, int]],
-        initial: PageState) -> None:
+        initial: PageState, chunk: int) -> None:
     """The batch path (`apply`) against transitions in seq order: same map, same history."""
+    with mock.patch.object(map_chunks, "CHUNK", chunk):
+        _compare_batch_with_one_by_one(ops, changes, initial)
+
+
+def _compare_batch_with_one_by_one(ops: list[tuple[str, int, int]],
+                                   changes: list[tuple[str, int, int]],
+                                   initial: PageState) -> None:
     one_by_one, batched = replayed(ops, initial), replayed(ops, initial)
     lo, hi, change, seqs = [], [], [], []
     first = 0
@@ -128,10 +139,17 @@ def _pieces(pmap: PageMap | chunked_pagemap.PageMap) -> list[tuple[int, int, int
 
 
 @settings(max_examples=300, deadline=None)
-@given(mixed, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]))
+@given(mixed, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]),
+       st.sampled_from([2, 3, 4, 512]))
 def test_array_map_matches_the_chunked_map_it_replaced(ops: list[tuple[str, int, int]],
-                                                       initial: PageState) -> None:
-    """Same pieces, same answers, same history rows as the chunked-list map of before."""
+                                                       initial: PageState, chunk: int) -> None:
+    """Same pieces, same answers, same history rows as the chunked-list map of before, with
+    the array map's chunks tiny (every change crosses chunk bounds) or as shipped."""
+    with mock.patch.object(map_chunks, "CHUNK", chunk):
+        _compare_with_the_chunked_map(ops, initial)
+
+
+def _compare_with_the_chunked_map(ops: list[tuple[str, int, int]], initial: PageState) -> None:
     arrays = PageMap(LIMIT, RAM, initial)
     chunks = chunked_pagemap.PageMap(LIMIT, RAM, initial)
     for seq, (name, first, count) in enumerate(ops, start=1):
@@ -143,8 +161,43 @@ def test_array_map_matches_the_chunked_map_it_replaced(ops: list[tuple[str, int,
             got = arrays.transition(start, end, CHANGES[name], seq, seq * 10, 1)
             assert got == chunks.transition(start, end, CHANGES[name], seq, seq * 10, 1)
     assert _pieces(arrays) == _pieces(chunks)
+    _assert_chunks_well_formed(arrays)
+    for p in range(0, 2 * PAGES, 3):  # lookups and clipped walks that start mid-map
+        assert arrays.state_at(p * PAGE) == chunks.state_at(p * PAGE)
+        span = (p * PAGE + PAGE // 2, (p + 7) * PAGE)
+        assert list(arrays.pieces(*span)) == list(chunks.pieces(*span))
     for state in PageState:
         assert list(arrays.runs(state)) == list(chunks.runs(state))
         assert arrays.count(state) == chunks.count(state)
     assert sorted(arrays.take_history().tolist()) == sorted(map(list, chunks.take_history()))
     assert arrays.open_intervals().tolist() == list(map(list, chunks.open_intervals()))
+
+
+def _assert_chunks_well_formed(pmap: PageMap) -> None:
+    """Every chunk non-empty, its first start recorded, starts increasing across chunks and
+    no two neighbours (across chunk bounds too) with equal attributes."""
+    c = pmap.chunks
+    assert all(len(s) for s in c.starts)
+    assert c.firsts == [int(s[0]) for s in c.starts]
+    assert [len(s) for s in c.starts] == [len(a) for a in c.attrs]
+    starts, attrs = pmap.starts, pmap.attrs
+    assert starts[0] == 0 and (np.diff(starts) > 0).all()
+    assert (attrs[1:] != attrs[:-1]).any(axis=1).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(operations, operations)
+def test_restore_undoes_every_change_since_the_snapshot(before: list[tuple[str, int, int]],
+                                                        after: list[tuple[str, int, int]]) -> None:
+    """The fast lane's roll-back: a snapshot, more changes, restore: the map and its history
+    as they were at the snapshot (tiny chunks, so the changes rewrite many)."""
+    with mock.patch.object(map_chunks, "CHUNK", 2):
+        pmap = replayed(before, PageState.PRIVATE)
+        pieces, history = _pieces(pmap), [h.tolist() for h in pmap.history]
+        saved = pmap.snapshot()
+        for seq, (name, first, count) in enumerate(after, start=500):
+            pmap.transition(first * PAGE, (first + count) * PAGE, CHANGES[name], seq, seq, 3)
+        pmap.restore(saved)
+        assert _pieces(pmap) == pieces
+        assert [h.tolist() for h in pmap.history] == history
+        _assert_chunks_well_formed(pmap)
