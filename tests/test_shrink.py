@@ -5,13 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from tdxray.analyses.shrink.ddmin import ddmin, flatten
 from tdxray.analyses.shrink.oracle import replay_lines
+from tdxray.analyses.shrink.rows import Candidates
 from tdxray.analyses.shrink.run import shrink
+from tdxray.analyses.shrink.session import Session
 from tdxray.analyses.shrink.trace import read_text_trace
 from tdxray.cli.main import cli
+from tdxray.model.replay import replay_trace
+from tdxray.simulator.run import simulate
+from tdxray.simulator.scenarios import SCENARIOS
+from tdxray.simulator.writer import write_trace
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 UNFIXED = SAMPLES / "unfixed-kernel.jsonl"
@@ -98,3 +106,49 @@ def test_benchmark_table_for_one_sample() -> None:
     assert text[0].split() == ["TRACE", "RULE", "FINGERPRINT", "BEFORE", "AFTER", "KEPT",
                                "REPLAYS", "SECONDS", "TARGET"]
     assert text[1].split()[:2] == ["cr4-mce-cleared", "C001"] and text[1].endswith(" ok")
+
+
+@pytest.fixture(scope="module")
+def unshare_5k(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated 5,000-event trace whose K001 needs more than the model's named causes."""
+    path = tmp_path_factory.mktemp("shrink") / "unshare-failure.jsonl"
+    sim = simulate(SCENARIOS["unshare-failure"].config(events=5000, seed=1))
+    write_trace(path, sim.header, sim.batches())
+    return path
+
+
+def test_candidates_replayed_in_memory_find_what_the_stored_trace_does(tmp_path: Path) -> None:
+    for path in sorted(SAMPLES.glob("*.jsonl")):
+        trace = read_text_trace(path)
+        candidates = Candidates(trace, tmp_path, path)
+        assert candidates.path is not None, path
+        everything = np.arange(len(trace.events))
+        assert candidates.replay(everything) == replay_trace(candidates.path).divergences, path
+
+
+def test_phases_are_the_models_and_cut_a_long_trace_before_ddmin(unshare_5k: Path) -> None:
+    trace = read_text_trace(unshare_5k)
+    with Session(trace, unshare_5k) as session:
+        assert [(u[0], u[-1]) for u in session.model_phases()] == [
+            (0, 57), (58, 2776), (2777, 2822), (2823, 2824), (2825, 2892), (2893, 4999)]
+    stages: list[tuple[str, int]] = []
+    result = shrink(trace, "K001", source=unshare_5k,
+                    report=lambda stage, events: stages.append((stage, events)))
+    assert stages == [("causes", 5000), ("tail", 2824), ("phases", 2766), ("kinds", 31),
+                      ("vcpus", 31), ("ranges", 14), ("events", 3)]
+    assert result.complete and result.fingerprint == "033648fd6f90ae81"
+    lines = [json.loads(line) for line in trace.lines(result.keep)[1:]]
+    assert [(e["kind"], e.get("gpa") or e.get("phase")) for e in lines] == [
+        ("map_gpa", "0x800004000000"), ("map_gpa", "0x4001000"), ("kexec", "jump")]
+
+
+def test_cli_reproducer_of_a_long_trace_is_checked_with_that_divergence(
+        unshare_5k: Path, tmp_path: Path) -> None:
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(unshare_5k), "--rule", "K003", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    check = CliRunner().invoke(cli, ["check", str(out), "--format", "json"])
+    found = {(d["rule"], d["fingerprint"]) for t in json.loads(check.stdout)["traces"]
+             for d in t["divergences"]}
+    assert ("K003", "de499980daecc215") in found
+    assert run.stdout.startswith("K003 de499980daecc215: 5000 -> ")
