@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from tdxray.analyses.escape import escape_control
 from tdxray.analyses.shrink.run import shrink
 from tdxray.analyses.shrink.trace import read_text_trace
+from tdxray.cli.progress import EventProgress
 from tdxray.store.atomic import atomic_path
 
 
@@ -19,20 +21,32 @@ from tdxray.store.atomic import atomic_path
               help="Write the minimal trace (JSON Lines) here.")
 @click.option("--max-replays", default=5000, show_default=True, help="Step budget.")
 @click.option("--seconds", default=600.0, show_default=True, help="Time budget.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no stage lines.")
 def command(trace: Path, rule: str, fingerprint: str | None, output: Path, max_replays: int,
-            seconds: float) -> None:
+            seconds: float, quiet: bool) -> None:
     """Shrink TRACE (JSON Lines) to the fewest events that still reveal --rule (and
-    --fingerprint): whole vCPUs, kexec phases and conversion ranges first, then single events.
+    --fingerprint): the model's causes of the divergence and the cut after it first, then
+    whole phases, event kinds, vCPUs and conversion ranges, then single events.
 
     Deterministic. The output keeps the header; seq is renumbered, timestamps kept. Exit status
     0 when written, 2 when the trace cannot be read or does not reveal the divergence.
     """
-    text = read_text_trace(trace)
+    name = escape_control(str(trace))
+    with EventProgress(f"loading {name}", quiet=quiet) as progress:
+        text = read_text_trace(trace, progress.advance)
 
-    def report(stage: str, events: int) -> None:
-        click.echo(f"tdxray: shrink: after {stage}: {events} events", err=True)
+        def replaying(done: int, total: int) -> None:
+            if progress.label != f"replaying {name}":
+                progress.relabel(f"replaying {name}")
+            progress(done, total)
 
-    result = shrink(text, rule.upper(), fingerprint, max_replays, seconds, report, source=trace)
+        def report(stage: str, events: int) -> None:
+            progress.close()
+            if not quiet:
+                click.echo(f"tdxray: shrink: after {stage}: {events} events", err=True)
+
+        result = shrink(text, rule.upper(), fingerprint, max_replays, seconds, report,
+                        source=trace, track=progress.reading, progress=replaying)
     with atomic_path(output) as tmp:
         text.write(result.keep, tmp)
     click.echo(result.summary())

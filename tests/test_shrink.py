@@ -152,3 +152,17 @@ def test_cli_reproducer_of_a_long_trace_is_checked_with_that_divergence(
              for d in t["divergences"]}
     assert ("K003", "de499980daecc215") in found
     assert run.stdout.startswith("K003 de499980daecc215: 5000 -> ")
+
+
+def test_progress_on_a_terminal_loading_converting_replaying_then_stages(tmp_path: Path) -> None:
+    from tdxray.tests.test_progress import stderr_on
+
+    args = ["shrink", str(UNFIXED), "--rule", "K004", "-o", str(tmp_path / "min.jsonl")]
+    code, out, err = stderr_on(True, *args, cwd=tmp_path)
+    assert code == 0 and out.startswith("K004 3141cba4413b2289: 150 -> 2 events")
+    name = str(UNFIXED)
+    at = [err.index(f"loading {name}"), err.index(f"reading {name}"),
+          err.index(f"replaying {name}"), err.index("tdxray: shrink: after causes: 4 events")]
+    assert at == sorted(at) and "150 events" in err[at[0]:at[1]]
+    code, quiet_out, err = stderr_on(True, *args, "-q", cwd=tmp_path)
+    assert (code, quiet_out.rsplit(", ", 1)[0], err) == (0, out.rsplit(", ", 1)[0], "")

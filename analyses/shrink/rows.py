@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from tdxray.analyses.shrink.trace import TextTrace
-from tdxray.ingest.materialize import trace_file_for
+from tdxray.ingest.materialize import Track, trace_file_for
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import replay_rows
 from tdxray.schema.errors import InputError
@@ -45,14 +45,16 @@ class Candidates:
     `table` is None when its rows do not map 1:1 to the events read (then every candidate
     goes the JSONL way); `path` is the whole trace's Parquet file."""
 
-    def __init__(self, trace: TextTrace, workdir: Path, source: Path | None = None) -> None:
+    def __init__(self, trace: TextTrace, workdir: Path, source: Path | None = None,
+                 track: Track | None = None) -> None:
         self.table: pa.Table | None = None
         self.path: Path | None = None
         if source is None:
             source = workdir / "whole.jsonl"
             trace.write(list(range(len(trace.events))), source)
         try:
-            ref = trace_file_for(str(source), workdir=workdir, warn=lambda _message: None)[0]
+            ref = trace_file_for(str(source), workdir=workdir, warn=lambda _message: None,
+                                 track=track)[0]
         except InputError:
             return  # not a valid trace as a whole
         whole = open_trace(ref.path)

@@ -13,7 +13,9 @@ from tdxray.analyses.shrink.ddmin import Budget, ddmin, flatten
 from tdxray.analyses.shrink.oracle import Oracle, replay_lines
 from tdxray.analyses.shrink.session import Session
 from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
+from tdxray.model.replay import Progress
 
 Stage = Callable[[Session, list[int]], list[list[int]]]  # the kept events -> units
 STAGES: list[tuple[str, Stage]] = [
@@ -52,12 +54,13 @@ class Shrunk:
 
 
 def shrink(trace: TextTrace, rule: str, fingerprint: str | None = None, max_replays: int = 5000,
-           seconds: float = 600.0, report: Report | None = None,
-           source: Path | None = None) -> Shrunk:
+           seconds: float = 600.0, report: Report | None = None, source: Path | None = None,
+           track: Track | None = None, progress: Progress | None = None) -> Shrunk:
     """The fewest events (1-minimal per stage) that still reveal `rule` with `fingerprint`;
-    `source` is the file `trace` was read from (ingested as it is, not written again)."""
+    `source` is the file `trace` was read from (ingested as it is, not written again);
+    `track` and `progress` see it converted and replayed (Session)."""
     start = time.monotonic()
-    with Session(trace, source) as session:
+    with Session(trace, source, track, progress) as session:
         return shrink_in(session, rule, fingerprint, max_replays,
                          seconds - (time.monotonic() - start), report, start)
 

@@ -14,8 +14,9 @@ from tdxray.analyses.diff.timeline import timeline
 from tdxray.analyses.shrink.oracle import Replays, replay_lines
 from tdxray.analyses.shrink.rows import Candidates
 from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
-from tdxray.model.replay import replay_trace
+from tdxray.model.replay import Progress, replay_trace
 from tdxray.schema.errors import InputError
 
 
@@ -23,14 +24,17 @@ class Session:
     """The trace's rows in memory, its divergences (replayed from its Parquet file, as `check`
     sees them) and the replays of candidates tried so far (shared by every divergence)."""
 
-    def __init__(self, trace: TextTrace, source: Path | None = None) -> None:
+    def __init__(self, trace: TextTrace, source: Path | None = None, track: Track | None = None,
+                 progress: Progress | None = None) -> None:
+        """`source`: the file `trace` was read from (ingested as it is); `track` sees its
+        batches go by as it is converted, `progress` the replay of the whole trace."""
         self.trace = trace
         self._dir = tempfile.TemporaryDirectory(prefix="tdxray-shrink-")
         work = Path(self._dir.name)
-        self.candidates = Candidates(trace, work, source)
+        self.candidates = Candidates(trace, work, source, track)
         self.replays = Replays(trace, self.candidates, work)
         if self.candidates.path is not None:
-            self.divergences = replay_trace(self.candidates.path, None).divergences
+            self.divergences = replay_trace(self.candidates.path, None, progress).divergences
         else:
             self.divergences = replay_lines(trace, list(range(len(trace.events))), work) or []
         self._phases: list[list[int]] | None = None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tdxray.schema.errors import InputError
+
+COUNT_LINES = 10_000
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,9 @@ class TextTrace:
         path.write_text("\n".join(self.lines(keep)) + "\n")
 
 
-def read_text_trace(path: Path) -> TextTrace:
-    """Read a JSONL trace (FORMATS.md §1); any line that is not a JSON object is an InputError."""
+def read_text_trace(path: Path, count: Callable[[int], None] | None = None) -> TextTrace:
+    """Read a JSONL trace (FORMATS.md §1); any line that is not a JSON object is an InputError.
+    `count` hears of the events read, COUNT_LINES at a time."""
     header: dict[str, object] | None = None
     events: list[dict[str, object]] = []
     try:
@@ -51,7 +55,11 @@ def read_text_trace(path: Path) -> TextTrace:
                 header = value
             else:
                 events.append(value)
+                if count is not None and len(events) % COUNT_LINES == 0:
+                    count(COUNT_LINES)
     if header is None:
         raise InputError("empty trace", str(path))
+    if count is not None:
+        count(len(events) % COUNT_LINES)
     events.sort(key=lambda e: e.get("seq", 0) if isinstance(e.get("seq"), int) else 0)
     return TextTrace(header, events)
