@@ -118,7 +118,8 @@ class KexecRules(ModelBase):
 
     def _boot(self, seq: int, ts: int, vcpu: int) -> None:
         k = self.k
-        first = not k.booted and not k.saw_kexec_event and k.generation == 0
+        # a jump (even one implied by a relocate_kernel CR4 write) is a kexec sequence
+        first = not k.booted and not k.saw_kexec_event and not k.jumped and k.generation == 0
         k.booted = True
         k.clock_gen += 1
         self.boot_seqs.append(seq)

@@ -153,6 +153,8 @@ def observe(scan: Prescan, view: BatchView) -> None:
         scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
     for name in names - set(KNOWN_KINDS) - set(HOST_TDVMCALL_KINDS):
         rows = np.flatnonzero(view.is_kind(name))
+        if name in DEATH_KINDS and scan.deaths:  # the TD's death is modeled (death.py)
+            rows = rows[~np.isin(view.seq[rows], np.fromiter(scan.deaths, dtype=np.uint64))]
         if len(rows):
             _note(scan, f"event kind {name!r}", view, rows)
     scan.last = (int(view.seq[-1]), int(view.ts[-1]), int(view.vcpu[-1]))
