@@ -12,19 +12,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from tdxray.schema.constants import CPU_ACTIONS, KEXEC_PHASES, MAILBOX_FIELDS, TDVMCALL_RETRY
 from tdxray.schema.events import EVENT_SCHEMA, INT_BOUNDS, KIND_FIELDS
+from tdxray.schema.rules import ACROSS_RULES, ENUMS, AcrossRule, enum_message
 
 Converter = Callable[[Any], Any]
 FieldSpec = tuple[str, Converter]
-
-# String columns whose values are a closed vocabulary.
-ENUMS: dict[str, tuple[str, ...]] = {
-    "field": MAILBOX_FIELDS,
-    "action": CPU_ACTIONS,
-    "phase": KEXEC_PHASES,
-}
-
 
 class FieldError(ValueError):
     """A field value that cannot go into its column (the reader adds file and line)."""
@@ -79,20 +71,20 @@ def to_str(value: Any) -> str:
     return value
 
 
-def enum_converter(allowed: tuple[str, ...]) -> Converter:
-    allowed_set = frozenset(allowed)
+def enum_converter(name: str) -> Converter:
+    allowed_set = frozenset(ENUMS[name])
 
     def convert(value: Any) -> str:
         if type(value) is str and value in allowed_set:
             return value
-        raise FieldError(f"expected one of {', '.join(allowed)}, got {value!r}")
+        raise FieldError(enum_message(name, value))
 
     return convert
 
 
 def converter_for(name: str) -> Converter:
     if name in ENUMS:
-        return enum_converter(ENUMS[name])
+        return enum_converter(name)
     field_type = EVENT_SCHEMA.field(name).type
     if name in INT_BOUNDS:
         return int_converter(*INT_BOUNDS[name])
@@ -118,18 +110,17 @@ VCPU = int_converter(*INT_BOUNDS["vcpu"])
 KIND = to_str
 
 
-def _check_map_gpa(values: dict[str, Any]) -> None:
-    if values["status"] == TDVMCALL_RETRY and "resume_gpa" not in values:
-        raise FieldError("status is RETRY (1) but resume_gpa is missing", "resume_gpa")
+def _across_check(rules: tuple[AcrossRule, ...]) -> Callable[[dict[str, Any]], None]:
+    def check(values: dict[str, Any]) -> None:
+        for rule in rules:
+            if rule.broken_by(values):
+                raise FieldError(rule.message, rule.field)
+
+    return check
 
 
-def _check_tdvmcall(values: dict[str, Any]) -> None:
-    if "subfn" not in values and not values.get("r10"):
-        raise FieldError("missing field (required unless r10 names a KVM hypercall)", "subfn")
-
-
-# Checks across the fields of one event, run after each field is converted.
+# Checks across the fields of one event (schema/rules.py), run after each field is converted.
 KIND_CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "map_gpa": _check_map_gpa,
-    "tdvmcall": _check_tdvmcall,
+    kind: _across_check(tuple(r for r in ACROSS_RULES if r.kind == kind))
+    for kind in dict.fromkeys(r.kind for r in ACROSS_RULES)
 }

@@ -1,9 +1,12 @@
 """The one notion of a valid trace file, checked once where a trace is opened (every command).
 
 A valid trace has every column of the event schema with its type, no null in the columns every
-event has (seq, ts_ns, vcpu, kind), seq strictly increasing over the whole file, a header, and a
-decoded size within limits: a small file of dictionary-encoded text can decode to gigabytes.
-Errors name the file and the row (0-based, in file order) and are InputErrors (exit status 2).
+event has (seq, ts_ns, vcpu, kind), seq strictly increasing over the whole file, ts_ns not
+negative, every event with the fields its kind requires, vocabulary values and the checks across
+fields of schema/rules.py (the rules the JSONL reader applies: an exported trace reads back), a
+header, and a decoded size within limits: a small file of dictionary-encoded text can decode to
+gigabytes. Errors name the file and the row (0-based, in file order) and are InputErrors (exit
+status 2).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
-from tdxray.schema.events import COMMON_FIELDS, EVENT_SCHEMA
+from tdxray.schema.events import COMMON_FIELDS, EVENT_SCHEMA, TS_NS_MAX
+from tdxray.store.valid_kinds import columns_needed, first_broken_event, kind_codes, rows_by_kind
 
 NON_NULL = tuple(f.name for f in COMMON_FIELDS)  # seq, ts_ns, vcpu, kind
 TEXT_COLUMNS = ("text", "extra")
@@ -42,11 +46,7 @@ def check_rows(path: Path, parquet: pq.ParquetFile) -> None:
     row group by row group: a few narrow columns, constant memory)."""
     first_row, last_seq = 0, None
     for rg in range(parquet.metadata.num_row_groups):
-        try:
-            table = parquet.read_row_group(rg, columns=list(NON_NULL))
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"corrupt Parquet: {exc}", str(path),
-                             where=f"row group {rg}") from exc
+        table = _read_group(path, parquet, rg, list(NON_NULL))
         for name in NON_NULL:
             column = table.column(name)
             if column.null_count:
@@ -54,7 +54,42 @@ def check_rows(path: Path, parquet: pq.ParquetFile) -> None:
                 raise InputError(f"{name} is null (every event has one)", str(path),
                                  where=f"row {row}")
         last_seq = _check_seq(path, table.column("seq"), first_row, last_seq)
+        _check_ts(path, table.column("ts_ns"), first_row)
+        _check_kinds(path, parquet, rg, table.column("kind"), first_row)
         first_row += table.num_rows
+
+
+def _check_kinds(path: Path, parquet: pq.ParquetFile, rg: int, kind: pa.ChunkedArray,
+                 first_row: int) -> None:
+    """The rules of each event's kind (store/valid_kinds.py), reading only what they need."""
+    group = parquet.metadata.row_group(rg)
+    names = parquet.schema_arrow.names
+
+    def nulls(name: str) -> int | None:
+        stats = group.column(names.index(name)).statistics
+        return stats.null_count if stats is not None and stats.has_null_count else None
+
+    rows = rows_by_kind(*kind_codes(kind))
+    needed = columns_needed(rows, nulls)
+    if not needed:
+        return
+    table = _read_group(path, parquet, rg, needed)
+    columns = {name: _one_array(table.column(name)) for name in needed}
+    broken = first_broken_event(rows, columns.get)
+    if broken is not None:
+        row, field, message = broken
+        raise InputError(f"field {field!r}: {message}", str(path), where=f"row {first_row + row}")
+
+
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+def _read_group(path: Path, parquet: pq.ParquetFile, rg: int, columns: list[str]) -> pa.Table:
+    try:
+        return parquet.read_row_group(rg, columns=columns)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"corrupt Parquet: {exc}", str(path), where=f"row group {rg}") from exc
 
 
 def _first_null(column: pa.ChunkedArray) -> int:
@@ -76,6 +111,14 @@ def _check_seq(path: Path, column: pa.ChunkedArray, first_row: int,
         raise InputError(f"seq {seq[i + 1]} does not increase (previous {seq[i]})", str(path),
                          where=f"row {first_row + i + 1}")
     return int(seq[-1])
+
+
+def _check_ts(path: Path, column: pa.ChunkedArray, first_row: int) -> None:
+    ts = column.to_numpy()
+    if len(ts) and int(ts.min()) < 0:
+        row = int(np.argmax(ts < 0))
+        raise InputError(f"field 'ts_ns': {int(ts[row])} is out of range [0, {TS_NS_MAX:#x}]",
+                         str(path), where=f"row {first_row + row}")
 
 
 def check_sizes(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> None:

@@ -36,11 +36,11 @@ def handmade(tmp_path: Path) -> Path:
          "r13": 0x2000},
         {"kind": "tdcall", "leaf": int(Leaf.MEM_PAGE_ACCEPT), "status": 0, "rcx": 0x1A3000},
         {"kind": "tdcall", "leaf": int(Leaf.MEM_PAGE_ACCEPT), "status": 0, "rcx": 0x200000 | 1},
-        {"kind": "tdvmcall", "status": 1},  # failed, no subfn: not a GPA event
+        {"kind": "tdvmcall", "status": 1, "r10": 12},  # a KVM hypercall, no subfn: no GPA
         {"kind": "tdvmcall", "status": 0, "subfn": 12},
         {"kind": "tdcall", "leaf": 3, "status": 0x8000000000000000},
         {"kind": "mem_access", "gpa": 0x1A2FFF, "write": True},
-        {"kind": "map_gpa", "gpa": 0x1A0000, "size": 0x10000, "status": 1},
+        {"kind": "map_gpa", "gpa": 0x1A0000, "size": 0x10000, "status": 1, "resume_gpa": 0x1A8000},
         {"kind": "log", "text": "no GPA here"},
         *[{"kind": "tdvmcall", "status": 0, "subfn": 12}] * 60,  # the index holds few events
     ] * 40

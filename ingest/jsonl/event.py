@@ -25,6 +25,7 @@ from tdxray.ingest.fields import (
     KindSpec,
 )
 from tdxray.schema.errors import InputError
+from tdxray.schema.rules import missing_message
 
 COMMON_KEYS = ("seq", "ts_ns", "vcpu", "kind")
 COMMON_SET = frozenset(COMMON_KEYS)
@@ -139,7 +140,7 @@ def _kind_values(obj: dict[str, Any], kind: str, specs: KindSpec) -> dict[str, A
         for name, convert in required:
             value = obj.get(name)
             if value is None:
-                raise FieldError(f"missing field (kind {kind} needs it)")
+                raise FieldError(missing_message(kind))
             values[name] = convert(value)
         for name, convert in optional:
             value = obj.get(name)

@@ -17,10 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tdxray.ingest.columns import SPARSE, assemble, dictionary, place, source_column
-from tdxray.ingest.fields import ENUMS
 from tdxray.ingest.jsonl.event import COMMON_KEYS, KNOWN_KEYS, has_float
-from tdxray.schema.constants import TDVMCALL_RETRY
 from tdxray.schema.events import EVENT_SCHEMA, KIND_FIELDS
+from tdxray.schema.rules import ACROSS_RULES, ENUMS
 
 HEX_RUN = re.compile(r"0[xX][0-9a-fA-F]+(?:\n0[xX][0-9a-fA-F]+)*")
 ARROW_TYPES = {name: EVENT_SCHEMA.field(name).type for name in EVENT_SCHEMA.names}
@@ -169,15 +168,9 @@ def check_seq(seq: pa.Array, last_seq: int | None) -> None:
 
 
 def check_across_fields(arrays: dict[str, pa.Array]) -> None:
+    """The checks across fields of schema/rules.py, on whole columns."""
     kind = arrays["kind"]
-    retry = pc.equal(arrays["status"], pa.scalar(TDVMCALL_RETRY, pa.uint64()))
-    retry_without_resume = pc.and_kleene(
-        pc.and_kleene(pc.equal(kind, "map_gpa"), retry),
-        pc.is_null(arrays["resume_gpa"]),
-    )
-    no_subfn = pc.and_kleene(
-        pc.and_kleene(pc.equal(kind, "tdvmcall"), pc.is_null(arrays["subfn"])),
-        pc.or_kleene(pc.is_null(arrays["r10"]), pc.equal(arrays["r10"], pa.scalar(0, pa.uint64()))),
-    )
-    if pc.any(retry_without_resume).as_py() or pc.any(no_subfn).as_py():
-        raise BulkInvalid("a check across fields fails")
+    for rule in ACROSS_RULES:
+        broken = pc.and_kleene(pc.equal(kind, rule.kind), rule.broken_rows(arrays))
+        if pc.any(broken).as_py():
+            raise BulkInvalid("a check across fields fails")
