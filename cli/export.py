@@ -42,7 +42,7 @@ RENDERS: dict[str, Render] = {
 def command(trace: str, trace_id: str | None, fmt: str, output: str, quiet: bool) -> None:
     """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1, or as
     ftrace-host, ftrace-guest, qemu or console text."""
-    (ref,) = trace_file_for(trace, trace_id, allow_many=False)
+    (ref,) = trace_file_for(trace, trace_id, allow_many=False, results=False)
     trace_file = open_trace(ref.path)
     if output == "-":
         sys.stdout.flush()

@@ -19,7 +19,7 @@ from tdxray.store.summary import trace_summary
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (a list of traces).")
 def command(trace: str, trace_id: str | None, as_json: bool) -> None:
     """Summarise TRACE (Parquet file, JSONL file) or every trace of a STORE directory."""
-    refs = trace_file_for(trace, trace_id, allow_many=True)
+    refs = trace_file_for(trace, trace_id, allow_many=True, results=False)
     summaries = []
     for ref in refs:
         summary = trace_summary(open_trace(ref.path))

@@ -74,7 +74,7 @@ def _unlisted_rows(store: str) -> list[dict[str, Any]]:
     for tid, size in trace_sizes(store).items():
         if tid in listed and listed[tid]["header"] is not None:
             continue
-        (ref,) = trace_file_for(f"{store.rstrip('/')}/{tid}.parquet")
+        (ref,) = trace_file_for(f"{store.rstrip('/')}/{tid}.parquet", results=False)
         trace = open_trace(ref.path)
         rows.append(header_row(trace, tid) if tid in listed else file_row(trace, tid, size))
     return rows

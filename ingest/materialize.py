@@ -33,13 +33,15 @@ Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
                    workdir: Path | None = None, warn: Warn | None = None,
-                   track: Track | None = None) -> list[TraceRef]:
+                   track: Track | None = None, results: bool = True) -> list[TraceRef]:
     """The traces TRACE names, each as (Parquet path, results dir, source as given).
 
     Parquet files are opened once to check them (corrupt file or other schema version: an
     InputError). Text traces are converted under `workdir` (default: a temporary directory
     removed when the process exits); their results dir is a temporary too; `track` sees
-    their batches go by.
+    their batches go by. A command that writes no replay results (`results=False`: info,
+    export) gets the store's own results dir even when the store is read-only: no stand-in,
+    no note.
     """
     warn = warn or _warn_stderr
     if is_url(arg):
@@ -47,8 +49,9 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     path = Path(arg)
     if arg != STDIN and path.is_dir() and not has_parquet(path):
         return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn, track)
+    place = results_place if results else _as_it_is
     if arg != STDIN and path.is_dir():
-        refs = [TraceRef(p, results_place(results_dir_for(p)), str(p))
+        refs = [TraceRef(p, place(results_dir_for(p)), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many)]
         for ref in refs:
             open_trace(ref.path)
@@ -57,7 +60,7 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
         raise InputError("no such file or directory", arg)
     if is_parquet_file(arg):
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
-        return [TraceRef(path, results_place(results_dir_for(path)), arg)]
+        return [TraceRef(path, place(results_dir_for(path)), arg)]
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track)]
 
 
@@ -108,6 +111,10 @@ def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn,
         target = Path(tempfile.mkdtemp(dir=workdir)) / f"{trace.header.trace_id}.parquet"
         write_trace(trace, trace.header, target, replace=True)
     return TraceRef(target, results_dir_for(target), arg)
+
+
+def _as_it_is(results_dir: Path) -> Path:
+    return results_dir
 
 
 def _check_trace_id(actual: str, wanted: str | None, arg: str) -> None:

@@ -73,3 +73,15 @@ def test_sql_over_a_read_only_store(store: Path) -> None:
     assert done.stdout.split() == ["rule", "G005", "G006"]
     assert done.stderr.startswith(NOTE.format(store=store))
     assert _listing(store) == before
+
+
+def test_info_and_export_of_a_read_only_store_say_no_note(store: Path, tmp_path: Path) -> None:
+    """They write no replay results: nothing to say about where results go."""
+    info = _read_only(store, "info", str(store))
+    assert info.returncode == 0, info.stderr
+    assert info.stderr == ""
+    assert "trace:" in info.stdout
+    out = tmp_path / "out.jsonl"
+    export = _read_only(store, "export", str(store), "-o", str(out))
+    assert (export.returncode, export.stderr) == (0, "")
+    assert out.read_text().splitlines()[1:] == SAMPLE.read_text().splitlines()[1:]
