@@ -104,12 +104,14 @@ def _stamp(path: Path, st: os.stat_result | None = None) -> dict[str, object]:
             "results_version": RESULTS_VERSION, "tdxray": __version__}
 
 
-def is_fresh(path: Path, results_dir: Path) -> bool:
-    stamp = results_dir / STAMP_FILE
-    if not stamp.exists() or not (results_dir / DIVERGENCES_FILE).exists():
+def is_fresh(path: Path, results_dir: Path, st: os.stat_result | None = None) -> bool:
+    """Whether the results were computed from this trace file (`st`: its stat, when the caller
+    has it from a listing of the store)."""
+    if not os.path.exists(f"{results_dir}/{DIVERGENCES_FILE}"):
         return False
     try:
-        return bool(json.loads(stamp.read_text()) == _stamp(path))
+        with open(f"{results_dir}/{STAMP_FILE}", "rb") as f:
+            return bool(json.loads(f.read()) == _stamp(path, st))
     except (OSError, ValueError):
         return False
 

@@ -176,7 +176,9 @@ class TraceHeader:
         return json.dumps(self.to_json(), separators=(", ", ": "))
 
     @classmethod
-    def from_json(cls, obj: Any) -> TraceHeader:
+    def from_json(cls, obj: Any, td: TdConfig | None = None) -> TraceHeader:
+        """The header in `obj`; `td`, when given, is obj["td"] already parsed (a reader of
+        many headers of the same TD parses it once)."""
         if not isinstance(obj, dict) or "tdxray" not in obj:
             raise HeaderError("missing header: the first line must be {\"tdxray\": 1, …}")
         if type(obj["tdxray"]) is not int or obj["tdxray"] != 1:
@@ -184,7 +186,7 @@ class TraceHeader:
         trace_id = check_trace_id(obj.get("trace_id"))
         if "td" not in obj:
             raise HeaderError("header: missing key 'td'")
-        td = TdConfig.from_json(obj["td"])
+        td = td if td is not None else TdConfig.from_json(obj["td"])
         provenance = obj.get("provenance", {})
         if not isinstance(provenance, dict):
             raise HeaderError("header.provenance: expected an object")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 import time
@@ -153,8 +154,24 @@ def store_fs(root: str) -> tuple[AbstractFileSystem, str]:
     return LocalFileSystem(), str(Path(root).resolve())
 
 
+def trace_stats(root: Path) -> dict[str, os.stat_result]:
+    """trace id -> stat of every trace file of a local store (one listing, no file read)."""
+    try:
+        with os.scandir(root) as entries:
+            found = {e.name[: -len(".parquet")]: e.stat() for e in entries
+                     if e.name.endswith(".parquet") and not e.name.startswith(".")
+                     and e.is_file()}
+    except NotADirectoryError:
+        raise InputError("not a store", str(root)) from None
+    except FileNotFoundError:
+        raise InputError("not a store", str(root)) from None
+    return dict(sorted(found.items()))
+
+
 def trace_sizes(root: str) -> dict[str, int]:
     """trace id -> size in bytes of every trace file of the store (one listing, no file read)."""
+    if not is_url(root):
+        return {tid: st.st_size for tid, st in trace_stats(Path(root)).items()}
     fs, path = store_fs(root)
     with backend_errors(root):
         if not fs.isdir(path):
@@ -246,12 +263,14 @@ def _conform(table: pa.Table) -> pa.Table:
     return table.select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
 
 
-def consistent(root: str) -> pa.Table | None:
+def consistent(root: str, merged: pa.Table | None = None,
+               sizes: dict[str, int] | None = None) -> pa.Table | None:
     """The merged manifest when it describes the store's trace files exactly (the same trace
     ids, each file's size, a header for every row), else None: a reader may then trust it
-    instead of opening every trace file."""
-    merged = ManifestDir(root).read()
-    sizes = trace_sizes(root)
+    instead of opening every trace file. `merged` and `sizes`: the manifest and the trace
+    sizes when the caller has read them already."""
+    merged = ManifestDir(root).read() if merged is None else merged
+    sizes = trace_sizes(root) if sizes is None else sizes
     rows = merged.select(["trace_id", "size", "events", "header"]).to_pylist()
     if [r["trace_id"] for r in rows] != list(sizes):
         return None
@@ -263,6 +282,8 @@ def consistent(root: str) -> pa.Table | None:
 
 def merge(table: pa.Table) -> pa.Table:
     """Latest non-null value per trace and column; rows sorted by trace id."""
+    if pc.count_distinct(table.column("trace_id")).as_py() == table.num_rows:
+        return table.sort_by("trace_id")  # one row per trace (a compacted manifest)
     order = pc.sort_indices(table, [("recorded_at", "ascending")])
     merged: dict[str, dict[str, Any]] = {}
     for row in table.take(order).to_pylist():

@@ -32,9 +32,10 @@ def results_place(results_dir: Path) -> Path:
 
 
 def _writable(results_dir: Path) -> bool:
-    if results_dir.is_dir():
-        return os.access(results_dir, os.W_OK | os.X_OK)
-    return os.access(results_dir.parent, os.W_OK | os.X_OK)
+    where = str(results_dir)  # os.path, not pathlib: called for every trace of a store
+    if os.path.isdir(where):
+        return os.access(where, os.W_OK | os.X_OK)
+    return os.access(os.path.dirname(where), os.W_OK | os.X_OK)
 
 
 def _stand_in_root() -> Path:

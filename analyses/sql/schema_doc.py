@@ -17,6 +17,7 @@ def view_columns(session: Session, view: str) -> list[tuple[str, str]]:
 
 
 def schema_text(session: Session) -> str:
+    session.define_all()
     lines = []
     for view, doc in VIEW_DOCS.items():
         lines.append(f"{view}: {doc}")

@@ -18,18 +18,21 @@ from tdxray.analyses.sql.guard import (
     one_line,
     query_error,
 )
+from tdxray.analyses.sql.lazy import Lazy
 from tdxray.analyses.sql.macros import scalar_macro_ddl
-from tdxray.analyses.sql.table_macros import TABLE_MACROS
+from tdxray.analyses.sql.table_macros import table_macro_ddl
 from tdxray.analyses.sql.traces import TraceEntry, store_traces, traces_table
 from tdxray.analyses.sql.views import (
     TraceFiles,
-    decoded_view_ddl,
+    event_view_ddl,
     results_in_memory,
+    results_view_ddl,
     store_view_ddl,
 )
 from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
+from tdxray.store.manifest import ManifestDir, trace_stats
 from tdxray.store.results_place import results_place
 
 OnReplay = Callable[[str], None]
@@ -42,10 +45,12 @@ def default_memory_limit() -> str:
     return f"{int(ram * MEMORY_FRACTION) >> 20}MB"
 
 
-def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None) -> None:
+def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None,
+             st: os.stat_result | None = None) -> None:
     """Replay a trace whose results are missing or stale (results are written into the store,
-    or their stand-in when it is read-only: store/results_place.py)."""
-    if is_fresh(path, results):
+    or their stand-in when it is read-only: store/results_place.py); `st`: the trace file's
+    stat from the store's listing."""
+    if is_fresh(path, results, st):
         return
     if on_replay is not None:
         on_replay(trace_id)
@@ -79,11 +84,17 @@ class Session:
             raise InputError("not a store directory", str(root))
         self.root = path.resolve()
         store = Store(self.root)
-        traces, self.from_manifest = store_traces(store)
+        stats = trace_stats(self.root)
+        manifest = ManifestDir(str(self.root)).read()
+        traces, self.from_manifest = store_traces(
+            store, {tid: st.st_size for tid, st in stats.items()}, manifest)
         self._results = {t.trace_id: results_place(store.results_dir(t.trace_id)) for t in traces}
         for t in traces:
-            _refresh(self._results[t.trace_id], t.trace_id, t.path, on_replay)
+            _refresh(self._results[t.trace_id], t.trace_id, t.path, on_replay,
+                     stats.get(t.trace_id))
+        self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
+        self._lazy = Lazy({**event_view_ddl(), **table_macro_ddl()})
         self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
         try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
             self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
@@ -108,21 +119,27 @@ class Session:
 
     def _define(self, traces: list[TraceEntry], store: Store) -> None:
         con = self.con
-        con.register("_traces_src", traces_table(traces, str(store.root)))
+        con.register("_traces_src", traces_table(traces, self._manifest))
         con.execute("CREATE TABLE traces AS "
                     "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
         con.unregister("_traces_src")
         files = [TraceFiles(t.trace_id, t.path, self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
         in_memory = results_in_memory(files)
-        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *decoded_view_ddl(in_memory),
-                    *TABLE_MACROS]:
+        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *results_view_ddl(in_memory)]:
             con.execute(ddl)
+
+    def define_all(self) -> None:
+        """Every view and macro now, not on first use (for a reader of the catalogue)."""
+        for ddl in self._lazy.take_all():
+            self.con.execute(ddl)
 
     def relation(self, query: str) -> duckdb.DuckDBPyRelation:
         """The query as a relation (not run yet for SELECT); refused unless it only reads."""
         check_query(query)
         try:
+            for ddl in self._lazy.take(query):
+                self.con.execute(ddl)
             return self.con.sql(query)
         except duckdb.Error as exc:
             raise query_error(exc) from None

@@ -51,3 +51,8 @@ WHERE c.gpa <= (addr::UBIGINT {_NO_SHARED}) | {_LOW}
   AND c.gpa_end > (addr::UBIGINT {_NO_SHARED}) & ~{_LOW}
 ORDER BY c.trace_id, c.seq""",
 ]
+
+
+def table_macro_ddl() -> dict[str, str]:
+    """name -> DDL of each table macro (a session defines them on first use)."""
+    return {ddl.split()[2].split("(")[0]: ddl for ddl in TABLE_MACROS}

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tdxray.schema.td import TraceHeader
+from tdxray.schema.td import TdConfig, TraceHeader
 from tdxray.store.layout import Store
-from tdxray.store.manifest import MANIFEST_SCHEMA, ManifestDir, consistent
+from tdxray.store.manifest import MANIFEST_SCHEMA, consistent
 from tdxray.store.read import TraceFile, open_trace
 
 TRACES_SCHEMA = pa.schema([
@@ -46,34 +46,46 @@ class TraceEntry:
     events: int
 
 
-def store_traces(store: Store) -> tuple[list[TraceEntry], bool]:
-    """Every trace of the store, and whether the manifest gave them (no trace file opened);
-    otherwise each file is opened and checked (store/read.open_trace)."""
-    manifest = consistent(str(store.root))
-    if manifest is not None:
-        rows = manifest.select(["trace_id", "events", "header"]).to_pylist()
-        return [TraceEntry(r["trace_id"], store.trace_path(r["trace_id"]),
-                           TraceHeader.from_json(json.loads(r["header"])), r["events"])
-                for r in rows], True
-    return [_entry(tid, open_trace(store.trace_path(tid))) for tid in store.trace_ids()], False
+def store_traces(store: Store, sizes: dict[str, int], manifest: pa.Table
+                 ) -> tuple[list[TraceEntry], bool]:
+    """Every trace of the store (`sizes`: its trace files, from one listing), and whether the
+    merged `manifest` gave them (no trace file opened); otherwise each file is opened and
+    checked (store/read.open_trace)."""
+    trusted = consistent(str(store.root), manifest, sizes)
+    if trusted is None:
+        return [_entry(tid, open_trace(store.trace_path(tid))) for tid in sizes], False
+    parsed: dict[str, TdConfig] = {}  # a fleet's traces share a few TD configurations
+    out = []
+    for r in trusted.select(["trace_id", "events", "header", "td_config_hash"]).to_pylist():
+        obj = json.loads(r["header"])
+        key = r["td_config_hash"] or json.dumps(obj.get("td"), sort_keys=True)
+        header = TraceHeader.from_json(obj, parsed.get(key))
+        parsed.setdefault(key, header.td)
+        out.append(TraceEntry(r["trace_id"], store.trace_path(r["trace_id"]), header,
+                              r["events"]))
+    return out, True
 
 
 def _entry(trace_id: str, trace: TraceFile) -> TraceEntry:
     return TraceEntry(trace_id, trace.path, trace.header, trace.num_rows)
 
 
-def _row(trace: TraceEntry) -> dict[str, object]:
-    trace_id = trace.trace_id
-    td = trace.header.td
+def _td_row(td: TdConfig) -> dict[str, object]:
     box = td.mailbox
-    expected = trace.header.expected_rules
     return {
-        "trace_id": trace_id, "gpaw": td.gpaw, "shared_bit": td.shared_bit, "vcpus": td.vcpus,
+        "gpaw": td.gpaw, "shared_bit": td.shared_bit, "vcpus": td.vcpus,
         "apic_ids": list(td.apic_ids), "ram": [{"start": s, "end": e} for s, e in td.ram],
         "ram_bytes": td.ram_bytes, "memory": td.memory,
         "mailbox_version": box.version if box else None, "mailbox_gpa": box.gpa if box else None,
         "reset_vector": box.reset_vector if box else None, "attributes": td.attributes,
-        "xfam": td.xfam, "events": trace.events,
+        "xfam": td.xfam,
+    }
+
+
+def _row(trace: TraceEntry, td: dict[str, object]) -> dict[str, object]:
+    expected = trace.header.expected_rules
+    return {
+        "trace_id": trace.trace_id, **td, "events": trace.events,
         "expected_rules": list(expected) if expected is not None else None,
         "provenance": json.dumps(trace.header.provenance, sort_keys=True),
         "file": trace.path.name,
@@ -83,12 +95,14 @@ def _row(trace: TraceEntry) -> dict[str, object]:
 MANIFEST_COLUMNS = ("kernel_version", "td_config_hash", "ingested_at", "replay_stamp")
 
 
-def traces_table(traces: Sequence[TraceEntry], store: str | None = None) -> pa.Table:
+def traces_table(traces: Sequence[TraceEntry], manifest: pa.Table | None = None) -> pa.Table:
     """The rows of the `traces` table (trace_id is the store's name for the trace), with the
-    store manifest's kernel version, TD config hash, ingest time and replay stamp (NULL for a
-    trace the manifest does not list)."""
-    table = pa.Table.from_pylist([_row(t) for t in traces], schema=TRACES_SCHEMA)
-    manifest = ManifestDir(store).read() if store is not None else MANIFEST_SCHEMA.empty_table()
+    store's merged manifest's kernel version, TD config hash, ingest time and replay stamp
+    (NULL for a trace the manifest does not list)."""
+    td_rows: dict[int, dict[str, object]] = {}  # by TdConfig identity: shared ones once
+    rows = [_row(t, td_rows.setdefault(id(t.header.td), _td_row(t.header.td))) for t in traces]
+    table = pa.Table.from_pylist(rows, schema=TRACES_SCHEMA)
+    manifest = MANIFEST_SCHEMA.empty_table() if manifest is None else manifest
     by_id = {r["trace_id"]: r for r in manifest.select(["trace_id", *MANIFEST_COLUMNS])
              .to_pylist()}
     ids = table.column("trace_id").to_pylist()

@@ -9,6 +9,8 @@ of files; trace_id (and the shared bit) are per-file constants chosen by the fil
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +136,14 @@ RESULTS_IN_MEMORY_BYTES = 4 << 20  # compressed; about a million page-history ro
 
 def results_in_memory(traces: Sequence[TraceFiles]) -> bool:
     """Whether the replay results are small enough to read into memory at session open."""
-    paths = [t.results_dir / name for t in traces for name in (DIVERGENCES_FILE, PAGE_HISTORY_FILE)]
-    return sum(p.stat().st_size for p in paths if p.exists()) <= RESULTS_IN_MEMORY_BYTES
+    total = 0
+    for t in traces:
+        for name in (DIVERGENCES_FILE, PAGE_HISTORY_FILE):
+            with contextlib.suppress(FileNotFoundError):  # not there: nothing to read
+                total += os.stat(f"{t.results_dir}/{name}").st_size
+        if total > RESULTS_IN_MEMORY_BYTES:
+            return False
+    return True
 
 
 def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
@@ -269,8 +277,18 @@ FROM _page_history""",
 _RESULTS = ("divergences", "page_history")
 
 
-def decoded_view_ddl(results_in_memory: bool = False) -> list[str]:
-    """The decoded views; with `results_in_memory`, the replay results become tables (read
-    once at session open: a question about them then binds no view and reads no file)."""
-    return [f"CREATE {'TABLE' if results_in_memory and name in _RESULTS else 'VIEW'} {name} "
-            f"AS {body.strip()}" for name, body in _DECODED.items()]
+def _ddl(name: str, results_in_memory: bool) -> str:
+    kind = "TABLE" if results_in_memory and name in _RESULTS else "VIEW"
+    return f"CREATE {kind} {name} AS {_DECODED[name].strip()}"
+
+
+def results_view_ddl(results_in_memory: bool = False) -> list[str]:
+    """The views (or tables) over the replay results: defined when a session opens."""
+    return [_ddl(name, results_in_memory) for name in _RESULTS]
+
+
+def event_view_ddl() -> dict[str, str]:
+    """name -> DDL of the decoded views over events, which a session defines on first use
+    (analyses/sql/lazy.py): each binds the scan of every trace file again, tens of ms at
+    1,000 traces, and most questions use one or two of them."""
+    return {name: _ddl(name, False) for name in _DECODED if name not in _RESULTS}

@@ -1,0 +1,70 @@
+"""Fleet SQL set-up and pruning: a question about one trace reads that trace's file only, and a
+session defines the views over events when a query first names them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tdxray.analyses.sql.session import Session
+from tdxray.cli.main import cli
+from tests.test_manifest import SAMPLES
+
+NAMES = ("kdump", "mailbox-misuse", "unshare-failure")
+EAGER = ["_divergences", "_events", "_page_history", "events"]  # + results tables or views
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("pruning") / "store"
+    res = CliRunner().invoke(cli, ["ingest", *(str(SAMPLES / f"{n}.jsonl") for n in NAMES),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _files_read(session: Session, query: str) -> tuple[str | None, str]:
+    """(files scanned / files listed when a file filter pruned them, files read) of the
+    query's scan of the trace files."""
+    plan = session.arrow(f"EXPLAIN ANALYZE {query}").column(1)[0].as_py()
+    scanning = re.search(r"Scanning Files: (\d+/\d+)", plan)
+    read = re.search(r"Total Files Read: (\d+)", plan)
+    assert read, plan
+    return scanning.group(1) if scanning else None, read.group(1)
+
+
+@pytest.mark.parametrize("view", ["events", "map_gpa", "logs"])
+def test_a_filter_on_trace_id_reads_that_trace_s_file_only(store: Path, view: str) -> None:
+    with Session(store) as session:
+        one = f"SELECT count(ts_ns) FROM {view} WHERE trace_id = 'sample-unshare-failure'"
+        assert _files_read(session, one) == ("1/3", "1")
+        assert _files_read(session, f"SELECT count(ts_ns) FROM {view}") == (None, "3")
+        two = (f"SELECT count(ts_ns) FROM {view} "
+               "WHERE trace_id IN ('sample-kdump', 'sample-mailbox-misuse')")
+        assert _files_read(session, two) == ("2/3", "2")
+        per_trace = dict(session.con.execute(
+            f"SELECT trace_id, count(ts_ns) FROM {view} GROUP BY 1").fetchall())
+        assert session.arrow(one).column(0).to_pylist() == [per_trace["sample-unshare-failure"]]
+        assert per_trace["sample-unshare-failure"] > 0
+
+
+def _views(session: Session) -> list[str]:
+    """The views and tables defined so far (read below the session's lazy definitions)."""
+    rows = session.con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                               "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                               "ORDER BY 1").fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def test_views_over_events_are_defined_when_a_query_first_names_them(store: Path) -> None:
+    with Session(store) as session:
+        assert _views(session) == sorted([*EAGER, "divergences", "page_history", "traces"])
+        assert session.arrow("SELECT count(*) FROM mapgpa_ops").num_rows == 1
+        assert set(_views(session)) - {*EAGER, "divergences", "page_history", "traces"} == {
+            "map_gpa", "mapgpa_ops"}  # and what mapgpa_ops is built on
+        listed = session.arrow("SHOW TABLES").column("name").to_pylist()
+        assert {"accepts", "conversions", "cr4_writes", "logs", "tdcalls"} <= set(listed)
+        assert session.arrow("SELECT count(*) FROM conversions_of('0x0')").num_rows == 1
