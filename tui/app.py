@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -19,10 +21,15 @@ from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
 from tdxray.store.read import open_trace as read_trace
 from tdxray.tui.commands import ActionCommands
-from tdxray.tui.messages import LoadFailed, PickTrace, TraceOpened
+from tdxray.tui.messages import Converting, LoadFailed, PickTrace, TraceOpened
 from tdxray.tui.picker import MessageScreen, PickerScreen
 from tdxray.tui.source import EventSource
 from tdxray.tui.trace_screen import TraceScreen
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+CONVERTING_EVERY_S = 0.25  # how often a conversion's count reaches the screen
 
 
 class TdxrayApp(App[None]):
@@ -40,6 +47,7 @@ class TdxrayApp(App[None]):
         self.arg = arg
         self.trace_id = trace_id
         self.warnings: list[str] = []
+        self.converted: Converting | None = None  # the last conversion count shown
 
     def compose(self) -> ComposeResult:
         yield Static(f"opening {escape_control(self.arg)} …", id="opening")
@@ -55,7 +63,7 @@ class TdxrayApp(App[None]):
             if trace_id is None and Path(arg).is_dir() and len(Store(Path(arg)).trace_ids()) > 1:
                 self.post_message(PickTrace(arg, Store(Path(arg)).trace_ids()))
                 return
-            ref = trace_file_for(arg, trace_id, warn=self.warnings.append)[0]
+            ref = trace_file_for(arg, trace_id, warn=self.warnings.append, track=self._count)[0]
             trace = read_trace(ref.path)
             if trace.num_rows == 0:
                 self.post_message(LoadFailed(arg, "the trace holds no events"))
@@ -66,6 +74,25 @@ class TdxrayApp(App[None]):
             self.post_message(LoadFailed(arg, str(exc)))
         except (OSError, ValueError) as exc:
             self.post_message(LoadFailed(arg, f"{type(exc).__name__}: {exc}"))
+
+    def _count(self, source: str, batches: Iterator[pa.RecordBatch]
+               ) -> Iterator[pa.RecordBatch]:
+        """A text TRACE's batches as it is converted, counted to the opening screen."""
+        events, shown = 0, 0.0
+        for batch in batches:
+            yield batch
+            events += batch.num_rows
+            if time.monotonic() - shown >= CONVERTING_EVERY_S:
+                self.post_message(Converting(source, events))
+                shown = time.monotonic()
+        self.post_message(Converting(source, events, done=True))
+
+    def on_converting(self, message: Converting) -> None:
+        self.converted = message
+        what = "converted" if message.done else "converting"
+        self.query_one("#opening", Static).update(
+            f"opening {escape_control(self.arg)} … {what} {escape_control(message.source)}: "
+            f"{message.events:,} events")
 
     def on_trace_opened(self, message: TraceOpened) -> None:
         screen = TraceScreen(message.ref, message.source)

@@ -35,6 +35,15 @@ class PickTrace(Message):
 
 
 @dataclass
+class Converting(Message):
+    """A text TRACE being converted before it opens: events so far (done: all of them)."""
+
+    source: str
+    events: int
+    done: bool = False
+
+
+@dataclass
 class LoadFailed(Message):
     what: str
     error: str
