@@ -101,3 +101,153 @@ def test_shapes_that_lose_the_time_are_refused_with_what_to_change(
         tmp_path: Path, name: str, line: int, why: str) -> None:
     path = SHAPES / "6.12" / name
     assert ingest(tmp_path, path) == (2, f"tdxray: error: {path}:{line}: {why}\n", [])
+
+
+def test_trace_cmd_report_of_a_guest_recording(tmp_path: Path) -> None:
+    """`trace-cmd record -e tdxray` in the guest, `trace-cmd report` there (libtraceevent prints
+    the probe's print fmt: bare addresses; a kretprobe's `(func <- caller)`, the reverse of the
+    kernel's own `(caller+off/size <- func)`); -t prints nanoseconds."""
+    assert ingest(tmp_path / "us", SHAPES / "6.12" / "trace-cmd-report") == (
+        0, "", loads((114_098_425_000, 0, 2)))
+    assert ingest(tmp_path / "ns", SHAPES / "6.12" / "trace-cmd-report-t") == (
+        0, "", loads((114_098_424_572, 0, 2)))
+
+
+# Debian 6.1: no IBT, so the probe sits at `+0x0`; otherwise the shapes of 6.12
+EVENTS_61 = [*loads((12_492_470_000, 0, 13), (18_458_964_000, 1, 15)),
+             marker(3, 20_514_764_000, 17)]
+
+
+@pytest.mark.parametrize("name", ["trace", "trace-sym-addr"])
+def test_the_6_1_kernel_reads_the_same(tmp_path: Path, name: str) -> None:
+    assert ingest(tmp_path, SHAPES / "6.1" / name) == (0, "", EVENTS_61)
+
+
+def test_the_6_1_kernel_latency_format_is_refused(tmp_path: Path) -> None:
+    path = SHAPES / "6.1" / "trace-latency-format"
+    assert ingest(tmp_path, path) == (
+        2, f"tdxray: error: {path}:19: latency-format line: its time is microseconds since the "
+        "buffer's start, not the trace clock (echo nolatency-format > trace_options)\n", [])
+
+
+def lost(seq: int, ts: int, vcpu: int, line: int, count: int, cpu: int | None,
+         marker_line: str) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": vcpu, "kind": "lost_events", "line": line,
+            "extra": json.dumps({"lost": count, "cpu": cpu, "marker": marker_line})}
+
+
+def kept(seq: int, ts: int, line: int, kind: str, fields: str) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": kind, "line": line,
+            "extra": json.dumps({"fields": fields})}
+
+
+ALLOC = ("call_site=copy_process+0x1ae9/0x2800 ptr=0000000033b6d104 bytes_req=1152 "
+         "bytes_alloc=1152 gfp_flags=GFP_KERNEL|__GFP_ZERO node=-1 accounted=true")
+ALLOC2 = ("call_site=copy_process+0xfd4/0x2800 ptr=00000000a241dfcf bytes_req=1360 "
+          "bytes_alloc=1408 gfp_flags=GFP_KERNEL node=-1 accounted=true")
+
+
+def test_a_wrapped_ring_buffer_is_an_event_and_said_in_coverage(tmp_path: Path) -> None:
+    """buffer_size_kb 4 with the kmem events on: the `trace` header says 207 of 270064 kept
+    (print_event_info(): written minus in-buffer is the overrun); the 6.12 recording, cut."""
+    path = SHAPES / "6.12" / "trace-wrapped"
+    header = "# entries-in-buffer/entries-written: 207/270064   #P:2"
+    assert ingest(tmp_path, path) == (0, "", [
+        lost(1, 115_464_440_000, 0, 3, 270064 - 207, None, header),
+        kept(2, 115_464_440_000, 13, "kmem_cache_alloc", ALLOC),
+        kept(3, 115_464_455_000, 14, "kmem_cache_alloc", ALLOC2),
+        kept(4, 115_464_491_000, 15, "mm_page_alloc", "page=00000000c41b5957 pfn=0x7d34 "
+             "order=1 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO")])
+    res = CliRunner().invoke(cli, ["check", str(tmp_path / "store")])
+    assert res.exit_code == 0, res.output
+    assert ("  coverage: events lost: 1 lost-events marker in the trace (the ring buffer "
+            "overwrote events before they were read): any rule may have missed its evidence"
+            ) in res.output.splitlines()
+
+
+def test_lost_events_in_trace_pipe_are_events_on_their_cpu(tmp_path: Path) -> None:
+    """The same overrun read through trace_pipe: `CPU:%d [LOST %lu EVENTS]` before the CPU's
+    next event (print_trace_line()); the marker takes that event's time."""
+    path = SHAPES / "6.12" / "trace_pipe-lost"
+    assert ingest(tmp_path, path) == (0, "", [
+        lost(1, 115_464_440_000, 1, 1, 111731, 1, "CPU:1 [LOST 111731 EVENTS]"),
+        kept(2, 115_464_440_000, 2, "kmem_cache_alloc", ALLOC),
+        kept(3, 115_464_455_000, 3, "kmem_cache_alloc", ALLOC2),
+        lost(4, 115_544_096_000, 0, 4, 158126, 0, "CPU:0 [LOST 158126 EVENTS]"),
+        kept(5, 115_544_096_000, 5, "kfree", "call_site=__vm_area_free+0x19/0x40 "
+             "ptr=0000000000000000"),
+        kept(6, 115_544_097_000, 6, "kmem_cache_free", "call_site=__vm_area_free+0x29/0x40 "
+             "ptr=0000000060883eda name=vma_lock")])
+
+
+def log(seq: int, ts: int, line: int, text: str) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": "log", "text": text, "line": line}
+
+
+def event(seq: int, ts: int, line: int, kind: str, vcpu: int = 0,
+          **values: Any) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": vcpu, "kind": kind, **values, "line": line}
+
+
+def test_console_without_printk_time(tmp_path: Path) -> None:
+    """printk.time=0 at run time (/sys/module/printk/parameters/time): the tp_printk lines have
+    no stamp and take the time of the line before."""
+    assert ingest(tmp_path, SHAPES / "6.12" / "console-notime.log") == (0, "", [
+        log(1, 99_582_910_000, 1, "tdxray-harness: shape notime begin"),
+        event(2, 99_582_910_000, 2, "kexec", phase="load"),
+        log(3, 103_403_767_000, 4, "tdxray-harness: shape end")])
+
+
+def test_console_with_syslog_priorities(tmp_path: Path) -> None:
+    """console_msg_format=syslog (the kexec'd 6.12 kernel): `<4>` before the stamp of a tp_printk
+    line, `<12>` before a /dev/kmsg record, and `<4>` alone with printk.time=0."""
+    assert ingest(tmp_path, SHAPES / "6.12" / "console-syslog.log") == (0, "", [
+        log(1, 14_940_890_000, 1, "tdxray-harness: shape syslog begin"),
+        event(2, 16_909_315_000, 2, "kexec", phase="load"),
+        log(3, 17_395_947_000, 4, "tdxray-harness: shape end"),
+        log(4, 17_396_595_000, 5, "tdxray-harness: shape syslog-notime begin"),
+        event(5, 17_396_595_000, 6, "kexec", phase="load"),
+        log(6, 23_485_109_000, 8, "tdxray-harness: shape end")])
+
+
+def test_an_ftrace_dump_on_the_console_is_kept_as_log_lines(tmp_path: Path) -> None:
+    """sysrq-z: ftrace_dump() prints the buffer in the latency format (CPU glued to the flags,
+    µs since the buffer's reset): log lines, with one warning naming the first such line."""
+    path = SHAPES / "6.12" / "console-sysrq-z.log"
+    status, stderr, rows = ingest(tmp_path, path)
+    assert (status, stderr) == (0, f"tdxray: warning: {path}:5: an ftrace dump (sysrq-z, "
+                                   "ftrace_dump_on_oops) is kept as log lines: its times count "
+                                   "from the trace buffer's last reset, not the printk clock "
+                                   "(boot with tp_printk: every event is printed at its time)\n")
+    assert [(r["kind"], r["line"], r["text"]) for r in rows] == [
+        ("log", 1, "tdxray-harness: shape sysrq-z begin"),
+        ("log", 2, "sysrq: Dump ftrace buffer"),
+        ("log", 3, "Dumping ftrace buffer:"),
+        ("log", 4, "---------------------------------"),
+        ("log", 5, "   kexec-241       1..... 5634533us : kexec_load: "
+                   "(machine_kexec_prepare+0x4/0x740) image=0xff26417f81ae0000"),
+        ("log", 6, "   kexec-241       1..... 5665839us : kexec_load_ret: "
+                   "(do_kexec_load+0x2a3/0x340 <- machine_kexec_prepare) ret=0"),
+        ("log", 7, "---------------------------------"),
+        ("log", 8, "tdxray-harness: shape end")]
+
+
+def test_the_6_1_console_of_a_kexec_and_a_power_off(tmp_path: Path) -> None:
+    """Debian 6.1 (no TDX guest code, no IBT: `+0x0`): a kexec into a kernel booted with
+    console_msg_format=syslog, which then powers off; machine_power_off() stops the AP too
+    (native_stop_other_cpus() -> stop_this_cpu()), so a `cpu` stopped ends the trace."""
+    text = (SHAPES / "6.1" / "console-kexec.log").read_bytes().decode().splitlines()
+    banner, cmdline = (line.split("] ", 1)[1].rstrip("\r") for line in text[6:8])
+    assert ingest(tmp_path, SHAPES / "6.1" / "console-kexec.log") == (0, "", [
+        event(1, 96_224_202_000, 1, "kexec", phase="load"),
+        event(2, 100_871_558_000, 3, "kexec", phase="shutdown"),
+        log(3, 100_878_117_000, 4, "kexec_core: Starting new kernel"),
+        event(4, 100_879_263_000, 5, "cpu", 1, apic_id=1, action="stopped"),
+        event(5, 100_880_344_000, 6, "kexec", phase="jump"),
+        log(6, 100_880_344_000, 7, banner),
+        event(7, 100_880_344_000, 7, "kexec", phase="boot"),
+        log(8, 100_880_344_000, 8, cmdline),
+        log(9, 119_099_320_000, 9, "tdxray-harness: shapes kernel up"),
+        log(10, 119_123_392_000, 10, "ACPI: PM: Preparing to enter system sleep state S5"),
+        log(11, 119_129_765_000, 11, "reboot: Power down"),
+        event(12, 119_131_213_000, 12, "cpu", 1, apic_id=1, action="stopped")])

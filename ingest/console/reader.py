@@ -7,6 +7,8 @@ for two kinds:
   kprobe.recipe) become the model events the ftrace reader makes of them; one that does not
   parse is a bad line. The console line names no CPU: a `[    C1]` caller id gives it, else
   vCPU 0.
+- the lines of an ftrace dump (`Dumping ftrace buffer:`) stay `log` lines, with a warning:
+  their times cannot be put on the printk clock, and tp_printk printed the same events.
 - the two phase-marker lines are followed by a `kexec` event: `kexec_core: Starting new
   kernel` (shutdown) and the `Linux version …` banner (boot).
 A serial capture of two kernels restarts the printk clock at the second banner: its times
@@ -26,7 +28,7 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.console.stamps import JOURNAL, stamp_of
+from tdxray.ingest.console.stamps import JOURNAL, LEVEL, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -38,6 +40,12 @@ from tdxray.schema.events import TS_NS_MAX
 
 BAD_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1a\x1c-\x1f\x7f]")  # tab and ESC are fine
 TRACE_EVENT = re.compile(r"(?P<name>\w+): (?P<fields>\(.*)")
+# ftrace_dump() (sysrq-z, ftrace_dump_on_oops) prints the buffer in the latency format: task,
+# CPU glued to the flags, microseconds since the buffer's last reset (kernel/trace/trace.c)
+DUMP_EVENT = re.compile(r"\s*\S.*-\d+\s+\d{1,6}\S{5,6}\s+\d+us.: (?P<name>\w+): ")
+DUMP_KEPT = ("an ftrace dump (sysrq-z, ftrace_dump_on_oops) is kept as log lines: its times "
+             "count from the trace buffer's last reset, not the printk clock (boot with "
+             "tp_printk: every event is printed at its time)")
 
 
 def phase_of(text: str) -> str | None:
@@ -54,6 +62,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     last_phase: str | None = None  # kernel_kexec's probe already said "shutdown"
     journal: bool | None = None  # journalctl's `host kernel: ` after the stamp (first line says)
     aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
+    dumped = False  # an ftrace dump's probe events were seen (said once)
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
         builder = ColumnBuilder(source)
@@ -86,8 +95,13 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                         base = ts  # the next kernel's printk clock starts again
                 ts = max(ts, base + stamp)
                 vcpu = m.cpu if m.cpu is not None else 0
+            elif (level := LEVEL.match(line)) is not None:
+                line = line[level.end():]  # console_msg_format=syslog with printk.time=0
             if not line.strip():
                 continue
+            if not dumped and "us" in line and _dumped_probe(line):
+                dumped = True
+                ctx.bad.warn(f"{source}:{number}: {DUMP_KEPT}")
             event = TRACE_EVENT.fullmatch(line.rstrip())
             if event is not None and event["name"] in PROBE_BY_EVENT:
                 if event["name"] in AP_EVENTS and (m is None or m.cpu is None):
@@ -113,6 +127,11 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             yield builder.take()
     yield from unfinished_batches(guest, source)
     ctx.bad.finish()
+
+
+def _dumped_probe(line: str) -> bool:
+    dump = DUMP_EVENT.match(line)
+    return dump is not None and dump["name"] in PROBE_BY_EVENT
 
 
 AP_EVENTS = ("stop_cpu", "park_cpu", "play_dead")

@@ -6,6 +6,9 @@
 - util-linux `dmesg` prints the same, a space before the caller id; `dmesg -T` prints the wall
   clock instead (`[Sun Dec  6 17:12:33 2026]`, strftime `%a %b %e %H:%M:%S %Y`), read as UTC.
 - `journalctl -k -o short-monotonic`: `[    3.148950] host kernel: text`.
+- `console_msg_format=syslog` puts the syslog priority before the stamp on the console,
+  `<4>[   16.909315] ` (`<12>` for a user's /dev/kmsg record), and before the text alone with
+  printk.time=0: `<4>kexec_load: …` (info_print_prefix() in kernel/printk/printk.c).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ MONOTONIC = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})\]
 WALL = re.compile(r"(?:<\d{1,3}>)?\[(?P<wall>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d "
                   r"\d\d:\d\d:\d\d \d{4})\](?: ?\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
 JOURNAL = re.compile(r"\S+ kernel: ")
+LEVEL = re.compile(r"<\d{1,3}>")
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def split(trace: Path, out: Path) -> list[str]:
             current = None if name == "end" else (out / f"{name}.trace").open("wb")
             names.append(name)
             continue
-        if current is not None:
-            current.write(line)
+        if current is not None:  # the guest's tty turned each \n into \r\n (ONLCR)
+            current.write(line.replace(b"\r\n", b"\n"))
     return names
 
 

@@ -7,7 +7,9 @@
 T=/sys/kernel/tracing
 exec 3> /dev/ttyS1
 say() { echo "tdxray-harness: $*" > /dev/kmsg; }
-load() { kexec -l /vmlinuz --initrd=/initrd.img --append="tdxray.stage=none" && kexec -u; }
+INITRD=--initrd=/initrd.img
+[ -e /initrd.img ] || INITRD=  # the second kernel's image holds no image of its own
+load() { kexec -l /vmlinuz $INITRD --append="tdxray.stage=none" && kexec -u; }
 dump() { echo "@@@ shape $1" >&3; cat "${2:-$T/trace}" >&3; }
 pipe() { echo "@@@ shape $1" >&3; timeout 3 cat "$T/trace_pipe" >&3; }
 console() { say "shape $1 begin"; shift; "$@"; say "shape end"; }
@@ -40,13 +42,13 @@ for clock in mono x86-tsc counter uptime boot mono_raw perf local global; do
     dump "clock-$clock"
 done
 console notime notime
-# A ring buffer that wraps: kmalloc events fill 4 KiB per CPU while the probes fire.
+# A ring buffer that wraps: the kmem events fill 4 KiB per CPU while the probes fire.
 echo 0 > /proc/sys/kernel/tracepoint_printk
 echo 4 > $T/buffer_size_kb
-echo 1 > $T/events/kmem/kmalloc/enable
+echo 1 > $T/events/kmem/enable
 find /sys > /dev/null
 load
-echo 0 > $T/events/kmem/kmalloc/enable
+echo 0 > $T/events/kmem/enable
 dump wrap
 pipe lost
 echo 1408 > $T/buffer_size_kb
