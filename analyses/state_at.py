@@ -4,6 +4,9 @@ DuckDB picks a superset of the events the sequential core reads (a few percent o
 found through column pruning); replay's own core mask and dispatch then feed them to a fresh
 `Model` up to the wanted seq. `StateCursor` keeps the model between calls, so moving forward
 costs only the new events. The M005 deadline is judged on the picked events only.
+
+The model is planned as replay plans it: the trace's phases, and the TD's death as the host
+traced it (model/death.py), so a TD the host saw die is dead at the cursor from that event on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pyarrow as pa
 from tdxray.analyses.sql.macros import sql_str
 from tdxray.model.columns import BatchView
 from tdxray.model.core import Model
+from tdxray.model.coverage import declared_kinds
+from tdxray.model.death import DEATH_KINDS, find_deaths
 from tdxray.model.pagemap import STATE_NAMES, PageState
 from tdxray.model.prescan import Prescan, scan_phases
 from tdxray.model.replay import READ_COLUMNS, replay_batch
@@ -51,7 +56,7 @@ class ModelSnapshot:
 
     seq: int
     generation: int
-    phase: str
+    phase: str  # "dead" once the TD died (a fatal divergence or the host-seen death)
     conversions_stopped: bool
     cpus: list[CpuSnapshot]
     mailbox_command: str
@@ -64,6 +69,11 @@ class ModelSnapshot:
     ends: np.ndarray = field(repr=False)
     states: list[str] = field(repr=False)
     causes: list[int | None] = field(repr=False)
+    dead_seq: int | None = None  # the event the TD died at
+
+    @property
+    def alive(self) -> bool:
+        return self.dead_seq is None
 
     def page(self, gpa: int) -> tuple[str, int | None]:
         """(state, the event that put it there) of the page holding `gpa`."""
@@ -92,12 +102,28 @@ def core_events(trace: TraceFile, con: duckdb.DuckDBPyConnection | None = None) 
     return con.sql(_core_query(str(trace.path))).to_arrow_table().combine_chunks()
 
 
+def death_events(trace: TraceFile, con: duckdb.DuckDBPyConnection | None = None
+                 ) -> dict[int, str]:
+    """The TD's death events as the host traced them (seq -> what), as replay's pre-scan finds
+    them."""
+    con = con or duckdb.connect(":memory:", config={"threads": 1})
+    kinds = ", ".join(sql_str(kind) for kind in DEATH_KINDS)
+    table = con.sql(f"SELECT seq, kind, extra FROM read_parquet({sql_str(str(trace.path))}) "
+                    f"WHERE kind IN ({kinds}) ORDER BY seq").to_arrow_table()
+    deaths: dict[int, str] = {}
+    for batch in table.to_batches():
+        deaths.update(find_deaths(batch))
+    return deaths
+
+
 class StateCursor:
     """Replays the core events up to a seq; reuses the model when moving forward."""
 
-    def __init__(self, trace: TraceFile, core: pa.Table | None = None) -> None:
+    def __init__(self, trace: TraceFile, core: pa.Table | None = None,
+                 deaths: dict[int, str] | None = None) -> None:
         self.td = trace.header.td
         table = core if core is not None else core_events(trace)
+        self.deaths = deaths if deaths is not None else death_events(trace)
         self.batch = table.to_batches()[0] if table.num_rows else None
         self.seqs = table.column("seq").to_numpy() if table.num_rows else np.zeros(0, np.uint64)
         scan = Prescan()
@@ -106,6 +132,10 @@ class StateCursor:
         self.markers = scan.console_markers()
         self.marker_seqs = np.array(sorted(self.markers), dtype=np.uint64)
         self._phase_items = scan.phase_items
+        # whether the trace can show CR4 writes: a death after the jump stands for C001 if not
+        self.sees_cr4 = "cr4_write" in declared_kinds(trace.header.provenance) or (
+            self.batch is not None and "cr4_write" in set(
+                self.batch.column("kind").cast(pa.string()).unique().to_pylist()))
         self._model = self._fresh_model()
         self._done = 0
 
@@ -114,6 +144,7 @@ class StateCursor:
         generation is its `jump` event when it has one, not an earlier CR4 write)."""
         model = Model(self.td)
         model.plan_phases(self._phase_items, self.markers)
+        model.plan_deaths(self.deaths, self.sees_cr4)
         return model
 
     def at(self, seq: int) -> ModelSnapshot:
@@ -141,7 +172,8 @@ def snapshot(model: Model, seq: int, vector: int | None = None) -> ModelSnapshot
     pieces = list(pages.pieces(0, pages.limit))
     mb = model.mailbox
     return ModelSnapshot(
-        seq=seq, generation=model.k.generation, phase=model.k.phase,
+        seq=seq, generation=model.k.generation,
+        phase="dead" if model.dead else model.k.phase, dead_seq=model.k.dead_seq,
         conversions_stopped=model.k.conversions_stopped,
         cpus=[CpuSnapshot(c.apic_id, c.state.value, c.since_seq, c.cr4)
               for c in model.cpus.values()],
