@@ -51,23 +51,12 @@ class BulkChecks:
 
     def _time_backwards(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray,
                         clock: np.ndarray, generation: np.ndarray) -> None:
-        order = _group_by_vcpu(vcpu)
-        v, t, c = vcpu[order], ts[order], clock[order]
-        same = (v[1:] == v[:-1]) & (c[1:] == c[:-1])
-        back = np.flatnonzero(same & (t[1:] < t[:-1])) + 1
-        # the first event of each vCPU in this batch against the carry from earlier batches
-        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
-        hits: list[tuple[int, int, int]] = []  # (row, previous seq, previous ts)
-        for j in back.tolist():
-            prev = int(order[j - 1])
-            hits.append((int(order[j]), int(seq[prev]), int(ts[prev])))
-        for j in starts.tolist():
-            carry = self.last.get(int(v[j]))
-            if carry is not None and carry[0] == c[j] and t[j] < carry[1]:
-                hits.append((int(order[j]), carry[2], carry[1]))
-        ends = np.r_[starts[1:], len(v)] - 1
-        for j in ends.tolist():
-            self.last[int(v[j])] = (int(c[j]), int(t[j]), int(seq[order[j]]))
+        present = _vcpus_present(vcpu)
+        if present is not None and bool((ts[1:] >= ts[:-1]).all()):
+            # time never goes back in the batch, so on no vCPU either: only the carries count
+            hits = self._carried(seq, ts, vcpu, clock, present)
+        else:
+            hits = self._grouped(seq, ts, vcpu, clock)
         for row, prev_seq, prev_ts in sorted(hits):
             key = (int(vcpu[row]), int(clock[row]))
             if key in self.reported_clock:
@@ -80,10 +69,60 @@ class BulkChecks:
                 location=f"vcpu:{key[0]}"))
 
 
+    def _grouped(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray,
+                 clock: np.ndarray) -> list[tuple[int, int, int]]:
+        """(row, previous seq, previous ts) of each step back, the batch grouped by vCPU."""
+        order = _group_by_vcpu(vcpu)
+        v, t, c = vcpu[order], ts[order], clock[order]
+        same = (v[1:] == v[:-1]) & (c[1:] == c[:-1])
+        back = np.flatnonzero(same & (t[1:] < t[:-1])) + 1
+        # the first event of each vCPU in this batch against the carry from earlier batches
+        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+        hits: list[tuple[int, int, int]] = []
+        for j in back.tolist():
+            prev = int(order[j - 1])
+            hits.append((int(order[j]), int(seq[prev]), int(ts[prev])))
+        for j in starts.tolist():
+            carry = self.last.get(int(v[j]))
+            if carry is not None and carry[0] == c[j] and t[j] < carry[1]:
+                hits.append((int(order[j]), carry[2], carry[1]))
+        ends = np.r_[starts[1:], len(v)] - 1
+        for j in ends.tolist():
+            self.last[int(v[j])] = (int(c[j]), int(t[j]), int(seq[order[j]]))
+        return hits
+
+    def _carried(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray, clock: np.ndarray,
+                 present: list[int]) -> list[tuple[int, int, int]]:
+        """The steps back of a batch whose time only goes forward: each vCPU's first event
+        against its carry from earlier batches (then its last event becomes the carry)."""
+        hits: list[tuple[int, int, int]] = []
+        n = len(vcpu)
+        for v in present:
+            mine = vcpu == v
+            first, last = int(mine.argmax()), n - 1 - int(mine[::-1].argmax())
+            carry = self.last.get(v)
+            if carry is not None and carry[0] == clock[first] and ts[first] < carry[1]:
+                hits.append((first, carry[2], carry[1]))
+            self.last[v] = (int(clock[last]), int(ts[last]), int(seq[last]))
+        return hits
+
+
+def _vcpus_present(vcpu: np.ndarray) -> list[int] | None:
+    """The vCPUs of a batch if their numbers span at most 32 (None otherwise)."""
+    lo, hi = int(vcpu.min()), int(vcpu.max())
+    if hi - lo >= 32:
+        return None
+    return [v for v in range(lo, hi + 1) if (vcpu == v).any()]
+
+
 def _segment(boundaries: np.ndarray, seq: np.ndarray) -> np.ndarray:
     """How many boundaries lie at or before each seq (0 everywhere when there are none)."""
     if not len(boundaries) or boundaries[0] > seq[-1]:
         return np.zeros(len(seq), dtype=np.int64)
+    if len(boundaries) <= 64 and bool((seq[1:] >= seq[:-1]).all()):
+        # seqs in order: the few places where the count steps up, then a running sum
+        steps = np.searchsorted(seq, boundaries, side="left")
+        return np.cumsum(np.bincount(steps, minlength=len(seq) + 1)[:len(seq)])
     return np.searchsorted(boundaries, seq, side="right")
 
 

@@ -26,8 +26,10 @@ class BatchView:
         key = "|".join(names)
         mask = self._masks.get(key)
         if mask is None:
-            lut = np.array([n in names for n in self.kind_names] or [False], dtype=bool)
-            mask = lut[self._codes]
+            codes = [i for i, n in enumerate(self.kind_names) if n in names]
+            mask = np.zeros(self.rows, dtype=bool)
+            for code in codes:  # a compare per kind beats a table lookup per row
+                mask |= self._codes == code
             self._masks[key] = mask
         return mask
 
@@ -39,18 +41,12 @@ class BatchView:
         key = f"{column}:{fill}"
         arr = self._numbers.get(key)
         if arr is None:
-            col = self.batch.column(column)
-            if col.null_count:
-                col = pc.fill_null(col, fill)
-            arr = col.to_numpy(zero_copy_only=False)
+            arr = filled(self.batch.column(column), fill)
             self._numbers[key] = arr
         return arr
 
     def valid(self, column: str) -> np.ndarray:
-        col = self.batch.column(column)
-        if col.null_count == 0:
-            return np.ones(self.rows, dtype=bool)
-        return pc.is_valid(col).to_numpy(zero_copy_only=False)
+        return validity(self.batch.column(column))
 
     @cached_property
     def seq(self) -> np.ndarray:
@@ -85,6 +81,32 @@ class BatchView:
 
         return self.is_kind("tdcall") & (self.number("leaf") == int(Leaf.MEM_PAGE_ACCEPT)) \
             & self.valid("leaf")
+
+
+def validity(col: pa.Array) -> np.ndarray:
+    """Which rows hold a value, read from the validity bitmap."""
+    n = len(col)
+    if col.null_count == 0:
+        return np.ones(n, dtype=bool)
+    if col.null_count == n:
+        return np.zeros(n, dtype=bool)
+    bits = np.frombuffer(col.buffers()[0], dtype=np.uint8)
+    return np.unpackbits(bits, count=col.offset + n, bitorder="little")[col.offset:].view(bool)
+
+
+def filled(col: pa.Array, fill: int) -> np.ndarray:
+    """An integer column as numpy with nulls replaced by `fill` (a fresh array)."""
+    if not col.null_count:
+        return col.to_numpy(zero_copy_only=False)
+    if not pa.types.is_integer(col.type) or col.null_count == len(col):
+        return pc.fill_null(col, fill).to_numpy(zero_copy_only=False)
+    dtype = np.dtype(col.type.to_pandas_dtype())
+    values = np.frombuffer(col.buffers()[1], dtype=dtype, count=col.offset + len(col))
+    valid = validity(col)
+    out = values[col.offset:] * valid  # what a null slot holds is undefined: zero it
+    if fill:
+        out += dtype.type(fill) * ~valid
+    return out
 
 
 def isin_small(values: np.ndarray, known: np.ndarray) -> np.ndarray:
