@@ -16,6 +16,7 @@ from tdxray.cli.main import cli
 from tdxray.tests.spec.catalogue import SPEC_RULES
 
 CASES = Path(__file__).parent / "cases"
+TEXT = Path(__file__).parent / "text"  # text traces, ingested with text/td.json
 NULLABLE = ("gpa_start", "gpa_end", "pages", "apic_id")
 FIELDS = ("rule", "name", "severity", "seq", "ts_ns", "vcpu", *NULLABLE, "cause_seqs",
           "baselined")
@@ -28,6 +29,7 @@ class Case:
     none: bool = False
     skipped: dict[str, str] | None = None
     exit: int | None = None
+    count: int | None = None  # `# events N` (text traces: the events ingest makes)
     events: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def full(self, want: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +55,9 @@ def load(path: Path) -> Case:
             case.skipped = {**(case.skipped or {}), match[1]: match[2]}
         elif match := re.match(r"# exit (\d)$", line):
             case.exit = int(match[1])
-        elif line.strip() and not line.startswith("#"):
+        elif match := re.match(r"# events (\d+)$", line):
+            case.count = int(match[1])
+        elif path.suffix == ".jsonl" and line.strip() and not line.startswith("#"):
             obj = json.loads(line)
             if header_seen:
                 case.events[_int(obj["seq"])] = {"ts_ns": _int(obj["ts_ns"]), "vcpu": obj["vcpu"]}
@@ -79,6 +83,29 @@ def test_spec_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     report = json.loads(res.stdout)
     (trace,) = report["traces"]
     assert (trace["source"], trace["events"]) == (name, len(case.events))
+    judge(case, report, res.exit_code)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in TEXT.glob("*.trace")))
+def test_spec_text_case(name: str, tmp_path: Path) -> None:
+    """A text trace, ingested as a user would (`tdxray ingest FILE --td td.json`), then checked."""
+    case = load(TEXT / name)
+    store = tmp_path / "store"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["ingest", str(TEXT / name), "--td", str(TEXT / "td.json"),
+                              "-o", str(store), "--trace-id", "t"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["check", str(store), "--format", "json"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.stdout)
+    (trace,) = report["traces"]
+    assert trace["events"] == case.count
+    judge(case, report, res.exit_code)
+
+
+def judge(case: Case, report: dict[str, Any], exit_code: int) -> None:
+    """The report against the case's `# expect`, `# skipped` and `# exit` lines."""
+    (trace,) = report["traces"]
     got = [d for d in trace["divergences"] if d["rule"] != "T003"]
     want = [case.full(d) for d in case.expect]
     assert sorted(map(comparable, got)) == sorted(map(comparable, want))
@@ -93,6 +120,6 @@ def test_spec_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert coverage == {f"{rule} skipped: {why}" for rule, why in skipped.items()}
     severities = [d["severity"] for d in want]
     status = 1 if {"fatal", "error"} & set(severities) else 0
-    assert res.exit_code == (case.exit if case.exit is not None else status)
+    assert exit_code == (case.exit if case.exit is not None else status)
     counts = {s: severities.count(s) for s in ("fatal", "error", "warning")}
     assert {s: report["summary"][s] for s in counts} == counts
