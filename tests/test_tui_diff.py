@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from tdxray.cli.main import cli
 from tdxray.tests.test_tui import SIZE, settle, sync
@@ -39,6 +39,21 @@ async def test_side_by_side_phases_and_what_differs(kernel_pair: tuple[Path, Pat
         assert detail[0] == "generation 0 jump"
         assert sum(line.startswith("only in A: ERROR K001") for line in detail) == 2
         assert any(line.startswith("only in A: FATAL C001") for line in detail)
+        await settle(pilot)
+        events_a = app.query_one("#events-a", DataTable)
+        events_b = app.query_one("#events-b", DataTable)
+        assert events_a.row_count == events_b.row_count == 2
+        assert _cells(events_a, 0) == ["299", "kexec vCPU 0 phase=jump"]
+        assert _cells(events_b, 1) == [
+            "190", "cr4_write vCPU 0 old=0x370ee0 new=0x60 site=relocate_kernel"]
+        assert events_a.get_row_at(1)[1].style == "bold yellow"  # changed
+        assert events_a.get_row_at(0)[1].style == ""  # the same in both
+        heading = app.query_one("#events-heading", Static).content
+        assert str(heading).startswith("events: A 2, B 2 the model acts on; 2 rows, 1 differ")
+        events_a.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert events_b.cursor_row == 1  # the event tables move together too
 
 
 def test_diff_needs_two_traces() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tdxray.analyses.diff.phases import Phase, PhaseKey, phase_order
 from tdxray.analyses.diff.ranges import Ranges, pages, subtract
@@ -21,9 +22,18 @@ class Side:
     source: str
     result: ReplayResult
     timeline: Timeline
+    path: Path | None = None  # its Parquet file, for the events of a phase (diff/events.py)
 
     def phase(self, key: PhaseKey) -> Phase | None:
         return next((p for p in self.timeline.phases if p.key == key), None)
+
+    def seq_range(self, key: PhaseKey) -> tuple[int, int | None] | None:
+        """The seqs of the phase: [start, the next phase's start), None: no such phase."""
+        phases = self.timeline.phases
+        for i, p in enumerate(phases):
+            if p.key == key:
+                return p.start_seq, phases[i + 1].start_seq if i + 1 < len(phases) else None
+        return None
 
     def divergences(self, key: PhaseKey | None) -> dict[str, Divergence]:
         return {d.fingerprint: d for d in self.result.divergences

@@ -13,7 +13,7 @@ from tdxray.ingest.materialize import trace_file_for
 def side(arg: str | Path, trace_id: str | None = None) -> Side:
     """One TRACE (Parquet file, store with --trace, JSONL) replayed and cut into phases."""
     ref = trace_file_for(str(arg), trace_id)[0]
-    return Side(str(arg), replay_file(ref.path, ref.results_dir), timeline(ref.path))
+    return Side(str(arg), replay_file(ref.path, ref.results_dir), timeline(ref.path), ref.path)
 
 
 def diff(a: str | Path, b: str | Path, trace_a: str | None = None,
