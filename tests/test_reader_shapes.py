@@ -251,3 +251,30 @@ def test_the_6_1_console_of_a_kexec_and_a_power_off(tmp_path: Path) -> None:
         log(10, 119_123_392_000, 10, "ACPI: PM: Preparing to enter system sleep state S5"),
         log(11, 119_129_765_000, 11, "reboot: Power down"),
         event(12, 119_131_213_000, 12, "cpu", 1, apic_id=1, action="stopped")])
+
+
+def function(ts: int, line: int, fields: str) -> dict[str, Any]:
+    return {"seq": 1, "ts_ns": ts, "vcpu": 0, "kind": "function", "line": line,
+            "extra": json.dumps({"fields": fields})}
+
+
+@pytest.mark.parametrize("name,fields", [
+    # trace_fn_trace() (kernel/trace/trace_output.c): the function, ` <-` and its parent when
+    # print-parent is on (the default), each `+off/size` with sym-offset
+    ("trace-function", "machine_kexec_prepare <-do_kexec_load"),
+    ("trace-function-noprint-parent", "machine_kexec_prepare"),
+    ("trace-function-sym-offset", "machine_kexec_prepare+0x4/0x740 <-do_kexec_load+0x2a3/0x340"),
+])
+def test_the_function_tracer_beside_the_probes(tmp_path: Path, name: str, fields: str) -> None:
+    """current_tracer function, filtered to machine_kexec_prepare: its lines are kept as
+    `function` events, the probes' events read as ever."""
+    assert ingest(tmp_path, SHAPES / "6.12" / name) == (0, "", [
+        function(143_893_185_000, 13, fields),
+        {**loads((143_893_314_000, 1, 14))[0], "seq": 2}])
+
+
+def test_the_function_graph_tracer_is_refused(tmp_path: Path) -> None:
+    path = SHAPES / "6.12" / "trace-function_graph"
+    assert ingest(tmp_path, path) == (
+        2, f"tdxray: error: {path}:5: function_graph output has no time per event (echo nop > "
+        "current_tracer: the probes' events need no tracer)\n", [])

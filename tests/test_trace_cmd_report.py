@@ -26,7 +26,7 @@ KEXEC = "".join([
     report_line("kexec", 145, 0, "2.817820", "kexec_load",
                 "(ffffffff8112d2a4) image=0xffff8d87c1b81800"),
     report_line("kexec", 145, 0, "2.819141", "kexec_load_ret",
-                "(ffffffff8112e0c3 <- ffffffff8112d2a4) ret=0"),
+                "(ffffffff8112d2a4 <- ffffffff8112e0c3) ret=0"),
     report_line("kexec", 146, 0, "3.144956", "kernel_kexec", "(ffffffff8112c9e4)"),
     report_line("kexec", 146, 0, "3.145500", "kexec_begin", "(ffffffff810a1f24)"),
 ])

@@ -26,8 +26,11 @@ SLOW_MAX = 4096  # longer lines that fail the canonical check are bad (no regex 
 
 SLOW_RE = re.compile(
     r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
-    r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?P<name>\w{1,64})"
-    r"(?:\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16})?(?: <[0-9a-f]{8,16}>)?:(?: +|$)")
+    r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?:(?P<name>\w{1,64})"
+    r"(?:\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16})?(?: <[0-9a-f]{8,16}>)?:(?: +|$)|"
+    # the function tracer: `func <-parent`, `func` (noprint-parent), with +off/size (sym-offset)
+    r"(?=[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: <[0-9a-f]{8,16}>)?(?: <-\S+)?$))")
+FUNCTION = "function"  # the function tracer's event (events/ftrace/function)
 NOT_EVENT_RE = re.compile(
     r"\s*(?:#.*|CPU \d+ is empty"
     r"|cpus=\d+|version = \d+|CPU \d+ buffer started)?\s*")
@@ -127,5 +130,5 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         bad.append((i, TS_TOO_LARGE))
         return
     offset = len(text[:m.end()].encode("utf-8"))
-    slow.append((i, ts, int(m["cpu"]), _name_index(names, m["name"]),
+    slow.append((i, ts, int(m["cpu"]), _name_index(names, m["name"] or FUNCTION),
                  min(int(lines.starts[i]) + offset, int(lines.ends[i]))))

@@ -11,6 +11,8 @@ The kernel's own shapes (kernel/trace/trace_output.c, trace.c):
   0) prints its raw count, `%12llu`, where a time is `%5lu.%06lu` (trace_print_context());
 - `latency-format` (and the ftrace_dump of sysrq-z or an oops) prints `%8.8s-%-7d %3d` and a
   relative time `%4lldus%c` (lat_print_generic(), lat_print_timestamp());
+- the function_graph tracer prints ` %d) <duration> |  func() {` (print_graph_function()
+  in trace_functions_graph.c), the events as `/* name: fields */` comments;
 - `raw`, `hex` and `bin` print the binary record's numbers, `nocontext-info` no task, CPU or
   time at all.
 """
@@ -29,6 +31,7 @@ _TICKS = re.compile(r"\s*.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d{1,6}\]\s+(?:\S{4,5}\
                     r"(?P<ticks>\d{1,20}): \w")
 _LATENCY = re.compile(r"\s*.*-\d+\s+\d{1,6}\S{4,6}\s+\d+us.: \w")
 _RAW = re.compile(r"\s*(?:\d+ \d+ \d+ |[0-9a-f]{8} [0-9a-f]{8} [0-9a-f]{16} )(?:type: \d+|#)")
+_GRAPH = re.compile(r"\s*(?:\d{1,6}\)|CPU) .*\|")
 _NO_CONTEXT = re.compile(r"\w{1,64}(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?: .*")
 
 SHAPE = "not an ftrace event line (<comm>-<pid> [<cpu>] <sec>.<usec>: <event>: <fields>)"
@@ -42,6 +45,9 @@ def why_not_event(text: str) -> str:
     if _LATENCY.match(text):
         return ("latency-format line: its time is microseconds since the buffer's start, not "
                 "the trace clock (echo nolatency-format > trace_options)")
+    if _GRAPH.match(text):
+        return ("function_graph output has no time per event (echo nop > current_tracer: the "
+                "probes' events need no tracer)")
     if _RAW.match(text):
         return ("raw, hex or bin output has no event names (echo noraw > trace_options, "
                 "nohex, nobin)")

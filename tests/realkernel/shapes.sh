@@ -26,8 +26,7 @@ echo "tdxray shape marker" > $T/trace_marker
 dump default
 dump cpu0 $T/per_cpu/cpu0/trace
 dump cpu1 $T/per_cpu/cpu1/trace
-for opt in noirq-info record-tgid latency-format sym-addr nosym-offset noprint-parent raw hex \
-        nocontext-info; do
+for opt in noirq-info record-tgid latency-format sym-addr sym-offset raw hex nocontext-info; do
     echo $opt > $T/trace_options
     dump "option-$opt"
     case $opt in no*) echo "${opt#no}" ;; *) echo "no$opt" ;; esac > $T/trace_options
@@ -63,6 +62,19 @@ if [ -x /usr/bin/trace-cmd ]; then
     echo global > $T/trace_clock
     echo 1 > $T/events/tdxray/enable; echo 1 > $T/tracing_on
 fi
+# The function tracers on the kexec load (print-parent is on by default).
+echo machine_kexec_prepare > $T/set_ftrace_filter
+echo function > $T/current_tracer
+load
+dump function
+echo noprint-parent > $T/trace_options; dump function-noprint-parent
+echo print-parent > $T/trace_options
+echo sym-offset > $T/trace_options; dump function-sym-offset
+echo nosym-offset > $T/trace_options
+echo function_graph > $T/current_tracer
+load
+dump function_graph
+echo nop > $T/current_tracer; echo > $T/set_ftrace_filter
 echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
 load
 console sysrq-z sh -c 'echo z > /proc/sysrq-trigger'
