@@ -1,15 +1,19 @@
 """Fleet benchmark: replay on Dask workers, per-trace overhead, an S3 store against a local one.
 
-    python -m tdxray.benchmarks fleet [--traces N] [--events E]
+    python -m tdxray.benchmarks fleet [--traces N] [--events E] [--s3-traces M] [--sql-traces K]
 
-Prints the figures as ratios measured side by side in one run (docs/fleet.md):
-  workers 2 vs 1     events/s of replay on 2 workers over 1 worker     (target >= 1.8)
-  per-trace overhead time per trace beyond its replay, scheduling incl. (target <= 20 ms)
-  S3 / local         a sequential check of the store on moto's S3 server (loopback) over
-                     the same check of the local directory              (target <= 1.5)
-  fleet SQL / DuckDB divergences per kernel version x rule over the store (tdxray sql
-                     --run divergences-by-kernel) over DuckDB reading the same Parquet
-                     files directly (benchmarks/fleet_sql.py)           (target <= 2)
+Prints the issue's figures as ratios measured side by side in one run (docs/fleet.md), each row
+as soon as it is measured (about 6 minutes with the defaults on an idle 2-core machine):
+  fleet SQL / DuckDB divergences per kernel version x rule over K traces of 1,000 events
+                     (tdxray sql --run divergences-by-kernel) over DuckDB reading the same
+                     Parquet files directly (benchmarks/fleet_sql.py)   (target <= 2)
+  replay per trace   one trace of E events replayed in-process (the unit of the others)
+  per-trace overhead time per trace on one worker beyond its replay, scheduling included
+                                                                        (target <= 20 ms)
+  workers 2 vs 1     events/s of N traces on 2 workers over 1 worker    (target >= 1.8), with
+                     the load average before and after: two busy cores cannot scale
+  S3 / local         a sequential check of M of the traces on moto's S3 server (loopback) over
+                     the same check of a local directory of them       (target <= 1.5)
 Cluster start-up is not counted (a fleet keeps its cluster); results are removed before each
 timed run, so every run replays every trace.
 """
@@ -20,10 +24,9 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tdxray.benchmarks.fleet_sql import TARGET as SQL_TARGET
@@ -76,8 +79,9 @@ def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> float:
         return _timed(lambda: replay_all(client, pairs), lambda: _clear(paths), repeat)
 
 
-def s3_ratio(store: Path, paths: Sequence[Path], repeat: int) -> float | None:
-    """A sequential check of the store on a local S3 server over the same check on disk."""
+def s3_ratio(paths: Sequence[Path], workdir: Path, repeat: int) -> float | None:
+    """A sequential check of the traces as a store on a local S3 server over the same check of
+    a local store of them (each store with a compacted manifest, as a kept fleet's is)."""
     try:
         from click.testing import CliRunner
 
@@ -85,12 +89,17 @@ def s3_ratio(store: Path, paths: Sequence[Path], repeat: int) -> float | None:
         from tdxray.tests.s3server import s3_server
     except ImportError:
         return None
+    local = workdir / "s3-local"
+    local.mkdir()
+    copies = [Path(shutil.copy(p, local / p.name)) for p in paths]
     with s3_server() as server:
         os.environ.update(server.env())
         url = server.bucket("tdxray-bench") + "/fleet"
         runner = CliRunner()
         for path in paths:
             runner.invoke(cli, ["ingest", "-q", str(path), "-o", url, "--trace-id", path.stem])
+        runner.invoke(cli, ["store", "compact", url])
+        runner.invoke(cli, ["store", "compact", str(local)])
 
         def clear_s3() -> None:
             fs = server.client()
@@ -100,9 +109,9 @@ def s3_ratio(store: Path, paths: Sequence[Path], repeat: int) -> float | None:
                     fs.delete_object(Bucket="tdxray-bench", Key=key["Key"])
 
         remote = _timed(lambda: runner.invoke(cli, ["check", url]), clear_s3, repeat)
-        local = _timed(lambda: runner.invoke(cli, ["check", str(store)]),
-                       lambda: _clear(paths), repeat)
-    return remote / local
+        here = _timed(lambda: runner.invoke(cli, ["check", str(local)]),
+                      lambda: _clear(copies), repeat)
+    return remote / here
 
 
 def fleet_sql(store: Path, traces: int, events: int, repeat: int,
@@ -121,55 +130,73 @@ def fleet_sql(store: Path, traces: int, events: int, repeat: int,
     return sql_ratio(store, repeat, log)
 
 
-def measure(traces: int, events: int, repeat: int, log: Callable[[str], None],
-            sql_only: bool = False) -> dict[str, float | None]:
+Row = tuple[str, float | None, str]  # figure, value (None: not measured), a note
+
+
+def _load() -> str:
+    one, _, _ = os.getloadavg()
+    return f"{one:.2f}"
+
+
+def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Row]:
+    """The figures, each as soon as it is measured."""
+    repeat = max(args.repeat, 1)
     with tempfile.TemporaryDirectory(prefix="tdxray-bench-fleet-") as scratch:
-        sql = fleet_sql(Path(scratch) / "sql-store", traces, events, repeat, log)
-        if sql_only:
-            return {"fleet_sql_vs_duckdb": sql}
+        yield ("fleet_sql_vs_duckdb",
+               fleet_sql(Path(scratch) / "sql-store", args.sql_traces, 1_000, repeat, log), "")
+        if args.sql_only:
+            return
         store = Path(scratch) / "store"
-        paths = build_store(store, traces, events)
-        log(f"{traces} traces of {events:,} events in {store}")
+        paths = build_store(store, args.traces, args.events)
+        log(f"{args.traces} traces of {args.events:,} events in {store}")
         replay_trace(paths[0])  # warm: imports and compiled kernels, as a worker's are
         one = _timed(lambda: replay_trace(paths[0], results_dir_for(paths[0])),
                      lambda: _clear(paths[:1]), repeat)
-        log(f"one trace in-process: {one * 1e3:.1f} ms")
+        yield "replay_ms_per_trace", one * 1e3, ""
+        before = _load()
         w1 = fleet_seconds(paths, 1, repeat)
         log(f"1 worker: {w1:.2f} s")
+        yield "per_trace_overhead_ms", (w1 - args.traces * one) / args.traces * 1e3, ""
         w2 = fleet_seconds(paths, 2, repeat)
         log(f"2 workers: {w2:.2f} s")
-        s3 = s3_ratio(store, paths, repeat)
-        return {"workers_2_vs_1": w1 / w2,
-                "per_trace_overhead_ms": (w1 - traces * one) / traces * 1e3,
-                "replay_ms_per_trace": one * 1e3,
-                "s3_vs_local": s3,
-                "fleet_sql_vs_duckdb": sql}
+        yield ("workers_2_vs_1", w1 / w2,
+               f"load average {before} before, {_load()} after, {os.cpu_count()} cores")
+        subset = paths[: args.s3_traces]
+        yield ("s3_vs_local", s3_ratio(subset, Path(scratch), repeat),
+               f"{len(subset)} traces")
+
+
+def row(name: str, value: float | None, note: str = "") -> str:
+    """One line of the report: the figure, its target and verdict, the note."""
+    if value is None:
+        return f"{name:24} not measured (install moto[server] and boto3)"
+    target = TARGETS.get(name)
+    verdict = ""
+    if target is not None:
+        ok = value <= target if name != "workers_2_vs_1" else value >= target
+        verdict = f"  target {'>=' if name == 'workers_2_vs_1' else '<='} {target:g}: " \
+                  f"{'PASS' if ok else 'MISS'}"
+    return f"{name:24} {value:8.2f}{verdict}" + (f"  ({note})" if note else "")
 
 
 def report(figures: dict[str, float | None]) -> str:
-    rows = []
-    for name, value in figures.items():
-        target = TARGETS.get(name)
-        if value is None:
-            rows.append(f"{name:24} not measured (install moto[server] and boto3)")
-            continue
-        verdict = ""
-        if target is not None:
-            ok = value <= target if name != "workers_2_vs_1" else value >= target
-            verdict = f"  target {'>=' if name == 'workers_2_vs_1' else '<='} {target:g}: " \
-                      f"{'PASS' if ok else 'MISS'}"
-        rows.append(f"{name:24} {value:8.2f}{verdict}")
-    return "\n".join(rows)
+    return "\n".join(row(name, value) for name, value in figures.items())
 
 
 def main(argv: Sequence[str], log: Callable[[str], None]) -> None:
-    p = argparse.ArgumentParser(prog="python -m tdxray.benchmarks fleet", description=__doc__)
-    p.add_argument("--traces", type=int, default=40, help="traces in the store [default: 40]")
-    p.add_argument("--events", type=int, default=10_000, help="events per trace [default: 1e4]")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per figure (median)")
+    p = argparse.ArgumentParser(prog="python -m tdxray.benchmarks fleet", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--traces", type=int, default=1_000,
+                   help="traces for the worker figures [default: 1000]")
+    p.add_argument("--events", type=int, default=100_000,
+                   help="events per trace [default: 1e5]")
+    p.add_argument("--s3-traces", type=int, default=100,
+                   help="of those, traces for the S3 figure [default: 100]")
+    p.add_argument("--sql-traces", type=int, default=1_000,
+                   help="traces of 1,000 events for the SQL figure [default: 1000]")
+    p.add_argument("--repeat", type=int, default=2, help="timed runs per figure (median)")
     p.add_argument("--sql-only", action="store_true",
                    help="only the fleet SQL figure (no Dask cluster, no S3 server)")
     args = p.parse_args(list(argv))
-    figures = measure(args.traces, args.events, max(args.repeat, 1), log, args.sql_only)
-    print(report(figures))
-    sys.stdout.flush()
+    for name, value, note in measure(args, log):
+        print(row(name, value, note), flush=True)

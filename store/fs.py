@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from tdxray.schema.errors import InputError
 
@@ -51,17 +51,23 @@ def parse_storage_options(given: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+Listing = Mapping[str, Mapping[str, Any]]  # key (bucket/prefix/name) -> s3fs's info of it
+
+
 @dataclass(frozen=True)
 class Location:
-    """A URL split into its filesystem and the path inside it (bucket/prefix, no scheme)."""
+    """A URL split into its filesystem and the path inside it (bucket/prefix, no scheme);
+    `listing`: every object under the store it belongs to, when it was listed (one request
+    per 1,000 objects instead of a request per object asked about)."""
 
     url: str
     fs: AbstractFileSystem
     path: str
+    listing: Listing | None = field(default=None, compare=False, repr=False)
 
     def join(self, name: str) -> Location:
         path = f"{self.path.rstrip('/')}/{name}"
-        return Location(f"s3://{path}", self.fs, path)
+        return Location(f"s3://{path}", self.fs, path, self.listing)
 
     @property
     def name(self) -> str:

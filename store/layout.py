@@ -52,6 +52,7 @@ class TraceRef:
     results_dir: Path     # where replay writes divergences and page history
     source: str           # as given on the command line (reports print it)
     remote: str | None = None  # an s3:// trace: its URL (path and results_dir are a local mirror)
+    fetched_stamp: bytes | None = None  # an s3:// trace: its results' replay.json when fetched
 
 
 def results_dir_for(trace_file: Path) -> Path:

@@ -1,11 +1,14 @@
 """A store on object storage, worked on through a local mirror of the traces a command needs.
 
-A trace is fetched with its replay results (when there are any) into a local directory; the
-trace file gets the object's modification time, so the results' freshness stamp means the same
-thing on every machine that fetches it. New results are published beside the trace, each file to
-a temporary key first, then copied to its final key and the temporary deleted (S3 has no rename):
-a reader never sees a half-written object under a final key. replay.json goes last, so results
-are fresh only once all of them are in place.
+A store is listed once (every object under its prefix: one request per 1,000 objects), and the
+listing says which traces and results exist, their sizes and modification times: no request per
+object asked about. A trace is fetched with its replay results (when there are any) into a local
+directory; the trace file gets the object's modification time, so the results' freshness stamp
+means the same thing on every machine that fetches it. New results are published beside the
+trace with one PUT each: S3 makes an object visible only once its upload is complete (PutObject,
+CompleteMultipartUpload; a failed multipart upload is aborted), so a reader never sees a
+half-written object under its final key. replay.json goes last, so results are fresh only once
+all of them are in place; results that did not change since the fetch are not uploaded again.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -39,25 +41,43 @@ def check_bucket(store: Location) -> None:
         raise
 
 
-def remote_trace_ids(store: Location) -> list[str]:
-    """The trace ids of a store on object storage (its top-level *.parquet objects)."""
+def list_store(store: Location) -> Location:
+    """The store with the listing of every object under its prefix (its bucket checked first)."""
     check_bucket(store)
     with backend_errors(store.url):
-        names = [p.rsplit("/", 1)[-1] for p in store.fs.ls(store.path, detail=False)
-                 ] if store.fs.isdir(store.path) else []
+        found = store.fs.find(store.path, detail=True)
+    return Location(store.url, store.fs, store.path, found)
+
+
+def _list_trace(trace: Location) -> Location:
+    """A trace with the listing of its object and its results (one request)."""
+    parent, name = trace.path.rsplit("/", 1)
+    with backend_errors(trace.url):
+        found = trace.fs.find(parent, prefix=name[: -len(TRACE_SUFFIX)], detail=True)
+    if trace.path not in found:
+        raise InputError("no such object", trace.url)
+    return Location(trace.url, trace.fs, trace.path, found)
+
+
+def remote_trace_ids(store: Location) -> list[str]:
+    """The trace ids of a store on object storage (its top-level *.parquet objects)."""
+    listed = store if store.listing is not None else list_store(store)
+    assert listed.listing is not None
+    names = [key.rsplit("/", 1)[-1] for key in listed.listing
+             if key.rsplit("/", 1)[0] == store.path]
     return sorted(n[: -len(TRACE_SUFFIX)] for n in names
                   if n.endswith(TRACE_SUFFIX) and not n.startswith("."))
 
 
 def remote_refs(url: str, trace_id: str | None, allow_many: bool) -> list[Location]:
-    """The traces an s3:// TRACE argument names: one object, or a store's traces."""
+    """The traces an s3:// TRACE argument names: one object, or a store's traces (each with
+    the listing of the store)."""
     where = locate(url)
     if where.path.endswith(TRACE_SUFFIX):
-        with backend_errors(url):
-            if not where.fs.exists(where.path):
-                raise InputError("no such object", url)
-        return [where]
-    ids = remote_trace_ids(where)
+        check_bucket(where)
+        return [_list_trace(where)]
+    listed = list_store(where)
+    ids = remote_trace_ids(listed)
     if trace_id is not None:
         if trace_id not in ids:
             raise InputError(f"store has no trace {trace_id!r} "
@@ -68,7 +88,7 @@ def remote_refs(url: str, trace_id: str | None, allow_many: bool) -> list[Locati
     if len(ids) > 1 and not allow_many:
         raise InputError(f"store holds {len(ids)} traces; pick one with --trace "
                          f"({', '.join(ids[:8])}{', …' if len(ids) > 8 else ''})", url)
-    return [where.join(f"{i}{TRACE_SUFFIX}") for i in ids]
+    return [listed.join(f"{i}{TRACE_SUFFIX}") for i in ids]
 
 
 def _results_location(trace: Location) -> Location:
@@ -85,22 +105,30 @@ def results_for(trace_url: str) -> str:
 
 def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     """The trace and its results, copied under `workdir` (flat: as a store directory's files);
-    the ref remembers where they came from."""
+    the ref remembers where they came from. What exists comes from the trace's listing (one
+    request when it has none): a trace costs one GET, and one per results file it has."""
+    listed = trace if trace.listing is not None else _list_trace(trace)
+    assert listed.listing is not None
+    if trace.path not in listed.listing:
+        raise InputError("no such object", trace.url)
     workdir.mkdir(parents=True, exist_ok=True)
     local = workdir / trace.name if flat else Path(tempfile.mkdtemp(dir=workdir)) / trace.name
     local.parent.mkdir(parents=True, exist_ok=True)
     results = results_dir_for(local)
+    remote = _results_location(trace)
+    present = [name for name in (*RESULT_FILES, STAMP_FILE)
+               if f"{remote.path}/{name}" in listed.listing]
     with backend_errors(trace.url):
         trace.fs.get_file(trace.path, str(local))
-        mtime = trace.fs.info(trace.path)["LastModified"]
-        os.utime(local, ns=(_ns(mtime), _ns(mtime)))
-        remote = _results_location(trace)
-        if trace.fs.exists(f"{remote.path}/{STAMP_FILE}"):
+        mtime = _ns(listed.listing[trace.path]["LastModified"])
+        os.utime(local, ns=(mtime, mtime))
+        if STAMP_FILE in present:
             results.mkdir()
-            for name in (*RESULT_FILES, STAMP_FILE):
-                if trace.fs.exists(f"{remote.path}/{name}"):
-                    trace.fs.get_file(f"{remote.path}/{name}", str(results / name))
-    return TraceRef(local, results, trace.url, remote=trace.url)
+            for name in present:
+                trace.fs.get_file(f"{remote.path}/{name}", str(results / name))
+    stamp = results / STAMP_FILE
+    return TraceRef(local, results, trace.url, remote=trace.url,
+                    fetched_stamp=stamp.read_bytes() if stamp.is_file() else None)
 
 
 @contextlib.contextmanager
@@ -110,16 +138,18 @@ def local_store(arg: str) -> Iterator[str]:
     if not is_url(arg):
         yield arg
         return
-    where = locate(arg)
+    where = list_store(locate(arg))
+    assert where.listing is not None
     with tempfile.TemporaryDirectory(prefix="tdxray-store-") as scratch:
         root = Path(scratch)
         refs = [fetch(where.join(f"{tid}{TRACE_SUFFIX}"), root, flat=True)
                 for tid in remote_trace_ids(where)]
-        with backend_errors(arg):
-            parts = f"{where.path}/{MANIFEST_DIR}"
-            if where.fs.isdir(parts):
-                (root / MANIFEST_DIR).mkdir()
-                for part in where.fs.ls(parts, detail=False):
+        parts = [key for key in where.listing
+                 if key.rsplit("/", 1)[0] == f"{where.path}/{MANIFEST_DIR}"]
+        if parts:
+            (root / MANIFEST_DIR).mkdir()
+            with backend_errors(arg):
+                for part in parts:
                     where.fs.get_file(part, str(root / MANIFEST_DIR / part.rsplit("/", 1)[-1]))
         yield scratch
         for ref in refs:
@@ -136,29 +166,19 @@ def publish(ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
     if ref.remote is None:
         return
     stamp = ref.results_dir / STAMP_FILE
-    if not stamp.is_file():
+    if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
         return
     remote = _results_location(locate(ref.remote, options))
-    with backend_errors(remote.url):
-        key = f"{remote.path}/{STAMP_FILE}"
-        if remote.fs.exists(key) and remote.fs.cat_file(key) == stamp.read_bytes():
-            return
-        for name in (*RESULT_FILES, STAMP_FILE):
-            if (ref.results_dir / name).is_file():
-                put_atomic(ref.results_dir / name, remote.join(name))
+    for name in (*RESULT_FILES, STAMP_FILE):
+        if (ref.results_dir / name).is_file():
+            put_atomic(ref.results_dir / name, remote.join(name))
 
 
 def put_atomic(local: Path, target: Location) -> None:
-    """Upload to a temporary key beside the target, then copy to the target and delete it."""
-    parent = target.path.rsplit("/", 1)[0]
-    tmp = f"{parent}/.{target.name}.{uuid.uuid4().hex}.tmp"
+    """Upload to the target's key: one PUT (or a multipart upload, aborted if it fails), which
+    S3 makes visible only once complete; never a half-written object under the key."""
     with backend_errors(target.url):
-        try:
-            target.fs.put_file(str(local), tmp)
-            target.fs.copy(tmp, target.path)
-        finally:
-            if target.fs.exists(tmp):
-                target.fs.rm_file(tmp)
+        target.fs.put_file(str(local), target.path)
 
 
 def upload_trace(local: Path, store: Location, trace_id: str, replace: bool) -> Location:

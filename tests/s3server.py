@@ -11,19 +11,23 @@ import contextlib
 import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from tdxray.tests.support import need_modules
 
 USER_SETUP_ACTIONS = 3  # create_user, put_user_policy, create_access_key
+_REQUEST = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+"')
 POLICY = {"Version": "2012-10-17",
           "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
@@ -33,6 +37,15 @@ class S3Server:
     endpoint: str
     key: str
     secret: str
+    log: Path | None = None  # the server's request log (one line per HTTP request)
+
+    def requests(self) -> list[str]:
+        """"METHOD /path?query" of every S3 request the server has answered so far."""
+        if self.log is None:
+            return []
+        found = (_REQUEST.search(line) for line in self.log.read_text().splitlines())
+        return [f"{m.group(1)} {m.group(2)}" for m in found
+                if m and not m.group(2).startswith("/moto-api")]
 
     def env(self) -> dict[str, str]:
         """The AWS environment a user of this server sets."""
@@ -93,14 +106,17 @@ def s3_server() -> Iterator[S3Server]:
     need_moto()
     port = free_port()
     env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(USER_SETUP_ACTIONS)}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(endpoint, proc)
-        key, secret = _user(endpoint)
-        yield S3Server(endpoint, key, secret)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with tempfile.TemporaryDirectory(prefix="tdxray-moto-") as scratch:
+        log = Path(scratch) / "requests.log"
+        with log.open("wb") as sink:  # werkzeug logs each request it answers on stderr
+            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                     "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=sink, preexec_fn=_die_with_parent)
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(endpoint, proc)
+            key, secret = _user(endpoint)
+            yield S3Server(endpoint, key, secret, log)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -1,0 +1,72 @@
+"""What a check of an s3:// store costs in requests, counted by the S3 server itself (moto's
+request log): a contract, since each request is a round trip to object storage. The store is
+listed once; a trace then costs one GET, plus one PUT per results file when it is replayed, or
+one GET per results file when they are fresh."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tdxray.cli.main import cli
+from tdxray.tests.s3server import S3Server
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+NAMES = ("kdump", "cr4-mce-cleared", "unshare-failure")
+RESULTS = ("divergences.parquet", "page_history.parquet", "replay.json")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.fixture
+def aws(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    return s3
+
+
+def _during(server: S3Server, *args: str) -> tuple[Result, list[str]]:
+    before = len(server.requests())
+    res = run(*args)
+    return res, server.requests()[before:]
+
+
+def _per_trace(requests: list[str], prefix: str) -> tuple[Counter[str], list[str]]:
+    """(requests per trace id, the others) of a store at /bucket/prefix."""
+    per: Counter[str] = Counter()
+    other = []
+    for request in requests:
+        method, path = request.split(" ", 1)
+        name = path[len(prefix) + 1:].split("/", 1)[0] if path.startswith(prefix + "/") else ""
+        tid = name.removesuffix(".parquet").removesuffix(".replay")
+        if name and not name.startswith("_") and tid in {f"sample-{n}" for n in NAMES}:
+            per[f"{method} {tid}"] += 1
+        else:
+            other.append(request)
+    return per, other
+
+
+def test_a_check_lists_the_store_once_and_costs_four_requests_per_trace(aws: S3Server) -> None:
+    url = aws.bucket("tdxray-requests") + "/fleet"
+    assert run("ingest", *(str(SAMPLES / f"{n}.jsonl") for n in NAMES), "-o", url).exit_code == 0
+    ids = [f"sample-{n}" for n in NAMES]
+
+    stale, requests = _during(aws, "check", url)
+    assert stale.exit_code == 1, stale.output
+    per, other = _per_trace(requests, "/tdxray-requests/fleet")
+    assert per == Counter({**{f"GET {t}": 1 for t in ids},  # the trace; no results yet
+                           **{f"PUT {t}": len(RESULTS) for t in ids}})  # one PUT per file
+    assert [r for r in other if "list-type=2&prefix=fleet/&" in r] == [
+        "GET /tdxray-requests?list-type=2&prefix=fleet/&delimiter=&encoding-type=url"]
+    assert len(other) <= 6  # the bucket, the listing, the manifest read and its new part
+
+    fresh, requests = _during(aws, "check", url)
+    assert (fresh.exit_code, fresh.stdout) == (1, stale.stdout)
+    per, other = _per_trace(requests, "/tdxray-requests/fleet")
+    assert per == Counter({f"GET {t}": 1 + len(RESULTS) for t in ids})  # nothing uploaded
+    assert len(other) <= 6
