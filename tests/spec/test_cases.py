@@ -127,6 +127,8 @@ def judge(case: Case, report: dict[str, Any], exit_code: int) -> None:
     status = 1 if {"fatal", "error"} & set(severities) else 0
     assert exit_code == (case.exit if case.exit is not None else status)
     counts = {s: severities.count(s) for s in ("fatal", "error", "warning")}
+    counts["info"] = sum(d["severity"] == "info" for d in trace["divergences"])
+    counts["baselined"] = 0
     assert {s: report["summary"][s] for s in counts} == counts
 
 
