@@ -278,3 +278,47 @@ def test_the_function_graph_tracer_is_refused(tmp_path: Path) -> None:
     assert ingest(tmp_path, path) == (
         2, f"tdxray: error: {path}:5: function_graph output has no time per event (echo nop > "
         "current_tracer: the probes' events need no tracer)\n", [])
+
+
+QEMU = SHAPES / "qemu-7.2"  # Debian's QEMU 7.2, -M none, driven over QMP (cont, stop, quit)
+QEMU_EVENTS = [  # (kind, fields) in the order logged
+    ("monitor_qmp_cmd_in_band", ""), ("monitor_qmp_cmd_in_band", ""),
+    ("runstate_set", "current_run_state 6 (prelaunch) new_state 9 (running)"),
+    ("vm_state_notify", "running 1 reason 9 (running)"), ("monitor_qmp_cmd_in_band", ""),
+    ("runstate_set", "current_run_state 9 (running) new_state 4 (paused)"),
+    ("vm_state_notify", "running 0 reason 4 (paused)"), ("monitor_qmp_cmd_in_band", "")]
+
+
+def qemu_rows(times: list[int]) -> list[dict[str, Any]]:
+    return [{"seq": i + 1, "ts_ns": ts, "vcpu": 0, "kind": kind, "line": i + 1,
+             "extra": json.dumps({"fields": fields})}
+            for i, ((kind, fields), ts) in enumerate(zip(QEMU_EVENTS, times, strict=True))]
+
+
+def test_a_qemu_log_with_msg_timestamps(tmp_path: Path) -> None:
+    """-msg timestamp=on: `%d@%zu.%06zu:%s ` (the log backend, scripts/tracetool/backend/log.py);
+    an event whose format is empty still ends in a space."""
+    usec = [498836, 498988, 499036, 499038, 499126, 499132, 499135, 499229]
+    assert ingest(tmp_path, QEMU / "qemu-msg-timestamp.log") == (
+        0, "", qemu_rows([1_796_610_120_000_000_000 + u * 1000 for u in usec]))
+
+
+def test_a_qemu_log_without_timestamps(tmp_path: Path) -> None:
+    """QEMU 7.2's default (-msg timestamp=off): `<event> <fields>`, no time at all (the file's
+    name says it is a QEMU log: nothing in its content does)."""
+    assert ingest(tmp_path, QEMU / "qemu.log") == (0, "", qemu_rows([0] * 8))
+
+
+def test_the_6_1_console_with_syslog_priorities(tmp_path: Path) -> None:
+    assert ingest(tmp_path, SHAPES / "6.1" / "console-syslog.log") == (0, "", [
+        log(1, 7_088_411_000, 1, "tdxray-harness: shape syslog begin"),
+        event(2, 13_464_300_000, 2, "kexec", phase="load"),
+        log(3, 15_356_444_000, 4, "tdxray-harness: shape end"),
+        log(4, 15_384_740_000, 5, "tdxray-harness: shape syslog-notime begin"),
+        event(5, 15_384_740_000, 6, "kexec", phase="load"),
+        log(6, 19_384_417_000, 8, "tdxray-harness: shape end")])
+
+
+def test_the_6_1_trace_cmd_report(tmp_path: Path) -> None:
+    assert ingest(tmp_path, SHAPES / "6.1" / "trace-cmd-report") == (
+        0, "", loads((118_647_200_000, 0, 2)))
