@@ -8,7 +8,7 @@ import click
 
 from tdxray.analyses.escape import escape_control
 from tdxray.analyses.shrink.run import shrink
-from tdxray.analyses.shrink.trace import read_text_trace
+from tdxray.analyses.shrink.trace import open_text_trace
 from tdxray.cli.progress import EventProgress
 from tdxray.store.atomic import atomic_path
 
@@ -33,7 +33,7 @@ def command(trace: Path, rule: str, fingerprint: str | None, output: Path, max_r
     """
     name = escape_control(str(trace))
     with EventProgress(f"loading {name}", quiet=quiet) as progress:
-        text = read_text_trace(trace, progress.advance)
+        text = open_text_trace(trace, progress.advance)
 
         def replaying(done: int, total: int) -> None:
             if progress.label != f"replaying {name}":
@@ -48,5 +48,5 @@ def command(trace: Path, rule: str, fingerprint: str | None, output: Path, max_r
         result = shrink(text, rule.upper(), fingerprint, max_replays, seconds, report,
                         source=trace, track=progress.reading, progress=replaying)
     with atomic_path(output) as tmp:
-        text.write(result.keep, tmp)
+        result.trace.write(result.keep, tmp)  # the events as the shrink saw them
     click.echo(result.summary())

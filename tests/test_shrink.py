@@ -14,7 +14,7 @@ from tdxray.analyses.shrink.oracle import replay_lines
 from tdxray.analyses.shrink.rows import Candidates
 from tdxray.analyses.shrink.run import shrink
 from tdxray.analyses.shrink.session import Session
-from tdxray.analyses.shrink.trace import read_text_trace
+from tdxray.analyses.shrink.trace import open_text_trace, read_text_trace
 from tdxray.cli.main import cli
 from tdxray.model.replay import replay_trace
 from tdxray.simulator.run import simulate
@@ -166,3 +166,36 @@ def test_progress_on_a_terminal_loading_converting_replaying_then_stages(tmp_pat
     assert at == sorted(at) and "150 events" in err[at[0]:at[1]]
     code, quiet_out, err = stderr_on(True, *args, "-q", cwd=tmp_path)
     assert (code, quiet_out.rsplit(", ", 1)[0], err) == (0, out.rsplit(", ", 1)[0], "")
+
+
+def test_a_trace_left_in_its_file_shrinks_as_one_read_whole(unshare_5k: Path) -> None:
+    whole = shrink(read_text_trace(unshare_5k), "K001", source=unshare_5k)
+    in_file = open_text_trace(unshare_5k)
+    assert len(in_file) == 5000
+    lazy = shrink(in_file, "K001")
+    assert (lazy.keep, lazy.replays) == (whole.keep, whole.replays)
+    assert in_file.lines(lazy.keep) == whole.trace.lines(whole.keep)
+
+
+def test_lines_out_of_seq_order_take_the_jsonl_way(tmp_path: Path) -> None:
+    lines = UNFIXED.read_text().splitlines()
+    lines[5], lines[6] = lines[6], lines[5]  # ingest refuses it; read whole, sorted by seq
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(swapped), "--rule", "K001", "-o", str(out)])
+    assert run.exit_code == 0, run.output
+    expected = shrink(read_text_trace(UNFIXED), "K001")
+    assert out.read_text().splitlines() == expected.trace.lines(expected.keep)
+
+
+def test_a_line_that_is_not_json_is_one_line_exit_2(tmp_path: Path) -> None:
+    lines = UNFIXED.read_text().splitlines()
+    lines[3] = '{"seq": 3, "kind'
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(bad), "--rule", "K001", "-o", str(out)])
+    assert run.exit_code == 2 and not out.exists()
+    assert run.stderr == (f"tdxray: error: {bad}: line 4: not JSON (Invalid control "
+                          "character at)\n")  # the line's own newline, in the string

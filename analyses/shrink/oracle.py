@@ -10,7 +10,7 @@ import numpy as np
 
 from tdxray.analyses.shrink.ddmin import Budget
 from tdxray.analyses.shrink.rows import Candidates
-from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.analyses.shrink.trace import Trace
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import replay_trace
@@ -19,7 +19,7 @@ from tdxray.schema.errors import InputError
 Found = frozenset[tuple[str, str]]  # (rule, fingerprint) of each divergence a candidate shows
 
 
-def replay_lines(trace: TextTrace, keep: list[int], workdir: Path) -> list[Divergence] | None:
+def replay_lines(trace: Trace, keep: list[int], workdir: Path) -> list[Divergence] | None:
     """The divergences of the candidate written as JSONL and ingested, as `check` would see
     it; None when it is not a valid trace."""
     path = workdir / "candidate.jsonl"
@@ -38,7 +38,7 @@ class Replays:
     """Candidates replayed once each: a digest of the kept indices -> what the replay found,
     shared by every divergence shrunk from one trace."""
 
-    def __init__(self, trace: TextTrace, candidates: Candidates, workdir: Path) -> None:
+    def __init__(self, trace: Trace, candidates: Candidates, workdir: Path) -> None:
         self.trace, self.candidates, self.workdir = trace, candidates, workdir
         self._found: dict[bytes, Found | None] = {}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.analyses.shrink.trace import Trace
 from tdxray.ingest.materialize import Track, trace_file_for
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import replay_rows
@@ -45,13 +45,13 @@ class Candidates:
     `table` is None when its rows do not map 1:1 to the events read (then every candidate
     goes the JSONL way); `path` is the whole trace's Parquet file."""
 
-    def __init__(self, trace: TextTrace, workdir: Path, source: Path | None = None,
+    def __init__(self, trace: Trace, workdir: Path, source: Path | None = None,
                  track: Track | None = None) -> None:
         self.table: pa.Table | None = None
         self.path: Path | None = None
         if source is None:
             source = workdir / "whole.jsonl"
-            trace.write(list(range(len(trace.events))), source)
+            trace.write(list(range(len(trace))), source)
         try:
             ref = trace_file_for(str(source), workdir=workdir, warn=lambda _message: None,
                                  track=track)[0]
@@ -60,13 +60,8 @@ class Candidates:
         whole = open_trace(ref.path)
         table = whole.read().combine_chunks()
         seqs = table.column("seq").to_numpy()
-        if len(seqs) == len(trace.events) and seqs.tolist() == [e.get("seq") for e in
-                                                                  trace.events]:
+        if len(seqs) == len(trace) and seqs.tolist() == trace.seqs():  # row i is event i
             self.table, self.header, self.path, self.seqs = table, whole.header, ref.path, seqs
-
-    def index_of(self, seq: int) -> int:
-        """The row (event index) of the original seq `seq`, or of the last event before it."""
-        return max(0, int(np.searchsorted(self.seqs, seq, side="right")) - 1)
 
     def replay(self, keep: np.ndarray) -> list[Divergence] | None:
         """The divergences of the events at `keep` (sorted indices); None: not a valid trace."""

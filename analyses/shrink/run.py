@@ -12,7 +12,7 @@ from tdxray.analyses.shrink import groups
 from tdxray.analyses.shrink.ddmin import Budget, ddmin, flatten
 from tdxray.analyses.shrink.oracle import Oracle, replay_lines
 from tdxray.analyses.shrink.session import Session
-from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.analyses.shrink.trace import Trace
 from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import Progress
@@ -20,9 +20,9 @@ from tdxray.model.replay import Progress
 Stage = Callable[[Session, list[int]], list[list[int]]]  # the kept events -> units
 STAGES: list[tuple[str, Stage]] = [
     ("phases", Session.phases_of),
-    ("kinds", lambda s, keep: groups.by_kind(s.trace, keep)),
-    ("vcpus", lambda s, keep: groups.by_vcpu(s.trace, keep)),
-    ("ranges", lambda s, keep: groups.by_range(s.trace, keep)),
+    ("kinds", lambda s, keep: groups.units(s.ranks.kind, keep)),
+    ("vcpus", lambda s, keep: groups.units(s.ranks.vcpu, keep)),
+    ("ranges", lambda s, keep: groups.units(s.ranks.region, keep)),
     ("events", lambda s, keep: [[i] for i in keep]),
 ]
 Report = Callable[[str, int], None]
@@ -30,7 +30,7 @@ Report = Callable[[str, int], None]
 
 @dataclass
 class Shrunk:
-    trace: TextTrace
+    trace: Trace
     keep: list[int]
     rule: str
     fingerprint: str
@@ -40,7 +40,7 @@ class Shrunk:
 
     @property
     def before(self) -> int:
-        return len(self.trace.events)
+        return len(self.trace)
 
     @property
     def after(self) -> int:
@@ -53,7 +53,7 @@ class Shrunk:
                 f"({pct:.1f}%), {self.replays} replays, {self.seconds:.1f} s{tail}")
 
 
-def shrink(trace: TextTrace, rule: str, fingerprint: str | None = None, max_replays: int = 5000,
+def shrink(trace: Trace, rule: str, fingerprint: str | None = None, max_replays: int = 5000,
            seconds: float = 600.0, report: Report | None = None, source: Path | None = None,
            track: Track | None = None, progress: Progress | None = None) -> Shrunk:
     """The fewest events (1-minimal per stage) that still reveal `rule` with `fingerprint`;
@@ -72,7 +72,7 @@ def shrink_in(session: Session, rule: str, fingerprint: str | None = None,
     start = time.monotonic() if start is None else start
     target = session.target(rule, fingerprint)
     oracle = Oracle(session.replays, rule, target.fingerprint, max_replays, seconds)
-    keep = list(range(len(session.trace.events)))
+    keep = list(range(len(session.trace)))
     oracle.best, complete = keep, True
     try:
         for name, cut in (("causes", _causes), ("tail", _tail)):
@@ -83,7 +83,7 @@ def shrink_in(session: Session, rule: str, fingerprint: str | None = None,
             _say(report, name, keep)
     except Budget:
         keep, complete = oracle.best, False
-    if len(keep) < len(session.trace.events):
+    if len(keep) < len(session.trace):
         _verify(session, keep, target)
     return Shrunk(session.trace, keep, rule, target.fingerprint, oracle.replays,
                   time.monotonic() - start, complete)
@@ -107,7 +107,7 @@ def _causes(session: Session, target: Divergence, keep: list[int], oracle: Oracl
 def _tail(session: Session, target: Divergence, keep: list[int], oracle: Oracle) -> list[int]:
     """Nothing after the event revealing the divergence, else after the model phase of it."""
     at = session.index_of(target.seq) if target.seq is not None else None
-    if at is None or len(keep) < len(session.trace.events):
+    if at is None or len(keep) < len(session.trace):
         return keep
     for end in (at + 1, session.phase_end(at)):
         if end < len(keep) and oracle(keep[:end]):

@@ -11,9 +11,10 @@ from types import TracebackType
 import numpy as np
 
 from tdxray.analyses.diff.timeline import timeline
+from tdxray.analyses.shrink.groups import Ranks, ranks_of_events, ranks_of_rows
 from tdxray.analyses.shrink.oracle import Replays, replay_lines
 from tdxray.analyses.shrink.rows import Candidates
-from tdxray.analyses.shrink.trace import TextTrace
+from tdxray.analyses.shrink.trace import FileTrace, TextTrace, Trace
 from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import Progress, replay_trace
@@ -24,20 +25,36 @@ class Session:
     """The trace's rows in memory, its divergences (replayed from its Parquet file, as `check`
     sees them) and the replays of candidates tried so far (shared by every divergence)."""
 
-    def __init__(self, trace: TextTrace, source: Path | None = None, track: Track | None = None,
+    def __init__(self, trace: Trace, source: Path | None = None, track: Track | None = None,
                  progress: Progress | None = None) -> None:
         """`source`: the file `trace` was read from (ingested as it is); `track` sees its
-        batches go by as it is converted, `progress` the replay of the whole trace."""
-        self.trace = trace
+        batches go by as it is converted, `progress` the replay of the whole trace. A
+        FileTrace whose rows do not map 1:1 to its lines is read whole (the JSONL way)."""
+        if isinstance(trace, FileTrace):
+            source = source or trace.path
         self._dir = tempfile.TemporaryDirectory(prefix="tdxray-shrink-")
         work = Path(self._dir.name)
         self.candidates = Candidates(trace, work, source, track)
+        table = self.candidates.table
+        if table is None and isinstance(trace, FileTrace):
+            trace = trace.load()
+        self.trace: Trace = trace
+        self.ranks: Ranks = ranks_of_rows(table) if table is not None else ranks_of_events(
+            self._events())
         self.replays = Replays(trace, self.candidates, work)
+        seqs = trace.seqs() if table is None else None
+        self._seqs = self.candidates.seqs if table is not None else (
+            np.array(seqs, dtype=np.int64) if seqs and all(isinstance(s, int) for s in seqs)
+            else None)
         if self.candidates.path is not None:
             self.divergences = replay_trace(self.candidates.path, None, progress).divergences
         else:
-            self.divergences = replay_lines(trace, list(range(len(trace.events))), work) or []
+            self.divergences = replay_lines(trace, list(range(len(trace))), work) or []
         self._phases: list[list[int]] | None = None
+
+    def _events(self) -> list[dict[str, object]]:
+        assert isinstance(self.trace, TextTrace)
+        return self.trace.events
 
     def __enter__(self) -> Session:
         return self
@@ -56,10 +73,11 @@ class Session:
                          str(self.trace.header.get("trace_id")))
 
     def index_of(self, seq: int) -> int | None:
-        """The event index of an original seq (None when rows do not map to events)."""
-        if self.candidates.table is None:
+        """The event index of an original seq, or of the last event before it (None: the
+        events' seqs are not all numbers)."""
+        if self._seqs is None:
             return None
-        return self.candidates.index_of(seq)
+        return max(0, int(np.searchsorted(self._seqs, seq, side="right")) - 1)
 
     def model_phases(self) -> list[list[int]]:
         """The event indices of each phase of each generation, as the model's state gives them
@@ -69,7 +87,7 @@ class Session:
             if self.candidates.path is not None:
                 starts = [p.start_seq for p in timeline(self.candidates.path).phases]
                 cuts = np.searchsorted(self.candidates.seqs, starts).tolist()
-                bounds = [*cuts, len(self.trace.events)]
+                bounds = [*cuts, len(self.trace)]
                 self._phases = [list(range(a, b)) for a, b in pairwise(bounds)
                                 if b > a]
         return self._phases
@@ -87,4 +105,4 @@ class Session:
         for unit in self.model_phases():
             if unit[0] <= index <= unit[-1]:
                 return unit[-1] + 1
-        return len(self.trace.events)
+        return len(self.trace)
