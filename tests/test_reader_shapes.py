@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
+from tdxray.ingest.text.sources import detect_source_format
 from tdxray.store.read import open_trace
 
 SHAPES = Path(__file__).parent / "data" / "real" / "shapes"
@@ -322,3 +323,23 @@ def test_the_6_1_console_with_syslog_priorities(tmp_path: Path) -> None:
 def test_the_6_1_trace_cmd_report(tmp_path: Path) -> None:
     assert ingest(tmp_path, SHAPES / "6.1" / "trace-cmd-report") == (
         0, "", loads((118_647_200_000, 0, 2)))
+
+
+@pytest.mark.parametrize("name,line,why", [
+    ("trace-clock-x86-tsc", 1, COUNT.format(96815380353)),
+    ("trace-latency-format", 1, "latency-format line: its time is microseconds since the "
+     "buffer's start, not the trace clock (echo nolatency-format > trace_options)")])
+def test_a_headerless_capture_of_such_shapes_is_still_ftrace(
+        tmp_path: Path, name: str, line: int, why: str) -> None:
+    """trace_pipe has no header: its event lines alone say it is ftrace, so that the refusal
+    says what to change (not "cannot tell the format")."""
+    path = tmp_path / "capture"
+    path.write_bytes(b"".join(x for x in (SHAPES / "6.12" / name).read_bytes()
+                              .splitlines(keepends=True) if not x.startswith(b"#")))
+    assert ingest(tmp_path, path) == (2, f"tdxray: error: {path}:{line}: {why}\n", [])
+
+
+def test_a_console_starting_with_an_ftrace_dump_is_a_console() -> None:
+    head = (SHAPES / "6.12" / "console-sysrq-z.log").read_bytes().splitlines(keepends=True)
+    dump = b"".join(head[4:6]).replace(b"us : ", b"us#: ")  # the mark of a long delta
+    assert detect_source_format(dump, "capture") == "console"

@@ -29,8 +29,13 @@ GUEST_KINDS = ("map_gpa", "accept", "mailbox_write", "mailbox_read", "cpu", "kex
 CONSOLE_KINDS = ("log", "kexec")
 QEMU_KINDS = ("convert",)
 
-FTRACE_LINE = re.compile(rb"^\s*\S.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S{4,5}\s+)?"
-                         rb"\d+\.\d{6,9}: \w+:", re.MULTILINE)
+# An event line; with a counting trace_clock (`%12llu`) or in the latency format too, so that
+# such a trace_pipe is read as ftrace and refused with the line that says what to change; never
+# a console line (an ftrace dump on the console has the latency shape after its stamp).
+FTRACE_LINE = re.compile(rb"^\s*(?!\[\s*\d+\.\d+\])\S.*-\d+\s+"
+                         rb"(?:(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S{4,5}\s+)?"
+                         rb"(?:\d+\.\d{6,9}|\d{1,20})|\d{1,6}\S{4,6}\s+\d+us\S): \w+",
+                         re.MULTILINE)
 # `trace-cmd report` pads the event name to 20 columns (libtraceevent spaces the names out
 # evenly) and prints the probe address as bare hex: `kexec_load:           (ffffffff8112d2a4)`
 GUEST_EVENT = re.compile(rb"\d: (?:" + b"|".join(p.event.encode() for p in PROBES)
