@@ -124,7 +124,7 @@ class ModelBase:
             # the fatal event is on
             self._jump_checks(seq, ts, vcpu, self.k.control_vcpu)
         else:
-            self._settle_accounting()  # no nr_shared line can follow a dead TD's message
+            self._settle_accounting(seq, ts, vcpu)  # no nr_shared line follows a death
         self.k.dead_seq = seq
 
     def _finish_own(self, vcpu: int, to_private: bool) -> bool:
@@ -151,7 +151,7 @@ class ModelBase:
     def _jump_checks(self, seq: int, ts: int, vcpu: int, jumper_vcpu: int | None = None) -> None:
         raise NotImplementedError
 
-    def _settle_accounting(self) -> None:
+    def _settle_accounting(self, seq: int, ts: int, vcpu: int) -> None:
         raise NotImplementedError
 
     def _jump_event_follows(self, seq: int) -> bool:

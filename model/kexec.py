@@ -87,7 +87,7 @@ class KexecRules(ModelBase):
 
         `vcpu` revealed it; `jumper_vcpu` (default: the same) is the CPU that jumps, the one
         vCPU M008 does not count as lost."""
-        self._settle_accounting()
+        self._settle_accounting(seq, ts, vcpu)
         shared_total = 0
         all_causes: set[int] = set()
         for start, end, causes in self.pages.runs(PageState.SHARED):
@@ -128,7 +128,7 @@ class KexecRules(ModelBase):
         self.gen_starts.append(seq)
         if not k.jumped:
             self._jump(seq, ts, vcpu)  # a new generation's boot without a jump (§4)
-        self._settle_accounting()
+        self._settle_accounting(seq, ts, vcpu)
         self.k = Kernel(generation=k.generation + 1, booted=True, saw_kexec_event=True,
                         clock_gen=k.clock_gen)
         for cpu in self.cpus.values():
@@ -141,7 +141,7 @@ class KexecRules(ModelBase):
         if self.dead:
             return
         if ACCOUNTING_OFF in text:
-            self._settle_accounting()
+            self._settle_accounting(seq, ts, vcpu)
             self.k.accounting_off = (seq, ts, vcpu)
             return
         match = NR_SHARED_RE.search(text)
@@ -158,8 +158,10 @@ class KexecRules(ModelBase):
                       f"the model holds {model} pages shared at kexec_finish", seq, ts, vcpu,
                       causes=[off[0]] if off else [], pages=model, location="accounting")
 
-    def _settle_accounting(self) -> None:
-        """"shared page accounting is off" with no nr_shared line after it: K007 on its own."""
+    def _settle_accounting(self, seq: int, ts: int, vcpu: int) -> None:
+        """"shared page accounting is off" with no nr_shared line after it: K007 on its own,
+        revealed where that is known (the jump, the TD's death, another such line, the last
+        event: §5), caused by the line."""
         off = self.k.accounting_off
         if off is None:
             return
@@ -167,12 +169,15 @@ class KexecRules(ModelBase):
         model = self.k.shared_at_finish
         if model is None:
             model = self.pages.count(PageState.SHARED)
-        self.emit("K007", f"the guest reports \"shared page accounting is off\"; the model holds "
-                  f"{model} pages shared at kexec_finish", off[0], off[1], off[2], pages=model,
+        self.emit("K007", f"the guest reports \"shared page accounting is off\" (seq {off[0]}) "
+                  f"with no nr_shared line after it; the model holds {model} pages shared at "
+                  "kexec_finish", seq, ts, vcpu, causes=[off[0]], pages=model,
                   location="accounting")
 
     # --- end of trace --------------------------------------------------------------------------
 
-    def end(self) -> None:
-        if not self.dead:
-            self._settle_accounting()
+    def end(self, last: tuple[int, int, int] | None = None) -> None:
+        """The trace ends after `last` (seq, ts, vcpu of its last event)."""
+        off = self.k.accounting_off
+        if not self.dead and off is not None:
+            self._settle_accounting(*(last or off))

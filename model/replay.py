@@ -155,7 +155,7 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
         done += batch.num_rows
         if progress is not None:
             progress(done, trace.num_rows)
-    model.end()
+    model.end(scan.last)
     rules_run, rules_skipped = plan(scan.observed(), judged=model.judged_by_effect())
     if history is not None:
         history.add(model.pages.take_history())
