@@ -16,12 +16,12 @@ from tdxray.analyses.report import CheckedTrace
 from tdxray.fleet.cluster import client_for
 from tdxray.fleet.replay import TraceOutcome, replay_all
 from tdxray.ingest.materialize import trace_file_for
-from tdxray.store.fs import is_url, storage_options
+from tdxray.store.fs import Location, is_url, storage_options
 from tdxray.store.layout import resolve_traces, results_dir_for
 from tdxray.store.manifest import record_check
 from tdxray.store.mirror import remote_refs
 
-Resolved = tuple[Path | str, Path | None, str]
+Resolved = tuple[Path | str | Location, Path | None, str]
 
 
 class _Progress:
@@ -47,7 +47,7 @@ def _resolve(arg: str, trace_id: str | None) -> list[Resolved]:
     trace among thousands is reported by name and the others still are checked. An s3:// trace
     is named by its URL: its worker fetches it and publishes its results beside it."""
     if is_url(arg):
-        return [(where.url, None, where.url) for where in remote_refs(arg, trace_id, True)]
+        return [(where, None, where.url) for where in remote_refs(arg, trace_id, True)]
     if Path(arg).is_dir():
         return [(p, results_dir_for(p), str(p))
                 for p in resolve_traces(arg, trace_id, allow_many=True)]

@@ -40,7 +40,11 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         return
     if workers is None or workers < 1:
         raise InputError("--workers needs a positive number of workers", str(workers))
+    # The scheduler serves HTTP (health, metrics) even without a dashboard: on loopback, on a
+    # free port (its default, 8787, is taken by any other cluster on the machine).
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None) as cluster, \
+                      host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard": False,
+                                        "dashboard_address": "127.0.0.1:0"}) as cluster, \
             Client(cluster) as client:
         yield client

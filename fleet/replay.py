@@ -12,9 +12,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tdxray.model.result import ReplayResult
 from tdxray.schema.errors import InputError
+
+if TYPE_CHECKING:
+    from tdxray.store.fs import Listing, Location
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,16 @@ def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Rep
             stamp.read_text() if stamp is not None and stamp.is_file() else None)
 
 
-def _replay_remote(url: str, options: dict[str, str], want_lines: bool) -> Replayed:
-    from tdxray.store.fs import locate
+def _replay_remote(url: str, options: dict[str, str], want_lines: bool,
+                   listing: Listing | None) -> Replayed:
+    from tdxray.store.fs import Location, locate
     from tdxray.store.mirror import fetch, publish
 
+    where = locate(url, options)
+    if listing is not None:  # the client listed the store: no request to find what exists
+        where = Location(where.url, where.fs, where.path, listing)
     with tempfile.TemporaryDirectory(prefix="tdxray-task-") as scratch:
-        ref = fetch(locate(url, options), Path(scratch))
+        ref = fetch(where, Path(scratch))
         try:
             done = _replay_local(ref.path, ref.results_dir, want_lines)
         except InputError as exc:  # named by its URL, not the scratch copy
@@ -61,14 +69,16 @@ def _replay_remote(url: str, options: dict[str, str], want_lines: bool) -> Repla
 
 
 def replay_task(path: str, results_dir: str | None, options: dict[str, str] | None = None,
-                want_lines: bool = False) -> TraceOutcome:
-    """Runs on a worker. Bad input is an outcome (the other traces go on), never a raise."""
+                want_lines: bool = False, listing: Listing | None = None) -> TraceOutcome:
+    """Runs on a worker. Bad input is an outcome (the other traces go on), never a raise.
+    `listing`: for an s3:// trace, its own entries of the store's listing."""
     from tdxray.store.fs import is_url
 
     where: Path | str = path if is_url(path) else Path(path)
     try:
         if isinstance(where, str):
-            result, events, lines, stamp = _replay_remote(where, options or {}, want_lines)
+            result, events, lines, stamp = _replay_remote(where, options or {}, want_lines,
+                                                          listing)
         else:
             result, events, lines, stamp = _replay_local(
                 where, Path(results_dir) if results_dir else None, want_lines)
@@ -90,21 +100,37 @@ def chunk_size(traces: int, workers: int) -> int:
     return max(1, min(MAX_CHUNK, traces // max(workers * TASKS_PER_WORKER, 1)))
 
 
-def replay_chunk(items: Sequence[tuple[str, str | None]], options: dict[str, str] | None,
+Item = tuple[str, str | None, "Listing | None"]  # trace, results dir, its listing (s3://)
+
+
+def replay_chunk(items: Sequence[Item], options: dict[str, str] | None,
                  want_lines: bool) -> list[TraceOutcome]:
     """Runs on a worker: the traces of one task, one after the other."""
-    return [replay_task(path, rdir, options, want_lines) for path, rdir in items]
+    return [replay_task(path, rdir, options, want_lines, listing)
+            for path, rdir, listing in items]
 
 
-def replay_all(client: object, traces: Sequence[tuple[Path | str, Path | None]],
+def _items(traces: Sequence[tuple[Path | str | Location, Path | None]]) -> list[Item]:
+    """What the tasks get: paths as text; a listed s3:// trace with its own listing entries."""
+    from tdxray.store.fs import Location
+    from tdxray.store.mirror import own_listings
+
+    listed = [where for where, _ in traces if isinstance(where, Location) and where.listing]
+    own = dict(zip((id(w) for w in listed), own_listings(listed), strict=True))
+    return [(where.url if isinstance(where, Location) else str(where),
+             str(rdir) if rdir else None, own.get(id(where))) for where, rdir in traces]
+
+
+def replay_all(client: object, traces: Sequence[tuple[Path | str | Location, Path | None]],
                on_done: Done | None = None, options: dict[str, str] | None = None,
                want_lines: bool = False) -> list[TraceOutcome]:
     """Replay every (trace, results dir) on the client's cluster, in tasks of chunk_size traces;
-    the outcomes come back in the order given, whatever order the workers finish in."""
+    the outcomes come back in the order given, whatever order the workers finish in. An s3://
+    trace given as a Location from a listed store is fetched without listing it again."""
     from distributed import Client, as_completed
 
     assert isinstance(client, Client)
-    items = [(str(path), str(rdir) if rdir else None) for path, rdir in traces]
+    items = _items(traces)
     size = chunk_size(len(items), max(len(client.scheduler_info().get("workers", {})), 1))
     starts = range(0, len(items), size)
     futures = [client.submit(replay_chunk, items[i:i + size], options, want_lines,

@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, check_trace_id
@@ -89,6 +90,26 @@ def remote_refs(url: str, trace_id: str | None, allow_many: bool) -> list[Locati
         raise InputError(f"store holds {len(ids)} traces; pick one with --trace "
                          f"({', '.join(ids[:8])}{', …' if len(ids) > 8 else ''})", url)
     return [listed.join(f"{i}{TRACE_SUFFIX}") for i in ids]
+
+
+def own_listings(traces: Sequence[Location]) -> list[dict[str, dict[str, Any]]]:
+    """For traces of one listed store, each one's own entries (its object and its results;
+    size and modification time): what a worker needs to fetch it without listing again."""
+    by_folder: dict[str, dict[str, dict[str, Any]]] = {}
+    for t in traces:
+        by_folder.setdefault(t.path.rsplit("/", 1)[0], {})
+    for key, info in (traces[0].listing or {}).items() if traces else ():
+        folder, _, rest = key.rpartition("/")
+        if folder.endswith(RESULTS_SUFFIX):  # <store>/<id>.replay/<file>
+            folder, _, rest = folder.rpartition("/")
+            rest = rest[: -len(RESULTS_SUFFIX)]
+        elif rest.endswith(TRACE_SUFFIX):
+            rest = rest[: -len(TRACE_SUFFIX)]
+        if folder in by_folder:
+            by_folder[folder].setdefault(rest, {})[key] = {
+                "LastModified": info["LastModified"], "size": info.get("size")}
+    return [by_folder[t.path.rsplit("/", 1)[0]].get(t.name[: -len(TRACE_SUFFIX)], {})
+            for t in traces]
 
 
 def _results_location(trace: Location) -> Location:

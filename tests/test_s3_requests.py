@@ -51,22 +51,26 @@ def _per_trace(requests: list[str], prefix: str) -> tuple[Counter[str], list[str
     return per, other
 
 
-def test_a_check_lists_the_store_once_and_costs_four_requests_per_trace(aws: S3Server) -> None:
-    url = aws.bucket("tdxray-requests") + "/fleet"
+@pytest.mark.parametrize("how", [[], ["--workers", "1"]], ids=["sequential", "fleet"])
+def test_a_check_lists_the_store_once_and_costs_four_requests_per_trace(
+        aws: S3Server, how: list[str]) -> None:
+    """The same on a Dask worker: the client hands each task its trace's listing entries."""
+    bucket = f"tdxray-requests-{len(how)}"
+    url = aws.bucket(bucket) + "/fleet"
     assert run("ingest", *(str(SAMPLES / f"{n}.jsonl") for n in NAMES), "-o", url).exit_code == 0
     ids = [f"sample-{n}" for n in NAMES]
 
-    stale, requests = _during(aws, "check", url)
+    stale, requests = _during(aws, "check", url, "-q", *how)
     assert stale.exit_code == 1, stale.output
-    per, other = _per_trace(requests, "/tdxray-requests/fleet")
+    per, other = _per_trace(requests, f"/{bucket}/fleet")
     assert per == Counter({**{f"GET {t}": 1 for t in ids},  # the trace; no results yet
                            **{f"PUT {t}": len(RESULTS) for t in ids}})  # one PUT per file
     assert [r for r in other if "list-type=2&prefix=fleet/&" in r] == [
-        "GET /tdxray-requests?list-type=2&prefix=fleet/&delimiter=&encoding-type=url"]
+        f"GET /{bucket}?list-type=2&prefix=fleet/&delimiter=&encoding-type=url"]
     assert len(other) <= 6  # the bucket, the listing, the manifest read and its new part
 
-    fresh, requests = _during(aws, "check", url)
+    fresh, requests = _during(aws, "check", url, "-q", *how)
     assert (fresh.exit_code, fresh.stdout) == (1, stale.stdout)
-    per, other = _per_trace(requests, "/tdxray-requests/fleet")
+    per, other = _per_trace(requests, f"/{bucket}/fleet")
     assert per == Counter({f"GET {t}": 1 + len(RESULTS) for t in ids})  # nothing uploaded
     assert len(other) <= 6
