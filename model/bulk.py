@@ -120,9 +120,12 @@ def _segment(boundaries: np.ndarray, seq: np.ndarray) -> np.ndarray:
     if not len(boundaries) or boundaries[0] > seq[-1]:
         return np.zeros(len(seq), dtype=np.int64)
     if len(boundaries) <= 64 and bool((seq[1:] >= seq[:-1]).all()):
-        # seqs in order: the few places where the count steps up, then a running sum
-        steps = np.searchsorted(seq, boundaries, side="left")
-        return np.cumsum(np.bincount(steps, minlength=len(seq) + 1)[:len(seq)])
+        # seqs in order: the count steps up at a few places; fill the stretches between them
+        edges = [0, *np.searchsorted(seq, boundaries, side="left").tolist(), len(seq)]
+        out = np.empty(len(seq), dtype=np.int64)
+        for k in range(len(edges) - 1):
+            out[edges[k]:edges[k + 1]] = k
+        return out
     return np.searchsorted(boundaries, seq, side="right")
 
 

@@ -98,9 +98,11 @@ def filled(col: pa.Array, fill: int) -> np.ndarray:
     """An integer column as numpy with nulls replaced by `fill` (a fresh array)."""
     if not col.null_count:
         return col.to_numpy(zero_copy_only=False)
-    if not pa.types.is_integer(col.type) or col.null_count == len(col):
+    if not pa.types.is_integer(col.type):
         return pc.fill_null(col, fill).to_numpy(zero_copy_only=False)
     dtype = np.dtype(col.type.to_pandas_dtype())
+    if col.null_count == len(col):
+        return np.full(len(col), fill, dtype=dtype)
     values = np.frombuffer(col.buffers()[1], dtype=dtype, count=col.offset + len(col))
     valid = validity(col)
     out = values[col.offset:] * valid  # what a null slot holds is undefined: zero it
