@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -50,13 +52,16 @@ class TraceFile:
                      prefetch: bool = False) -> Iterator[pa.RecordBatch]:
         """Stream the trace row group by row group (constant memory in trace length).
 
-        With prefetch, the next row group is read in a background thread (Parquet decoding
-        releases the GIL) while the caller works on the current one.
+        With prefetch, batches of `batch_size` rows are decoded straight from the file (not a
+        whole row group at a time: small batches stay in the CPU's caches), the next one in
+        a background thread (Parquet decoding releases the GIL) while the caller works on
+        the current one.
         """
         cols = list(columns) if columns else None
-        groups = self._read_ahead(cols) if prefetch else (
-            self._read_group(rg, cols) for rg in range(self.num_row_groups))
-        for table in groups:
+        if prefetch:
+            yield from self._stream_ahead(cols, batch_size)
+            return
+        for table in (self._read_group(rg, cols) for rg in range(self.num_row_groups)):
             yield from table.to_batches(max_chunksize=batch_size)
 
     def _read_group(self, rg: int, columns: list[str] | None) -> pa.Table:
@@ -66,16 +71,26 @@ class TraceFile:
             raise InputError(f"corrupt Parquet: {exc}", str(self.path),
                              where=f"row group {rg}") from exc
 
-    def _read_ahead(self, columns: list[str] | None) -> Iterator[pa.Table]:
-        count = self.num_row_groups
+    def _stream_ahead(self, columns: list[str] | None,
+                      batch_size: int) -> Iterator[pa.RecordBatch]:
+        batches = self.parquet.iter_batches(batch_size=batch_size, columns=columns)
+        ends = list(accumulate(self.parquet.metadata.row_group(rg).num_rows
+                               for rg in range(self.num_row_groups)))
+        done = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdxray-read") as pool:
-            pending = pool.submit(self._read_group, 0, columns) if count else None
-            for rg in range(count):
-                assert pending is not None
-                table = pending.result()
-                pending = pool.submit(self._read_group, rg + 1, columns) if rg + 1 < count \
-                    else None
-                yield table
+            pending = pool.submit(next, batches, None)
+            while True:
+                try:
+                    batch = pending.result()
+                except (OSError, pa.ArrowException) as exc:
+                    rg = bisect_right(ends, done)
+                    raise InputError(f"corrupt Parquet: {exc}", str(self.path),
+                                     where=f"row group {rg}") from exc
+                if batch is None:
+                    return
+                pending = pool.submit(next, batches, None)
+                done += batch.num_rows
+                yield batch
 
     def read(self, columns: Sequence[str] | None = None) -> pa.Table:
         try:
