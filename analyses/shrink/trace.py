@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +47,15 @@ class TextTrace:
 
 @dataclass(frozen=True)
 class FileTrace:
-    """A JSONL trace left in its file: event i is the i-th non-blank line after the header."""
+    """A JSONL trace left in its file: event i is the i-th non-blank line after the header,
+    starting at byte offsets[i]."""
 
     path: Path
     header: dict[str, object]
-    count: int
+    offsets: array[int]
 
     def __len__(self) -> int:
-        return self.count
+        return len(self.offsets)
 
     def _event_lines(self) -> Iterator[bytes]:
         with self.path.open("rb") as handle:
@@ -67,10 +69,13 @@ class FileTrace:
                 for line in self._event_lines()]
 
     def lines(self, keep: list[int]) -> list[str]:
-        wanted = set(keep)
-        found = {i: json.loads(line) for i, line in enumerate(self._event_lines())
-                 if i in wanted}
-        return _lines(self.header, (found[i] for i in keep))
+        with self.path.open("rb") as handle:
+            def event(i: int) -> dict[str, object]:
+                handle.seek(self.offsets[i])
+                value: dict[str, object] = json.loads(handle.readline())
+                return value
+
+            return _lines(self.header, (event(i) for i in keep))
 
     def write(self, keep: list[int], path: Path) -> None:
         path.write_text("\n".join(self.lines(keep)) + "\n")
@@ -89,22 +94,23 @@ def open_text_trace(path: Path, count: Count | None = None) -> FileTrace:
         handle = path.open("rb")
     except OSError as err:
         raise InputError(err.strerror or "cannot read", str(path)) from None
-    header, events = None, 0
+    header, offsets, at = None, array("q"), 0
     with handle:
         for number, line in enumerate(handle, start=1):
+            start, at = at, at + len(line)
             if not line.strip():
                 continue
             if header is None:
                 header = _header(path, number, line)
                 continue
-            events += 1
-            if count is not None and events % COUNT_LINES == 0:
+            offsets.append(start)
+            if count is not None and len(offsets) % COUNT_LINES == 0:
                 count(COUNT_LINES)
     if header is None:
         raise InputError("empty trace", str(path))
     if count is not None:
-        count(events % COUNT_LINES)
-    return FileTrace(path, header, events)
+        count(len(offsets) % COUNT_LINES)
+    return FileTrace(path, header, offsets)
 
 
 def _header(path: Path, number: int, line: bytes) -> dict[str, object]:
