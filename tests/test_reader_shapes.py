@@ -74,7 +74,9 @@ def test_trace_options_that_keep_the_line_shape_read_to_the_recorded_events(
 
 
 @pytest.mark.parametrize("clock,ts,cpu", [
-    ("mono", 25_580_829_000, 1), ("boot", 52_115_243_000, 1), ("perf", 63_532_169_000, 0)])
+    ("mono", 25_580_829_000, 1), ("boot", 52_115_243_000, 1), ("perf", 63_532_169_000, 0),
+    # a later recording of the same script
+    ("mono_raw", 66_377_312_000, 1), ("local", 78_979_464_000, 1), ("global", 82_913_228_000, 0)])
 def test_clocks_in_nanoseconds_are_read(tmp_path: Path, clock: str, ts: int, cpu: int) -> None:
     assert ingest(tmp_path, SHAPES / "6.12" / f"trace-clock-{clock}") == (
         0, "", loads((ts, cpu, 13)))
