@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import click
@@ -24,6 +23,7 @@ from tdxray.store.layout import Store
 from tdxray.store.manifest import ManifestDir, ingest_row
 from tdxray.store.mirror import upload_trace
 from tdxray.store.read import open_trace
+from tdxray.store.scratch import scratch_dir
 
 
 @click.command("ingest")
@@ -53,7 +53,7 @@ def command(files: tuple[str, ...], store_dir: str, trace_id: str | None, fmt: t
     remote = locate(store_dir) if is_url(store_dir) else None
     with contextlib.ExitStack() as stack:
         # an s3:// store: each trace written locally first, then uploaded (temporary key, copy)
-        local = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tdxray-ingest-"))) \
+        local = stack.enter_context(scratch_dir("tdxray-ingest-")) \
             if remote is not None else Path(store_dir)
         rows: list[dict[str, object]] = []
         try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from tdxray.cli.progress import EventProgress
 from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
 from tdxray.store.mirror import local_store
+from tdxray.store.scratch import scratch_dir
 
 PAGED_FORMATS = ("table", "markdown")  # formats for people: a default row limit applies
 
@@ -210,5 +210,5 @@ def _print_schema(store: str | None) -> None:
         with local_store(store) as root, Session(root, on_replay=_note_replay) as session:
             click.echo(schema_text(session))
         return
-    with tempfile.TemporaryDirectory(prefix="tdxray-schema-") as empty, Session(empty) as session:
+    with scratch_dir("tdxray-schema-") as empty, Session(empty) as session:
         click.echo(schema_text(session))

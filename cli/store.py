@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
 import click
 
 from tdxray.analyses.escape import escape_control
-from tdxray.store.fs import backend_errors
+from tdxray.store.fs import is_url
+from tdxray.store.leftovers import (
+    DEFAULT_AGE,
+    Temporary,
+    remove,
+    scratch_temporaries,
+    store_temporaries,
+)
 from tdxray.store.manifest import (
     MANIFEST_DIR,
     ManifestDir,
     file_row,
     header_row,
-    store_fs,
     trace_sizes,
 )
 from tdxray.store.read import open_trace
@@ -95,15 +102,6 @@ def compact(store: str) -> None:
                err=True)
 
 
-def _leftovers(store: str) -> list[str]:
-    """Temporary files an interrupted write left behind (.<name>.<random>.tmp, .replay-*)."""
-    fs, root = store_fs(store)
-    with backend_errors(store):
-        names = [str(n) for n in fs.find(root, withdirs=True)]
-    return sorted(n for n in names if n.rsplit("/", 1)[-1].startswith(".")
-                  and (n.endswith(".tmp") or "/.replay-" in n))
-
-
 def findings(store: str) -> list[str]:
     """What is wrong between the store's trace files and its manifest, one line each."""
     files = trace_sizes(store)
@@ -113,21 +111,46 @@ def findings(store: str) -> list[str]:
     out += [f"{tid}: in the manifest, no trace file" for tid in rows if tid not in files]
     out += [f"{tid}: size {files[tid]:,} bytes, the manifest says {rows[tid]['size']:,}"
             for tid in files if tid in rows and rows[tid]["size"] not in (None, files[tid])]
-    out += [f"leftover temporary: {name}" for name in _leftovers(store)]
     return out
+
+
+def leftovers(store: str, older_than: float) -> list[Temporary]:
+    """Temporaries of killed runs: in the store, and, for a local store, tdxray's temporary
+    directories on this machine (store/leftovers.py)."""
+    now = time.time()
+    found = store_temporaries(store) + ([] if is_url(store) else scratch_temporaries())
+    return [t for t in found if t.leftover(older_than, now)]
 
 
 @command.command("check")
 @click.argument("store")
-def check(store: str) -> None:
-    """Compare STORE's trace files with its manifest and look for leftover temporaries.
+@click.option("--clean", is_flag=True,
+              help="Remove the leftover temporaries found (never a live run's).")
+@click.option("--older-than", "older_than", type=click.IntRange(min=0), default=DEFAULT_AGE,
+              show_default=True, metavar="SECONDS",
+              help="Age from which a temporary whose owner cannot be checked (no pid in its "
+                   "name, an s3:// store) counts as a leftover.")
+def check(store: str, clean: bool, older_than: int) -> None:
+    """Compare STORE's trace files with its manifest and look for leftover temporaries: those
+    of killed runs in the store and, for a local store, in this machine's temporary directory.
+    A temporary named with a pid is a leftover once that process is gone; a running one's is
+    never reported.
 
-    Exit status: 0 when they agree, 1 when something is listed."""
+    Exit status: 0 when they agree (and --clean removed every leftover), 1 when something is
+    listed."""
     found = findings(store)
     for line in found:
         click.echo(escape_control(f"{store}: {line}"))
+    now = time.time()
+    left = leftovers(store, older_than)
+    for temporary in left:
+        if clean:
+            remove(temporary, store)
+        said = "removed leftover temporary" if clean else "leftover temporary"
+        click.echo(escape_control(f"{store}: {said}: {temporary.path} ({temporary.why(now)})"))
+    problems = len(found) + (0 if clean else len(left))
     count = len(trace_sizes(store))
-    said = "consistent" if not found else f"{len(found)} problem{'s' if len(found) > 1 else ''}"
+    said = "consistent" if not problems else f"{problems} problem{'s' if problems > 1 else ''}"
     click.echo(f"tdxray: {store}: {count} traces, manifest under {MANIFEST_DIR}/: {said}",
                err=True)
-    sys.exit(1 if found else 0)
+    sys.exit(1 if problems else 0)

@@ -8,7 +8,6 @@ into a scratch directory and its new results are published beside it (store/mirr
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from tdxray.model.result import ReplayResult
 from tdxray.schema.errors import InputError
+from tdxray.store.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from tdxray.store.fs import Listing, Location
@@ -58,7 +58,7 @@ def _replay_remote(url: str, options: dict[str, str], want_lines: bool,
     where = locate(url, options)
     if listing is not None:  # the client listed the store: no request to find what exists
         where = Location(where.url, where.fs, where.path, listing)
-    with tempfile.TemporaryDirectory(prefix="tdxray-task-") as scratch:
+    with scratch_dir("tdxray-task-") as scratch:
         ref = fetch(where, Path(scratch))
         try:
             done = _replay_local(ref.path, ref.results_dir, want_lines)

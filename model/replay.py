@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +41,7 @@ from tdxray.model.result import ReplayResult
 from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY
 from tdxray.schema.td import TraceHeader
 from tdxray.store.read import TraceFile, open_trace
+from tdxray.store.scratch import make_dir, remove_dir, scratch_dir
 
 Progress = Callable[[int, int], None]
 
@@ -64,7 +64,7 @@ def replay_trace(path: Path, results_dir: Path | None = None,
     trace = open_trace(path)
     if results_dir is None:  # nobody will read the page history: do not keep it
         return _replay(trace, None, progress)
-    with tempfile.TemporaryDirectory(prefix="tdxray-replay-") as scratch:
+    with scratch_dir("tdxray-replay-") as scratch:
         history = PageHistoryWriter(Path(scratch) / PAGE_HISTORY_FILE, trace.trace_id)
         result = _replay(trace, history, progress)
         history.close()
@@ -126,7 +126,7 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
     import pyarrow.parquet as pq
 
     results_dir.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=".replay-", dir=results_dir))
+    staged = make_dir(".replay-", results_dir)
     try:
         pq.write_table(divergences_table(trace.trace_id, result.divergences, result),
                        staged / DIVERGENCES_FILE, compression="zstd")
@@ -135,7 +135,7 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
         for name in (DIVERGENCES_FILE, PAGE_HISTORY_FILE, STAMP_FILE):
             os.replace(staged / name, results_dir / name)
     finally:
-        shutil.rmtree(staged, ignore_errors=True)
+        remove_dir(staged)
 
 
 def _replay(trace: Rows, history: PageHistoryWriter | None,

@@ -10,15 +10,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from tdxray.schema.errors import InputError
+from tdxray.store.scratch import signals_held
 
-HELD = {signal.SIGTERM, signal.SIGINT}
 _live: set[Path] = set()
 _hooked = False
 
@@ -36,7 +34,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
 
 
 def temp_beside(final: Path) -> Path:
-    """A new empty file named `.NAME.*.tmp` beside `final`, removed at exit unless released."""
+    """A new empty file `.NAME.<pid>.*.tmp` beside `final`, removed at exit unless released."""
     global _hooked
     if final.is_dir():
         raise InputError("is a directory: name a file to write", str(final))
@@ -45,8 +43,9 @@ def temp_beside(final: Path) -> Path:
     except (FileExistsError, NotADirectoryError) as exc:
         raise InputError(f"cannot make this directory for {final.name}: a file is in the way",
                          str(exc.filename or final.parent)) from None
-    with _signals_held():
-        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    with signals_held():  # named with this pid: store check tells a live writer's
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=final.parent)
         os.close(fd)
         tmp = Path(name)
         _live.add(tmp)
@@ -66,20 +65,6 @@ def _remove_live() -> None:
     for tmp in list(_live):
         tmp.unlink(missing_ok=True)
         _live.discard(tmp)
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGTERM and SIGINT wait (in the main thread, where Python handles them) until the block
-    ends: a file is never made without being tracked."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def default_file_mode() -> int:

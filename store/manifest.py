@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +32,7 @@ from tdxray.schema.events import META_HEADER
 from tdxray.store.atomic import atomic_path
 from tdxray.store.fs import backend_errors, is_url, locate
 from tdxray.store.read import TraceFile
+from tdxray.store.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -217,7 +217,7 @@ class ManifestDir:
             return name
         from tdxray.store.mirror import put_atomic
 
-        with tempfile.TemporaryDirectory(prefix="tdxray-manifest-") as scratch:
+        with scratch_dir("tdxray-manifest-") as scratch:
             local = Path(scratch) / name
             pq.write_table(table, local, compression="zstd")
             put_atomic(local, locate(self.root).join(f"{MANIFEST_DIR}/{name}"))

@@ -24,6 +24,7 @@ from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, check_trace_id
 from tdxray.store.fs import Location, backend_errors, is_url, locate
 from tdxray.store.layout import RESULTS_SUFFIX, TRACE_SUFFIX, TraceRef, results_dir_for
+from tdxray.store.scratch import scratch_dir
 
 RESULT_FILES = ("divergences.parquet", "page_history.parquet", "filter_index.parquet")
 STAMP_FILE = "replay.json"
@@ -161,7 +162,7 @@ def local_store(arg: str) -> Iterator[str]:
         return
     where = list_store(locate(arg))
     assert where.listing is not None
-    with tempfile.TemporaryDirectory(prefix="tdxray-store-") as scratch:
+    with scratch_dir("tdxray-store-") as scratch:
         root = Path(scratch)
         refs = [fetch(where.join(f"{tid}{TRACE_SUFFIX}"), root, flat=True)
                 for tid in remote_trace_ids(where)]

@@ -4,9 +4,13 @@ compacted by `tdxray store compact`, checked against the files by `tdxray store 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import CliRunner, Result
 
 from tdxray.cli.main import cli
@@ -102,8 +106,9 @@ def test_a_sequential_check_records_the_stamps_that_changed_and_only_those(tmp_p
     assert last[0]["replay_stamp"] == (store / "sample-kdump.replay" / "replay.json").read_text()
 
 
-def test_store_check_names_what_disagrees_and_compact_adds_unlisted_traces(tmp_path: Path
-                                                                           ) -> None:
+def test_store_check_names_what_disagrees_and_compact_adds_unlisted_traces(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # no other run's leftovers
     store = tmp_path / "store"
     for name in ("kdump", "cr4-mce-cleared"):
         assert run("ingest", str(SAMPLES / f"{name}.jsonl"), "-o", str(store)).exit_code == 0
@@ -112,12 +117,15 @@ def test_store_check_names_what_disagrees_and_compact_adds_unlisted_traces(tmp_p
     assert ok.stderr == f"tdxray: {store}: 2 traces, manifest under _manifest/: consistent\n"
     (store / "sample-kdump.parquet").rename(store / "moved.parquet")
     (store / ".moved.parquet.x1y2.tmp").write_bytes(b"half")
+    two_hours_ago = time.time() - 7300  # no owner named: a leftover from 15 min on
+    os.utime(store / ".moved.parquet.x1y2.tmp", (two_hours_ago, two_hours_ago))
     bad = run("store", "check", str(store))
     assert bad.exit_code == 1
     assert bad.stdout.splitlines() == [
         f"{store}: moved: trace file not in the manifest (tdxray store compact adds it)",
         f"{store}: sample-kdump: in the manifest, no trace file",
-        f"{store}: leftover temporary: {store}/.moved.parquet.x1y2.tmp",
+        f"{store}: leftover temporary: {store}/.moved.parquet.x1y2.tmp (2 h old, no owner "
+        "known)",
     ]
     assert run("store", "compact", str(store)).exit_code == 0
     rows = {r["trace_id"]: r for r in ManifestDir(str(store)).read().to_pylist()}

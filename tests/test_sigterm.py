@@ -51,11 +51,12 @@ def test_check_removes_its_replay_scratch(tmp_path: Path, long_trace: Path) -> N
 
 
 @contextlib.contextmanager
-def _half_ingest(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def _half_ingest(tmp_path: Path, env: dict[str, str] | None = None
+                 ) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     """An ingest into tmp_path/store held mid-trace on a FIFO: its half trace exists."""
     store, fifo = tmp_path / "store", tmp_path / "trace.fifo"
     os.mkfifo(fifo)
-    proc = start("ingest", str(fifo), "-o", str(store), "-q")
+    proc = start("ingest", str(fifo), "-o", str(store), "-q", env=env)
     writer = os.open(fifo, os.O_WRONLY)
     try:
         os.write(writer, b"".join(SAMPLE.read_bytes().splitlines(keepends=True)[:20]))
@@ -81,11 +82,20 @@ def test_a_python_child_without_the_cli_is_untouched() -> None:
 
 
 def test_store_check_finds_and_cleans_what_kill_9_left(tmp_path: Path) -> None:
-    """kill -9 cannot be unwound: its half trace stays, and `tdxray store check` finds it."""
-    with _half_ingest(tmp_path) as (proc, store):
+    """kill -9 cannot be unwound: its half trace stays; `tdxray store check` names it (its
+    owner is gone) and `--clean` removes it."""
+    scratch, env = _scratch(tmp_path)
+    with _half_ingest(tmp_path, env) as (proc, store):
         proc.kill()
         proc.wait(timeout=PATIENCE)
     [half] = store.glob(".*.tmp")
-    found = run("store", "check", str(store))
+    assert f".parquet.{proc.pid}." in half.name
+    found = run("store", "check", str(store), env=env)
     assert found.returncode == 1
-    assert found.stdout == f"{store}: leftover temporary: {half}\n"
+    assert found.stdout == f"{store}: leftover temporary: {half} (its process {proc.pid} is gone)\n"
+    cleaned = run("store", "check", str(store), "--clean", env=env)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert cleaned.stdout == (f"{store}: removed leftover temporary: {half} (its process "
+                              f"{proc.pid} is gone)\n")
+    assert list(store.iterdir()) == []
+    assert list(scratch.iterdir()) == []

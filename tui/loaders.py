@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textual import work
 from textual.worker import get_current_worker
 
+from tdxray.store.scratch import make_dir
 from tdxray.tui.messages import (
     CausesLoaded,
     FilterFailed,
@@ -77,7 +75,7 @@ class Loaders:
                 self._replay_in_child(ref.path, ref.results_dir, progress)
             result = load_or_replay(ref.path, ref.results_dir, progress)  # type: ignore[arg-type]
         except OSError:  # the store is read-only: keep the results in a temporary directory
-            results = Path(tempfile.mkdtemp(prefix="tdxray-tui-"))
+            results = make_dir("tdxray-tui-")  # removed at exit
             result = load_or_replay(ref.path, results, progress)  # type: ignore[arg-type]
         self.post_message(ReplayLoaded(result, results))
 
@@ -199,6 +197,4 @@ def _in_store(results_dir: Path, ensure: Callable[[Path], T]) -> T:
     try:
         return ensure(results_dir)
     except OSError:
-        scratch = Path(tempfile.mkdtemp(prefix="tdxray-tui-index-"))
-        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        return ensure(scratch)
+        return ensure(make_dir("tdxray-tui-index-"))

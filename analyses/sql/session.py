@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from tdxray.schema.errors import InputError
 from tdxray.store.layout import Store
 from tdxray.store.manifest import ManifestDir, trace_stats
 from tdxray.store.results_place import results_place
+from tdxray.store.scratch import make_dir, remove_dir
 
 OnReplay = Callable[[str], None]
 MEMORY_FRACTION = 0.5  # the default memory limit of a query: half the machine's RAM
@@ -95,9 +94,9 @@ class Session:
         self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
         self._lazy = Lazy({**event_view_ddl(), **table_macro_ddl()})
-        self._tmp = tempfile.mkdtemp(prefix="tdxray-sql-")
+        self._tmp = make_dir("tdxray-sql-")
         try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
-            self.con = duckdb.connect(":memory:", config={"temp_directory": self._tmp})
+            self.con = duckdb.connect(":memory:", config={"temp_directory": str(self._tmp)})
             self.con.execute("SET parquet_metadata_cache = true")  # views bind files often
             self._limit_memory(memory_limit or default_memory_limit())
             self._define(traces, store)
@@ -107,7 +106,7 @@ class Session:
         except BaseException:
             if hasattr(self, "con"):
                 self.con.close()
-            shutil.rmtree(self._tmp, ignore_errors=True)
+            remove_dir(self._tmp)
             raise
 
     def _limit_memory(self, limit: str) -> None:
@@ -156,7 +155,7 @@ class Session:
 
     def close(self) -> None:
         self.con.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        remove_dir(self._tmp)
 
     def __enter__(self) -> Session:
         return self
