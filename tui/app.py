@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -50,7 +51,7 @@ class TdxrayApp(App[None]):
         self.converted: Converting | None = None  # the last conversion count shown
 
     def compose(self) -> ComposeResult:
-        yield Static(f"opening {escape_control(self.arg)} …", id="opening")
+        yield Static(Text(f"opening {escape_control(self.arg)} …"), id="opening")
         yield LoadingIndicator()
         yield Footer()
 
@@ -101,7 +102,7 @@ class TdxrayApp(App[None]):
         else:
             self.push_screen(screen)
         for warning in self.warnings[:5]:
-            self.notify(escape_control(warning), severity="warning")
+            self.notify(escape_control(warning), severity="warning", markup=False)
 
     def on_pick_trace(self, message: PickTrace) -> None:
         def picked(trace_id: str | None) -> None:

@@ -81,7 +81,8 @@ class DiffApp(App[None]):
         self.shown_events: int | None = None  # the phase row whose events are shown
 
     def compose(self) -> ComposeResult:
-        yield Static(f"A {escape_control(self.a)}  vs  B {escape_control(self.b)}", id="heading")
+        yield Static(Text(f"A {escape_control(self.a)}  vs  B {escape_control(self.b)}"),
+                     id="heading")
         with Horizontal(id="sides"):
             yield DataTable(id="table-a", cursor_type="row")
             yield DataTable(id="table-b", cursor_type="row")

@@ -34,7 +34,7 @@ class PickerScreen(Screen[str]):
         with Vertical():
             yield Static(Text(f"{escape_control(self.store)} holds {len(self.trace_ids)} "
                               "traces: pick one (↑↓ Enter)", "bold"))
-            yield OptionList(*[Option(escape_control(t), id=t) for t in self.trace_ids],
+            yield OptionList(*[Option(Text(escape_control(t)), id=t) for t in self.trace_ids],
                              id="picker")
         yield Footer()
 

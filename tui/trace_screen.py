@@ -249,7 +249,7 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
     def on_index_ready(self, message: IndexReady) -> None:
         self.index_ready = True
         if message.note:
-            self.notify(escape_control(message.note),
+            self.notify(escape_control(message.note), markup=False,
                         severity="warning" if message.index is None else "information")
         counting = self._query
         if counting is not None and self._in_sidecar(counting):
