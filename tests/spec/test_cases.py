@@ -165,3 +165,14 @@ def test_fingerprints_differ_by_generation() -> None:
     k001 = [f for rule, f in fingerprints(CASES / "k001-leak-in-two-generations.jsonl")
             if rule == "K001"]
     assert len(k001) == len(set(k001)) == 2
+
+
+def test_rules_lists_the_spec_catalogue() -> None:
+    """`tdxray rules` names every rule of TDX-KEXEC §5 with the spec's name and severity, and no
+    other (the order is not the spec's: the table lists T003 last)."""
+    res = CliRunner().invoke(cli, ["rules", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    listed = json.loads(res.stdout)
+    rules = listed["rules"] if isinstance(listed, dict) else listed
+    assert sorted((r["id"], r["name"], r["severity"]) for r in rules) == sorted(
+        (rule, name, severity) for rule, (name, severity) in SPEC_RULES.items())
