@@ -170,10 +170,11 @@ def test_a_wrapped_ring_buffer_is_an_event_and_said_in_coverage(tmp_path: Path) 
 
 def test_lost_events_in_trace_pipe_are_events_on_their_cpu(tmp_path: Path) -> None:
     """The same overrun read through trace_pipe: `CPU:%d [LOST %lu EVENTS]` before the CPU's
-    next event (print_trace_line()); the marker takes that event's time."""
+    next event (print_trace_line()); the marker takes that event's time, its CPU goes in extra
+    (the vCPU stays 0, as for every unmodeled event: a host's CPU is no vCPU)."""
     path = SHAPES / "6.12" / "trace_pipe-lost"
     assert ingest(tmp_path, path) == (0, "", [
-        lost(1, 115_464_440_000, 1, 1, 111731, 1, "CPU:1 [LOST 111731 EVENTS]"),
+        lost(1, 115_464_440_000, 0, 1, 111731, 1, "CPU:1 [LOST 111731 EVENTS]"),
         kept(2, 115_464_440_000, 2, "kmem_cache_alloc", ALLOC),
         kept(3, 115_464_455_000, 3, "kmem_cache_alloc", ALLOC2),
         lost(4, 115_544_096_000, 0, 4, 158126, 0, "CPU:0 [LOST 158126 EVENTS]"),
@@ -345,3 +346,17 @@ def test_a_console_starting_with_an_ftrace_dump_is_a_console() -> None:
     head = (SHAPES / "6.12" / "console-sysrq-z.log").read_bytes().splitlines(keepends=True)
     dump = b"".join(head[4:6]).replace(b"us : ", b"us#: ")  # the mark of a long delta
     assert detect_source_format(dump, "capture") == "console"
+
+
+def test_a_lost_marker_of_a_host_cpu_is_no_vcpu(tmp_path: Path) -> None:
+    """A host trace's `CPU:7 [LOST 12 EVENTS]` on a two-vCPU TD: coverage says it, and no
+    T004 (vCPU 7 is not in the TD) follows from a host CPU number."""
+    path = tmp_path / "host.trace"
+    path.write_text("CPU:7 [LOST 12 EVENTS]\n"
+                    + (SHAPES / "6.12" / "trace").read_text().splitlines()[12] + "\n")
+    assert ingest(tmp_path, path)[0] == 0
+    res = CliRunner().invoke(cli, ["check", str(tmp_path / "store"), "--format", "json"])
+    assert res.exit_code == 0, res.output
+    [trace] = json.loads(res.stdout)["traces"]
+    assert [(d["rule"], d["vcpu"], d["seq"]) for d in trace["divergences"]
+            if d["rule"] != "T003" or "lost" in d["message"]] == [("T003", 0, 1)]

@@ -124,12 +124,13 @@ class FtraceReader:
 
 
 def lost_event(text: str) -> Event:
-    """The marker line's loss: on one CPU, or on all (the header's overrun count)."""
+    """The marker line's loss: on one CPU (`cpu` in extra), or on all (the header's count)."""
     found = lost_count(text)
     assert found is not None  # the prefix made the row from this very line
     cpu, lost = found
     extra = {"lost": lost, "cpu": cpu if cpu >= 0 else None, "marker": text.strip()}
-    return Event(LOST_KIND, max(cpu, 0), {"extra": json.dumps(extra)})
+    # vCPU 0, like every event the model does not know: the CPU of a host trace is no vCPU
+    return Event(LOST_KIND, 0, {"extra": json.dumps(extra)})
 
 
 def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:

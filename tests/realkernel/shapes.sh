@@ -59,6 +59,10 @@ if [ -x /usr/bin/trace-cmd ]; then
     echo "@@@ shape trace-cmd-report" >&3; trace-cmd report -i /tmp/t.dat >&3 2>&1
     echo "@@@ shape trace-cmd-report-t" >&3; trace-cmd report -t -i /tmp/t.dat >&3 2>&1
     echo "@@@ shape trace-cmd-report-cpu" >&3; trace-cmd report --cpu 0 -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-l" >&3; trace-cmd report -l -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-R" >&3; trace-cmd report -R -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-ts-diff" >&3; trace-cmd report --ts-diff -i /tmp/t.dat >&3 2>&1
+    echo "@@@ shape trace-cmd-report-N" >&3; trace-cmd report -N -i /tmp/t.dat >&3 2>&1
     echo global > $T/trace_clock
     echo 1 > $T/events/tdxray/enable; echo 1 > $T/tracing_on
 fi
