@@ -116,8 +116,9 @@ def s3_ratio(paths: Sequence[Path], workdir: Path, repeat: int) -> float | None:
 
 def fleet_sql(store: Path, traces: int, events: int, repeat: int,
               log: Callable[[str], None]) -> float:
-    """The fleet SQL figure on a store of its own (traces with findings), which gets its
-    manifest first (`tdxray store compact`)."""
+    """The fleet SQL figure on a store of its own (traces with findings), as a fleet's is
+    when it is asked: a manifest (`tdxray store compact`), then checked (`tdxray check`: the
+    results and their replay stamps in the manifest)."""
     from click.testing import CliRunner
 
     from tdxray.cli.main import cli
@@ -127,6 +128,9 @@ def fleet_sql(store: Path, traces: int, events: int, repeat: int,
     res = CliRunner().invoke(cli, ["store", "compact", str(store)])
     if res.exit_code != 0:
         raise RuntimeError(f"tdxray store compact failed: {res.output}")
+    res = CliRunner().invoke(cli, ["check", "-q", str(store)])
+    if res.exit_code not in (0, 1):
+        raise RuntimeError(f"tdxray check failed: {res.output}")
     return sql_ratio(store, repeat, log)
 
 

@@ -108,11 +108,19 @@ def _stamp(path: Path, st: os.stat_result | None = None) -> dict[str, object]:
             "results_version": RESULTS_VERSION, "tdxray": __version__}
 
 
-def is_fresh(path: Path, results_dir: Path, st: os.stat_result | None = None) -> bool:
+def is_fresh(path: Path, results_dir: Path, st: os.stat_result | None = None,
+             recorded: str | None = None) -> bool:
     """Whether the results were computed from this trace file (`st`: its stat, when the caller
-    has it from a listing of the store)."""
+    has it from a listing of the store). `recorded`: the stamp the store's manifest holds for
+    these results (a check records it after writing them); when it matches the trace file,
+    replay.json is not read."""
     if not os.path.exists(f"{results_dir}/{DIVERGENCES_FILE}"):
         return False
+    try:
+        if recorded is not None and json.loads(recorded) == _stamp(path, st):
+            return True
+    except ValueError:
+        pass  # a damaged manifest value: the results' own stamp decides
     try:
         with open(f"{results_dir}/{STAMP_FILE}", "rb") as f:
             return bool(json.loads(f.read()) == _stamp(path, st))

@@ -1,5 +1,6 @@
-"""Fleet SQL set-up and pruning: a question about one trace reads that trace's file only, and a
-session defines the views over events when a query first names them."""
+"""Fleet SQL set-up and pruning: a question about one trace reads that trace's file only, a
+session defines the views over events when a query first names them, and trusts the replay
+stamps the manifest recorded instead of reading every trace's own."""
 
 from __future__ import annotations
 
@@ -68,3 +69,23 @@ def test_views_over_events_are_defined_when_a_query_first_names_them(store: Path
         listed = session.arrow("SHOW TABLES").column("name").to_pylist()
         assert {"accepts", "conversions", "cr4_writes", "logs", "tdcalls"} <= set(listed)
         assert session.arrow("SELECT count(*) FROM conversions_of('0x0')").num_rows == 1
+
+
+def test_a_replay_stamp_in_the_manifest_spares_reading_the_results_stamp(tmp_path: Path
+                                                                          ) -> None:
+    store = tmp_path / "store"
+    res = CliRunner().invoke(cli, ["ingest", str(SAMPLES / "kdump.jsonl"),
+                                   str(SAMPLES / "unshare-failure.jsonl"), "-o", str(store)])
+    assert res.exit_code == 0, res.output
+    assert CliRunner().invoke(cli, ["check", str(store)]).exit_code == 1  # records the stamps
+    for tid in ("sample-kdump", "sample-unshare-failure"):
+        (store / f"{tid}.replay" / "replay.json").write_text("{}")  # would read as stale
+    replayed: list[str] = []
+    with Session(store, on_replay=replayed.append):
+        assert replayed == []  # the manifest's stamps match the trace files: trusted
+    (store / "sample-kdump.parquet").touch()  # a new mtime: the recorded stamp no longer fits
+    with Session(store, on_replay=replayed.append):
+        assert replayed == ["sample-kdump"]
+    (store / "sample-unshare-failure.replay" / "divergences.parquet").unlink()
+    with Session(store, on_replay=replayed.append):
+        assert replayed == ["sample-kdump", "sample-unshare-failure"]  # results gone

@@ -45,11 +45,11 @@ def default_memory_limit() -> str:
 
 
 def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None,
-             st: os.stat_result | None = None) -> None:
+             st: os.stat_result | None = None, recorded: str | None = None) -> None:
     """Replay a trace whose results are missing or stale (results are written into the store,
     or their stand-in when it is read-only: store/results_place.py); `st`: the trace file's
-    stat from the store's listing."""
-    if is_fresh(path, results, st):
+    stat from the store's listing, `recorded`: the manifest's replay stamp for the results."""
+    if is_fresh(path, results, st, recorded):
         return
     if on_replay is not None:
         on_replay(trace_id)
@@ -88,9 +88,12 @@ class Session:
         traces, self.from_manifest = store_traces(
             store, {tid: st.st_size for tid, st in stats.items()}, manifest)
         self._results = {t.trace_id: results_place(store.results_dir(t.trace_id)) for t in traces}
+        recorded = dict(zip(manifest.column("trace_id").to_pylist(),
+                            manifest.column("replay_stamp").to_pylist(), strict=True))
         for t in traces:
-            _refresh(self._results[t.trace_id], t.trace_id, t.path, on_replay,
-                     stats.get(t.trace_id))
+            tid = t.trace_id
+            _refresh(self._results[tid], tid, t.path, on_replay, stats.get(tid),
+                     recorded.get(tid) if self._results[tid] == store.results_dir(tid) else None)
         self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
         self._lazy = Lazy({**event_view_ddl(), **table_macro_ddl()})
