@@ -360,3 +360,26 @@ def test_a_lost_marker_of_a_host_cpu_is_no_vcpu(tmp_path: Path) -> None:
     [trace] = json.loads(res.stdout)["traces"]
     assert [(d["rule"], d["vcpu"], d["seq"]) for d in trace["divergences"]
             if d["rule"] != "T003" or "lost" in d["message"]] == [("T003", 0, 1)]
+
+
+DMESG = SHAPES / "dmesg"  # kmsg.txt (the 6.12 syslog console's first 4 lines), rendered by
+# util-linux 2.38's `dmesg -F kmsg.txt` with TZ=UTC and each of these options
+WALL_S = 1_796_598_278  # 2026-12-06T23:04:38Z: -T and iso add the recording host's boot time
+
+
+@pytest.mark.parametrize("name,times", [
+    ("dmesg-x.log", (14_940_890_000, 16_909_315_000, 17_395_947_000)),  # `kern  :warn  : [ …]`
+    ("dmesg-d.log", (14_940_890_000, 16_909_315_000, 17_395_947_000)),  # `[ … <  delta>]`
+    ("dmesg-r.log", (14_940_890_000, 16_909_315_000, 17_395_947_000)),  # `<4>[ …]`
+    ("dmesg-t.log", (0, 0, 0)),                                          # no time
+    ("dmesg-x-t.log", (0, 0, 0)),                                        # `kern  :warn  : `
+    ("dmesg-T.log", tuple((WALL_S + s) * 10**9 for s in (0, 2, 3))),     # ctime, seconds
+    ("dmesg-iso.log", ((WALL_S + 0) * 10**9 + 940_890_000, (WALL_S + 2) * 10**9 + 909_315_000,
+                       (WALL_S + 3) * 10**9 + 395_947_000)),             # --time-format iso
+])
+def test_dmesg_renderings_of_a_real_kernel_log(tmp_path: Path, name: str,
+                                               times: tuple[int, int, int]) -> None:
+    assert ingest(tmp_path, DMESG / name) == (0, "", [
+        log(1, times[0], 1, "tdxray-harness: shape syslog begin"),
+        event(2, times[1], 2, "kexec", phase="load"),
+        log(3, times[2], 4, "tdxray-harness: shape end")])

@@ -5,6 +5,9 @@
   interrupt context); `/dev/kmsg` readers may keep a `<6>` level before it.
 - util-linux `dmesg` prints the same, a space before the caller id; `dmesg -T` prints the wall
   clock instead (`[Sun Dec  6 17:12:33 2026]`, strftime `%a %b %e %H:%M:%S %Y`), read as UTC.
+- `dmesg -d` adds the delta to the stamp, `[   16.909315 <    1.968425>]`; `dmesg --time-format
+  iso` prints `2026-12-06T23:04:40,909315+00:00 `; `dmesg -x` puts the facility and level,
+  `%-6s:%-6s: ` (`kern  :warn  : `), before everything (util-linux sys-utils/dmesg.c).
 - `journalctl -k -o short-monotonic`: `[    3.148950] host kernel: text`.
 - `console_msg_format=syslog` puts the syslog priority before the stamp on the console,
   `<4>[   16.909315] ` (`<12>` for a user's /dev/kmsg record), and before the text alone with
@@ -17,12 +20,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-MONOTONIC = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})\]"
+MONOTONIC = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})"
+                       r"(?: <\s*\d{1,12}\.\d{6}>)?\]"
                        r"(?: ?\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
 WALL = re.compile(r"(?:<\d{1,3}>)?\[(?P<wall>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d "
                   r"\d\d:\d\d:\d\d \d{4})\](?: ?\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
+ISO = re.compile(r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d),(?P<usec>\d{6})"
+                 r"(?P<tz>[+-]\d\d:\d\d) ")
 JOURNAL = re.compile(r"\S+ kernel: ")
-LEVEL = re.compile(r"<\d{1,3}>")
+# before the stamp, or alone: a syslog priority (`<4>`), or dmesg -x's facility and level
+LEVEL = re.compile(r"<\d{1,3}>|(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|"
+                   r"authpriv|ftp|res[0-3]|local[0-7]) *:(?:emerg|alert|crit|err|warn|notice|"
+                   r"info|debug) *: ")
 
 
 @dataclass(frozen=True)
@@ -34,10 +43,17 @@ class Stamp:
 
 
 def stamp_of(line: str) -> Stamp | None:
-    m = MONOTONIC.match(line)
+    decoded = LEVEL.match(line) if line[:1] != "<" else None  # dmesg -x
+    at = decoded.end() if decoded is not None else 0
+    m = MONOTONIC.match(line, at)
     if m is not None:
         return Stamp(int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000, _cpu(m), m.end())
-    m = WALL.match(line)
+    m = ISO.match(line, at)
+    if m is not None:
+        when = datetime.fromisoformat(f"{m['iso']}.{m['usec']}{m['tz']}")
+        seconds = int(when.timestamp())
+        return Stamp(seconds * 1_000_000_000 + int(m["usec"]) * 1000, None, m.end(), wall=True)
+    m = WALL.match(line, at)
     if m is None:
         return None
     try:
