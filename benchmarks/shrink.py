@@ -90,6 +90,12 @@ def load_line() -> str:
             "(compare figures taken idle)")
 
 
+def size_label(events: int) -> str:
+    """1000000 -> 1e6, 30000 -> 3e4; a size that is not one digit times a power of ten as is."""
+    short = f"{events:.0e}".replace("e+0", "e").replace("e+", "e")
+    return short if float(short) == events else str(events)
+
+
 def traces(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Path, str]]:
     if not args.events:
         for path in args.samples or sorted(SAMPLES.glob("*.jsonl")):
@@ -100,7 +106,7 @@ def traces(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Path, str]
             path = workdir / f"{scenario}-{events}.jsonl"
             sim = simulate(SCENARIOS[scenario].config(events=events, seed=1))
             write_trace(path, sim.header, sim.batches())
-            yield path, f"{scenario}@{events:.0e}".replace("e+0", "e")
+            yield path, f"{scenario}@{size_label(events)}"
             path.unlink()
 
 

@@ -199,3 +199,20 @@ def test_a_line_that_is_not_json_is_one_line_exit_2(tmp_path: Path) -> None:
     assert run.exit_code == 2 and not out.exists()
     assert run.stderr == (f"tdxray: error: {bad}: line 4: not JSON (Invalid control "
                           "character at)\n")  # the line's own newline, in the string
+
+
+def test_benchmark_simulates_sizes_and_prints_rows_as_it_goes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tdxray.benchmarks.shrink import main, size_label
+
+    assert [size_label(n) for n in (1_000_000, 30_000, 2_500, 150)] == ["1e6", "3e4", "2500",
+                                                                        "150"]
+    main(["--events", "3000", "--scenario", "mailbox-misuse"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("load average ") and lines[-1].startswith("load average ")
+    assert lines[1].split()[:2] == ["TRACE", "RULE"]
+    assert lines[2].startswith("# mailbox-misuse@3e3: 3000 events read, ingested and replayed")
+    assert [line.split()[:2] for line in lines[3:5]] == [["mailbox-misuse@3e3", "M001"],
+                                                         ["mailbox-misuse@3e3", "M004"]]
+    assert all(line.endswith(" ok") for line in lines[3:5])
+    assert lines[5] == "2/2 divergences meet the target"
