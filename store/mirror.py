@@ -13,18 +13,22 @@ all of them are in place; results that did not change since the fetch are not up
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, check_trace_id
 from tdxray.store.fs import Location, backend_errors, is_url, locate
 from tdxray.store.layout import RESULTS_SUFFIX, TRACE_SUFFIX, TraceRef, results_dir_for
 from tdxray.store.scratch import scratch_dir
+
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
 
 RESULT_FILES = ("divergences.parquet", "page_history.parquet", "filter_index.parquet")
 STAMP_FILE = "replay.json"
@@ -140,14 +144,14 @@ def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     remote = _results_location(trace)
     present = [name for name in (*RESULT_FILES, STAMP_FILE)
                if f"{remote.path}/{name}" in listed.listing]
+    gets = [(trace.path, local)]
+    if STAMP_FILE in present:
+        results.mkdir()
+        gets += [(f"{remote.path}/{name}", results / name) for name in present]
     with backend_errors(trace.url):
-        trace.fs.get_file(trace.path, str(local))
-        mtime = _ns(listed.listing[trace.path]["LastModified"])
-        os.utime(local, ns=(mtime, mtime))
-        if STAMP_FILE in present:
-            results.mkdir()
-            for name in present:
-                trace.fs.get_file(f"{remote.path}/{name}", str(results / name))
+        _together(trace.fs, [trace.fs._get_file(key, str(path)) for key, path in gets])
+    mtime = _ns(listed.listing[trace.path]["LastModified"])
+    os.utime(local, ns=(mtime, mtime))
     stamp = results / STAMP_FILE
     return TraceRef(local, results, trace.url, remote=trace.url,
                     fetched_stamp=stamp.read_bytes() if stamp.is_file() else None)
@@ -191,9 +195,21 @@ def publish(ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
     if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
         return
     remote = _results_location(locate(ref.remote, options))
-    for name in (*RESULT_FILES, STAMP_FILE):
-        if (ref.results_dir / name).is_file():
-            put_atomic(ref.results_dir / name, remote.join(name))
+    files = [name for name in RESULT_FILES if (ref.results_dir / name).is_file()]
+    with backend_errors(remote.url):  # the results at once, then their stamp
+        _together(remote.fs, [remote.fs._put_file(str(ref.results_dir / name),
+                                                  f"{remote.path}/{name}") for name in files])
+    put_atomic(stamp, remote.join(STAMP_FILE))
+
+
+def _together(fs: AbstractFileSystem, calls: Sequence[Coroutine[Any, Any, Any]]) -> None:
+    """s3fs's transfers run at once on its event loop: one round trip's wait for them all."""
+    from fsspec.asyn import sync
+
+    async def run() -> None:
+        await asyncio.gather(*calls)
+
+    sync(fs.loop, run)
 
 
 def put_atomic(local: Path, target: Location) -> None:
