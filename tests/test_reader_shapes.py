@@ -383,3 +383,17 @@ def test_dmesg_renderings_of_a_real_kernel_log(tmp_path: Path, name: str,
         log(1, times[0], 1, "tdxray-harness: shape syslog begin"),
         event(2, times[1], 2, "kexec", phase="load"),
         log(3, times[2], 4, "tdxray-harness: shape end")])
+
+
+@pytest.mark.parametrize("name", [
+    "trace-cmd-report-l",        # -l: the CPU glued to latency flags, `0.....`, absolute time
+    "trace-cmd-report-R",        # -R: raw fields, `__probe_ip=ffffffff8cc91204 image=0x…`
+    "trace-cmd-report-ts-diff",  # --ts-diff: `(+871)` after the time, spaces on the first line
+    "trace-cmd-report-N",        # -N: no plugins (the same lines for kprobes)
+])
+def test_trace_cmd_report_options(tmp_path: Path, name: str) -> None:
+    """A later recording of the same script: trace-cmd 3.1.6's report options on one trace.dat
+    (`trace-cmd record -e tdxray` in the guest)."""
+    path = SHAPES / "6.12" / name
+    assert detect_source_format(path.read_bytes(), "capture") == "ftrace-guest"
+    assert ingest(tmp_path, path) == (0, "", loads((102_420_678_000, 0, 2)))

@@ -25,8 +25,11 @@ from tdxray.schema.events import TS_NS_MAX
 SLOW_MAX = 4096  # longer lines that fail the canonical check are bad (no regex on them)
 
 SLOW_RE = re.compile(
-    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
-    r"(?:\S{4,5}\s+)?(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): (?:(?P<name>\w{1,64})"
+    r"\s*(?P<comm>.*?)-(?P<pid>\d+)\s+(?:(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d{1,6})\]\s+"
+    r"(?:\S{4,5}\s+)?|(?P<lcpu>\d{1,6})[^\s\d]\S{3,5}\s+)"  # trace-cmd report -l: `0d..1.`
+    r"(?P<sec>\d{1,12})\.(?P<frac>\d{6}|\d{9}): "
+    r"(?:\(\+\d+\))? *"  # trace-cmd report --ts-diff: `(+871)`, or spaces on the first line
+    r"(?:(?P<name>\w{1,64})"
     r"(?:\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16})?(?: <[0-9a-f]{8,16}>)?:(?: +|$)|"
     # the function tracer: `func <-parent`, `func` (noprint-parent), with +off/size (sym-offset)
     r"(?=[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: <[0-9a-f]{8,16}>)?(?: <-\S+)?$))")
@@ -130,5 +133,5 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         bad.append((i, TS_TOO_LARGE))
         return
     offset = len(text[:m.end()].encode("utf-8"))
-    slow.append((i, ts, int(m["cpu"]), _name_index(names, m["name"] or FUNCTION),
+    slow.append((i, ts, int(m["cpu"] or m["lcpu"]), _name_index(names, m["name"] or FUNCTION),
                  min(int(lines.starts[i]) + offset, int(lines.ends[i]))))

@@ -41,8 +41,18 @@ U64 = (1 << 64) - 1
 EOPNOTSUPP = 95
 
 
+# `trace-cmd report -R` prints the raw fields instead of the print fmt: `__probe_ip=%lx`, or
+# `__probe_func=%lx __probe_ret_ip=%lx` for a kretprobe, then the arguments.
+RAW_RE = re.compile(r"__probe_(?:ip=(?P<ip>[0-9a-f]{1,16})|func=(?P<func>[0-9a-f]{1,16}) "
+                    r"__probe_ret_ip=(?P<ret>[0-9a-f]{1,16}))(?P<args>(?: \w+=-?\w+)*)")
+
+
 def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
     """The probe's site (function) and its arguments, checked against the probe definition."""
+    raw = RAW_RE.fullmatch(fields)
+    if raw is not None:
+        site = raw["ip"] or f"{raw['ret']} <- {raw['func']}"
+        fields = f"({site}){raw['args']}"
     m = FIELDS_RE.fullmatch(fields)
     if m is None:
         raise FieldsError(f"{name}: not a kprobe event line ((site) name=value …)")

@@ -34,13 +34,15 @@ QEMU_KINDS = ("convert",)
 # a console line (an ftrace dump on the console has the latency shape after its stamp).
 FTRACE_LINE = re.compile(rb"^\s*(?!\[\s*\d+\.\d+\])\S.*-\d+\s+"
                          rb"(?:(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S{4,5}\s+)?"
-                         rb"(?:\d+\.\d{6,9}|\d{1,20})|\d{1,6}\S{4,6}\s+\d+us\S): \w+",
+                         rb"(?:\d+\.\d{6,9}|\d{1,20})|\d{1,6}\S{4,6}\s+(?:\d+us\S|\d+\.\d{6,9})"
+                         rb"): (?:\(\+\d+\))? *\w+",
                          re.MULTILINE)
 # `trace-cmd report` pads the event name to 20 columns (libtraceevent spaces the names out
 # evenly) and prints the probe address as bare hex: `kexec_load:           (ffffffff8112d2a4)`
-GUEST_EVENT = re.compile(rb"\d: (?:" + b"|".join(p.event.encode() for p in PROBES)
-                         + rb"): +\(")
-HOST_EVENT = re.compile(rb"\d: kvm_\w+: ")
+GUEST_EVENT = re.compile(rb"\d: (?:\(\+\d+\))? *(?:"
+                         + b"|".join(p.event.encode() for p in PROBES)
+                         + rb"): +(?:\(|__probe_)")  # -R prints the raw fields: __probe_ip=…
+HOST_EVENT = re.compile(rb"\d: (?:\(\+\d+\))? *kvm_\w+: ")
 
 
 @dataclass(frozen=True)
