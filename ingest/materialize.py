@@ -66,9 +66,9 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
 
 def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> list[TraceRef]:
     """An s3:// store or trace: each trace fetched (with its results) into a local mirror."""
-    from tdxray.store.mirror import fetch, remote_refs
+    from tdxray.store.mirror import fetch_all, remote_refs
 
-    refs = [fetch(where, workdir) for where in remote_refs(arg, trace_id, allow_many)]
+    refs = fetch_all(remote_refs(arg, trace_id, allow_many), workdir)
     for ref in refs:
         try:
             opened = open_trace(ref.path)

@@ -18,6 +18,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,6 +134,43 @@ def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     """The trace and its results, copied under `workdir` (flat: as a store directory's files);
     the ref remembers where they came from. What exists comes from the trace's listing (one
     request when it has none): a trace costs one GET, and one per results file it has."""
+    return fetch_all([trace], workdir, flat)[0]
+
+
+FETCH_AT_ONCE = 64  # objects in flight at a time (s3fs's own batch size is 128)
+
+
+def fetch_all(traces: Sequence[Location], workdir: Path, flat: bool = False) -> list[TraceRef]:
+    """fetch() for many traces, their objects downloaded FETCH_AT_ONCE at a time: a store of
+    many small traces waits for a few round trips instead of one per object."""
+    plans = [_plan(t, workdir, flat) for t in traces]
+    gets = [(t, key, path) for t, plan in zip(traces, plans, strict=True)
+            for key, path in plan.gets]
+    for start in range(0, len(gets), FETCH_AT_ONCE):
+        batch = gets[start:start + FETCH_AT_ONCE]
+        _together(batch[0][0].fs, [(t.url, t.fs._get_file(key, str(path)))
+                                   for t, key, path in batch])
+    return [plan.done(t) for t, plan in zip(traces, plans, strict=True)]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where a trace and its results go: the (key, local path) to download, the object's time."""
+
+    local: Path
+    results: Path
+    gets: list[tuple[str, Path]]
+    mtime_ns: int
+
+    def done(self, trace: Location) -> TraceRef:
+        """The ref once the files are here: the trace file gets the object's time."""
+        os.utime(self.local, ns=(self.mtime_ns, self.mtime_ns))
+        stamp = self.results / STAMP_FILE
+        return TraceRef(self.local, self.results, trace.url, remote=trace.url,
+                        fetched_stamp=stamp.read_bytes() if stamp.is_file() else None)
+
+
+def _plan(trace: Location, workdir: Path, flat: bool) -> _Plan:
     listed = trace if trace.listing is not None else _list_trace(trace)
     assert listed.listing is not None
     if trace.path not in listed.listing:
@@ -148,13 +186,7 @@ def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
     if STAMP_FILE in present:
         results.mkdir()
         gets += [(f"{remote.path}/{name}", results / name) for name in present]
-    with backend_errors(trace.url):
-        _together(trace.fs, [trace.fs._get_file(key, str(path)) for key, path in gets])
-    mtime = _ns(listed.listing[trace.path]["LastModified"])
-    os.utime(local, ns=(mtime, mtime))
-    stamp = results / STAMP_FILE
-    return TraceRef(local, results, trace.url, remote=trace.url,
-                    fetched_stamp=stamp.read_bytes() if stamp.is_file() else None)
+    return _Plan(local, results, gets, _ns(listed.listing[trace.path]["LastModified"]))
 
 
 @contextlib.contextmanager
@@ -168,8 +200,8 @@ def local_store(arg: str) -> Iterator[str]:
     assert where.listing is not None
     with scratch_dir("tdxray-store-") as scratch:
         root = Path(scratch)
-        refs = [fetch(where.join(f"{tid}{TRACE_SUFFIX}"), root, flat=True)
-                for tid in remote_trace_ids(where)]
+        refs = fetch_all([where.join(f"{tid}{TRACE_SUFFIX}") for tid in remote_trace_ids(where)],
+                         root, flat=True)
         parts = [key for key in where.listing
                  if key.rsplit("/", 1)[0] == f"{where.path}/{MANIFEST_DIR}"]
         if parts:
@@ -196,20 +228,25 @@ def publish(ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
         return
     remote = _results_location(locate(ref.remote, options))
     files = [name for name in RESULT_FILES if (ref.results_dir / name).is_file()]
-    with backend_errors(remote.url):  # the results at once, then their stamp
-        _together(remote.fs, [remote.fs._put_file(str(ref.results_dir / name),
-                                                  f"{remote.path}/{name}") for name in files])
+    _together(remote.fs, [(remote.url, remote.fs._put_file(str(ref.results_dir / name),
+                                                           f"{remote.path}/{name}"))
+                          for name in files])  # the results at once, then their stamp
     put_atomic(stamp, remote.join(STAMP_FILE))
 
 
-def _together(fs: AbstractFileSystem, calls: Sequence[Coroutine[Any, Any, Any]]) -> None:
-    """s3fs's transfers run at once on its event loop: one round trip's wait for them all."""
+def _together(fs: AbstractFileSystem,
+              calls: Sequence[tuple[str, Coroutine[Any, Any, Any]]]) -> None:
+    """s3fs's transfers (url, coroutine) run at once on its event loop: one round trip's wait
+    for them all. The first that failed is one InputError naming its URL."""
     from fsspec.asyn import sync
 
-    async def run() -> None:
-        await asyncio.gather(*calls)
+    async def run() -> list[object]:
+        return await asyncio.gather(*(call for _, call in calls), return_exceptions=True)
 
-    sync(fs.loop, run)
+    for (url, _), outcome in zip(calls, sync(fs.loop, run), strict=True):
+        if isinstance(outcome, BaseException):
+            with backend_errors(url):
+                raise outcome
 
 
 def put_atomic(local: Path, target: Location) -> None:
