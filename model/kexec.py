@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 
 from tdxray.model.base import (
     ACCOUNTING_OFF,
@@ -96,7 +97,7 @@ class KexecRules(ModelBase):
             self.emit("K001", f"{hex_range(start, end)} ({page_count(start, end)}) is still shared "
                       "at the kexec jump: the next kernel will use it as private", seq, ts, vcpu,
                       gpa=(start, end), causes=causes)
-        for start, end, causes in self.pages.runs(PageState.PENDING):
+        for start, end, causes in self._pending_at_jump():
             self.emit("K002", f"{hex_range(start, end)} ({page_count(start, end)}) was converted "
                       "back to private but never accepted, and is not in the unaccepted table",
                       seq, ts, vcpu, gpa=(start, end), causes=causes)
@@ -115,6 +116,19 @@ class KexecRules(ModelBase):
                       causes=[cpu.since_seq])
             if cpu.state == CpuState.ONLINE:
                 cpu.state, cpu.since_gen = CpuState.STOPPED, self.k.generation
+
+    def _pending_at_jump(self) -> Iterator[tuple[int, int, list[int]]]:
+        """The runs of pending pages not in the unaccepted table g+1 inherits. On a lazy TD
+        that table is the pages never accepted since boot (§4): a pending page is K002 only
+        if it was accepted once (accepted.py)."""
+        accepted = self.pages.accepted
+        for start, end, causes in self.pages.runs(PageState.PENDING):
+            if accepted is None:
+                yield start, end, causes
+                continue
+            for s, e, once in accepted.parts(start, end):
+                if once:
+                    yield s, e, self._causes_in(s, e, (PageState.PENDING,))
 
     def _boot(self, seq: int, ts: int, vcpu: int) -> None:
         k = self.k

@@ -16,6 +16,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from tdxray.model.accepted import Accepted
+from tdxray.model.accepted import Saved as AcceptedSaved
 from tdxray.model.chunks import Chunks, Snapshot
 from tdxray.model.one_change import one_change
 from tdxray.schema.constants import PAGE_SHIFT
@@ -78,6 +80,8 @@ class PageMap:
         self.record_history = record_history
         self.chunks = Chunks(limit, np.array([_N, NO_SEQ, NO_SEQ, NO_SEQ, 0]))
         self.history: list[np.ndarray] = []
+        # lazy accept: the pages accepted since boot (K002 is judged against it, accepted.py)
+        self.accepted = Accepted() if initial == PageState.UNACCEPTED else None
         for start, end in ram:
             self._assign(start, min(end, limit), (int(initial), NO_SEQ, NO_SEQ, NO_SEQ, 0))
 
@@ -93,13 +97,16 @@ class PageMap:
         """Every piece's attributes, (n, 5) (a read-only flat copy)."""
         return self.chunks.flat()[1]
 
-    def snapshot(self) -> tuple[Snapshot, int]:
+    def snapshot(self) -> tuple[Snapshot, int, AcceptedSaved | None]:
         """What `restore` needs to undo every change made after this call."""
-        return self.chunks.snapshot(), len(self.history)
+        return (self.chunks.snapshot(), len(self.history),
+                self.accepted.snapshot() if self.accepted is not None else None)
 
-    def restore(self, saved: tuple[Snapshot, int]) -> None:
+    def restore(self, saved: tuple[Snapshot, int, AcceptedSaved | None]) -> None:
         self.chunks.restore(saved[0])
         del self.history[saved[1]:]
+        if self.accepted is not None and saved[2] is not None:
+            self.accepted.restore(saved[2])
 
     def _assign(self, start: int, end: int, attrs: tuple[int, int, int, int, int]) -> None:
         """Set [start, end) to `attrs` without history (building the initial map)."""
@@ -145,6 +152,8 @@ class PageMap:
             return moved
         if not len(lo):
             return moved
+        if self.accepted is not None:
+            self.accepted.add_many(lo[change == ACCEPT], hi[change == ACCEPT])
         ca, cb = self.chunks.span(int(lo[0]), int(hi[-1]))
         window, table, end = self.chunks.get(ca, cb)
         starts, table = self._cut(window, table, lo, hi)
@@ -175,6 +184,8 @@ class PageMap:
         one = one_change(self.chunks, start, end, change, seq_bits(cause), ts, gen,
                          self.history if self.record_history else None)
         if one is not None:
+            if self.accepted is not None and change == ACCEPTED:
+                self.accepted.add(start, end)
             return one
         moved = self.apply(np.array([start], dtype=np.int64), np.array([end], dtype=np.int64),
                            np.array([_change_index(change)]), np.array([seq_bits(cause)]),

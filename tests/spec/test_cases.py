@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
+from tdxray.model import fastlane
 from tdxray.tests.spec.catalogue import SPEC_RULES
 
 CASES = Path(__file__).parent / "cases"
@@ -176,3 +177,27 @@ def test_rules_lists_the_spec_catalogue() -> None:
     rules = listed["rules"] if isinstance(listed, dict) else listed
     assert sorted((r["id"], r["name"], r["severity"]) for r in rules) == sorted(
         (rule, name, severity) for rule, (name, severity) in SPEC_RULES.items())
+
+
+def test_lazy_fast_lane_case_runs_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    """k002-lazy-fast-lane.jsonl: its plain conversions go through the fast lane (rows applied
+    there), and the core alone reports the same (the pages accepted since boot are kept by both
+    the core's ACCEPTs and the fast lane's ACCEPT layers)."""
+    name = "k002-lazy-fast-lane.jsonl"
+    case = load(CASES / name)
+    monkeypatch.chdir(CASES)
+    applied: list[int] = []
+    run = fastlane.FastLane.run
+
+    def counted(lane: fastlane.FastLane, j: int) -> int:
+        applied.append(run(lane, j))
+        return applied[-1]
+
+    monkeypatch.setattr(fastlane.FastLane, "run", counted)
+    fast = fastlane.MIN_RUN
+    for min_run in (fast, 10**9):  # the fast lane, then the core takes every event
+        monkeypatch.setattr(fastlane, "MIN_RUN", min_run)
+        applied.clear()
+        res = CliRunner().invoke(cli, ["check", name, "--format", "json"])
+        judge(case, json.loads(res.stdout), res.exit_code)
+        assert sum(applied) == (89 if min_run == fast else 0)
