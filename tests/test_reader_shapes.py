@@ -397,3 +397,20 @@ def test_trace_cmd_report_options(tmp_path: Path, name: str) -> None:
     path = SHAPES / "6.12" / name
     assert detect_source_format(path.read_bytes(), "capture") == "ftrace-guest"
     assert ingest(tmp_path, path) == (0, "", loads((102_420_678_000, 0, 2)))
+
+
+def test_the_stacktrace_option(tmp_path: Path) -> None:
+    """stacktrace: a `<stack trace>` event after each event, its frames as ` => sym` lines
+    (trace_stack_print()): a `kernel_stack` event each, the frames not kept."""
+    stack = {"vcpu": 0, "kind": "kernel_stack", "extra": json.dumps({"fields": ""})}
+    assert ingest(tmp_path, SHAPES / "6.12" / "trace-stacktrace") == (0, "", [
+        *loads((121_787_107_000, 0, 13)),
+        {"seq": 2, "ts_ns": 121_790_633_000, **stack, "line": 14},
+        {"seq": 3, "ts_ns": 121_793_928_000, **stack, "line": 21}])
+
+
+def test_the_verbose_latency_format_is_refused(tmp_path: Path) -> None:
+    path = SHAPES / "6.12" / "trace-latency-verbose"
+    assert ingest(tmp_path, path) == (
+        2, f"tdxray: error: {path}:10: latency-format line: its time is microseconds since the "
+        "buffer's start, not the trace clock (echo nolatency-format > trace_options)\n", [])

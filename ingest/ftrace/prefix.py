@@ -3,7 +3,9 @@
 `<comm>-<pid> [<cpu>] <flags> <sec>.<usec>: <event>: <fields>` (FORMATS.md §2). The compiled scan
 (ftrace/scan.py) takes apart the canonical shape, and the fields of the hot host events with it;
 the rare other lines (a tgid column, a comm holding ": ", a print event's `sym+off/size` or
-`sym <addr>`, header and buffer-marker lines) go through a Python regex. A line that says events
+`sym <addr>`, the function tracer's `func <-parent`, a `<stack trace>`, header and
+buffer-marker lines) go through a Python regex. A stack's ` => frame` lines are not events
+(the `kernel_stack` event keeps no frames). A line that says events
 were lost (ftrace/shapes.py) becomes a `lost_events` row with the time of the event line after
 it (the kernel prints the marker before the first event that follows the loss).
 """
@@ -32,10 +34,13 @@ SLOW_RE = re.compile(
     r"(?:(?P<name>\w{1,64})"
     r"(?:\+0x[0-9a-f]{1,16}/0x[0-9a-f]{1,16})?(?: <[0-9a-f]{8,16}>)?:(?: +|$)|"
     # the function tracer: `func <-parent`, `func` (noprint-parent), with +off/size (sym-offset)
-    r"(?=[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: <[0-9a-f]{8,16}>)?(?: <-\S+)?$))")
+    r"(?=[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?(?: <[0-9a-f]{8,16}>)?(?: <-\S+)?$)|"
+    # the stacktrace option's event (trace_stack_print()), its frames on the lines after it
+    r"(?P<stack><(?:user )?stack trace>$))")
 FUNCTION = "function"  # the function tracer's event (events/ftrace/function)
+STACKS = {"<stack trace>": "kernel_stack", "<user stack trace>": "user_stack"}
 NOT_EVENT_RE = re.compile(
-    r"\s*(?:#.*|CPU \d+ is empty"
+    r"\s*(?:#.*|CPU \d+ is empty| => \S.*"
     r"|cpus=\d+|version = \d+|CPU \d+ buffer started)?\s*")
 
 
@@ -133,5 +138,6 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
         bad.append((i, TS_TOO_LARGE))
         return
     offset = len(text[:m.end()].encode("utf-8"))
-    slow.append((i, ts, int(m["cpu"] or m["lcpu"]), _name_index(names, m["name"] or FUNCTION),
+    name = m["name"] or (STACKS[m["stack"]] if m["stack"] else FUNCTION)
+    slow.append((i, ts, int(m["cpu"] or m["lcpu"]), _name_index(names, name),
                  min(int(lines.starts[i]) + offset, int(lines.ends[i]))))

@@ -29,7 +29,9 @@ ENTRIES_RE = re.compile(r"# entries-in-buffer/entries-written: (?P<kept>\d{1,20}
 
 _TICKS = re.compile(r"\s*.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d{1,6}\]\s+(?:\S{4,5}\s+)?"
                     r"(?P<ticks>\d{1,20}): \w")
-_LATENCY = re.compile(r"\s*.*-\d+\s+\d{1,6}\S{4,6}\s+\d+us.: \w")
+_LATENCY = re.compile(r"\s*.*-\d+\s+\d{1,6}\S{4,6}\s+\d+us.: \w"  # and with verbose:
+                      r"|\s*\S+\s+\d+\s+\d+ \d+ [0-9a-f]{8} [0-9a-f]{8} \[[0-9a-f]{8,16}\] "
+                      r"\d+\.\d{3}ms")
 _RAW = re.compile(r"\s*(?:\d+ \d+ \d+ |[0-9a-f]{8} [0-9a-f]{8} [0-9a-f]{16} )(?:type: \d+|#)")
 _GRAPH = re.compile(r"\s*(?:\d{1,6}\)|CPU) .*\|")
 _NO_CONTEXT = re.compile(r"\w{1,64}(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?: .*")

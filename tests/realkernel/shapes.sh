@@ -66,6 +66,12 @@ if [ -x /usr/bin/trace-cmd ]; then
     echo global > $T/trace_clock
     echo 1 > $T/events/tdxray/enable; echo 1 > $T/tracing_on
 fi
+# A kernel stack after each event (stacktrace), and the verbose latency format.
+echo stacktrace > $T/trace_options; load; echo nostacktrace > $T/trace_options
+dump option-stacktrace
+echo latency-format > $T/trace_options; echo verbose > $T/trace_options
+dump option-latency-verbose
+echo noverbose > $T/trace_options; echo nolatency-format > $T/trace_options
 # The function tracers on the kexec load (print-parent is on by default).
 echo machine_kexec_prepare > $T/set_ftrace_filter
 echo function > $T/current_tracer
