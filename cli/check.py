@@ -30,7 +30,7 @@ from tdxray.schema.errors import InputError
 from tdxray.store.atomic import atomic_path
 from tdxray.store.layout import TraceRef, results_dir_for
 from tdxray.store.manifest import record_check
-from tdxray.store.mirror import publish
+from tdxray.store.mirror import Publisher
 
 
 def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
@@ -50,13 +50,14 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
         total = sum(len(refs) for _, refs in per_arg)
         n = 0
         for arg, refs in per_arg:
-            for ref in refs:
-                n += 1
-                many = f" ({n}/{total})" if total > 1 else ""
-                progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
-                result = replay_file(ref.path, ref.results_dir, progress)
-                publish(ref)
-                out.append(checked_trace(ref, result, fmt in WANT_LINES))
+            with Publisher() as uploads:  # an s3:// trace's results go up during the next replay
+                for ref in refs:
+                    n += 1
+                    many = f" ({n}/{total})" if total > 1 else ""
+                    progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
+                    result = replay_file(ref.path, ref.results_dir, progress)
+                    uploads.publish(ref)
+                    out.append(checked_trace(ref, result, fmt in WANT_LINES))
             record_check(arg, [(ref.path, _stamp_text(ref)) for ref in refs])
     return out
 

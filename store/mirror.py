@@ -14,6 +14,7 @@ all of them are in place; results that did not change since the fetch are not up
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import tempfile
@@ -221,17 +222,48 @@ def _ns(when: object) -> int:
 
 def publish(ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
     """Put the ref's results beside its remote trace, when they changed since the fetch."""
-    if ref.remote is None:
-        return
-    stamp = ref.results_dir / STAMP_FILE
-    if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
-        return
-    remote = _results_location(locate(ref.remote, options))
-    files = [name for name in RESULT_FILES if (ref.results_dir / name).is_file()]
-    _together(remote.fs, [(remote.url, remote.fs._put_file(str(ref.results_dir / name),
-                                                           f"{remote.path}/{name}"))
-                          for name in files])  # the results at once, then their stamp
-    put_atomic(stamp, remote.join(STAMP_FILE))
+    with Publisher() as uploads:
+        uploads.publish(ref, options)
+
+
+class Publisher:
+    """Results published in the background while the caller goes on (the next trace's replay);
+    the block ends when every upload is done (the first failure: one InputError naming its
+    URL). A block left by an exception cancels what is still uploading: each trace's files go
+    up before its replay.json, so a cancelled trace's results are never taken as fresh."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, concurrent.futures.Future[None]]] = []
+
+    def publish(self, ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
+        if ref.remote is None:
+            return
+        stamp = ref.results_dir / STAMP_FILE
+        if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
+            return
+        remote = _results_location(locate(ref.remote, options))
+        files = [name for name in RESULT_FILES if (ref.results_dir / name).is_file()]
+        fs = remote.fs
+
+        async def upload() -> None:  # the results at once, then their stamp
+            await asyncio.gather(*(fs._put_file(str(ref.results_dir / name),
+                                                f"{remote.path}/{name}") for name in files))
+            await fs._put_file(str(stamp), f"{remote.path}/{STAMP_FILE}")
+
+        self._pending.append((remote.url, asyncio.run_coroutine_threadsafe(upload(), fs.loop)))
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        pending, self._pending = self._pending, []
+        if kind is not None:
+            for _, future in pending:
+                future.cancel()
+            return
+        for url, future in pending:
+            with backend_errors(url):
+                future.result()
 
 
 def _together(fs: AbstractFileSystem,
