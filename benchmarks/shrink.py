@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tdxray.analyses.shrink.run import shrink_in
 from tdxray.analyses.shrink.session import Session
-from tdxray.analyses.shrink.trace import open_text_trace
+from tdxray.analyses.shrink.stored import open_stored_trace
 from tdxray.model.catalogue import SEVERITY_RANK
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import SCENARIOS
@@ -63,7 +63,7 @@ def iter_rows(path: Path, max_replays: int, name: str | None = None, seconds: fl
     yielding each row when it is done. The trace is read, ingested and replayed once for all
     of them (`setup` hears how long that took); a row's seconds are its own shrink's."""
     started = time.monotonic()
-    with Session(open_text_trace(path), path) as session:
+    with Session(open_stored_trace(str(path))) as session:  # as `tdxray shrink` opens it
         if setup is not None:
             setup(name or path.stem, len(session.trace), time.monotonic() - started)
         seen: dict[tuple[str, str], None] = {}

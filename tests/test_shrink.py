@@ -154,16 +154,16 @@ def test_cli_reproducer_of_a_long_trace_is_checked_with_that_divergence(
     assert run.stdout.startswith("K003 de499980daecc215: 5000 -> ")
 
 
-def test_progress_on_a_terminal_loading_converting_replaying_then_stages(tmp_path: Path) -> None:
+def test_progress_on_a_terminal_converting_replaying_then_stages(tmp_path: Path) -> None:
     from tdxray.tests.test_progress import stderr_on
 
     args = ["shrink", str(UNFIXED), "--rule", "K004", "-o", str(tmp_path / "min.jsonl")]
     code, out, err = stderr_on(True, *args, cwd=tmp_path)
     assert code == 0 and out.startswith("K004 3141cba4413b2289: 150 -> 2 events")
     name = str(UNFIXED)
-    at = [err.index(f"loading {name}"), err.index(f"reading {name}"),
-          err.index(f"replaying {name}"), err.index("tdxray: shrink: after causes: 4 events")]
-    assert at == sorted(at) and "150 events" in err[at[0]:at[1]]
+    at = [err.index(f"reading {name}"), err.index(f"replaying {name}"),
+          err.index("tdxray: shrink: after causes: 4 events")]
+    assert at == sorted(at) and f"replaying {name} 150 events" in err[at[1]:at[2]]
     code, quiet_out, err = stderr_on(True, *args, "-q", cwd=tmp_path)
     assert (code, quiet_out.rsplit(", ", 1)[0], err) == (0, out.rsplit(", ", 1)[0], "")
 
@@ -177,28 +177,32 @@ def test_a_trace_left_in_its_file_shrinks_as_one_read_whole(unshare_5k: Path) ->
     assert in_file.lines(lazy.keep) == whole.trace.lines(whole.keep)
 
 
-def test_lines_out_of_seq_order_take_the_jsonl_way(tmp_path: Path) -> None:
+def _refused_as_check_refuses(path: Path, out: Path) -> str:
+    """shrink's one line for a TRACE check cannot read: check's own, exit 2, nothing written."""
+    run = CliRunner().invoke(cli, ["shrink", str(path), "--rule", "K001", "-o", str(out)])
+    check = CliRunner().invoke(cli, ["check", str(path), "-q"])
+    assert (run.exit_code, check.exit_code) == (2, 2) and not out.exists()
+    assert run.stderr == check.stderr
+    return run.stderr
+
+
+def test_lines_out_of_seq_order_are_refused_as_check_refuses_them(tmp_path: Path) -> None:
     lines = UNFIXED.read_text().splitlines()
-    lines[5], lines[6] = lines[6], lines[5]  # ingest refuses it; read whole, sorted by seq
+    lines[5], lines[6] = lines[6], lines[5]
     swapped = tmp_path / "swapped.jsonl"
     swapped.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "min.jsonl"
-    run = CliRunner().invoke(cli, ["shrink", str(swapped), "--rule", "K001", "-o", str(out)])
-    assert run.exit_code == 0, run.output
-    expected = shrink(read_text_trace(UNFIXED), "K001")
-    assert out.read_text().splitlines() == expected.trace.lines(expected.keep)
+    assert _refused_as_check_refuses(swapped, tmp_path / "min.jsonl") == (
+        f"tdxray: error: {swapped}:7: seq 5 does not increase (previous 6)\n")
 
 
-def test_a_line_that_is_not_json_is_one_line_exit_2(tmp_path: Path) -> None:
+def test_a_line_that_is_not_json_is_check_s_one_line_exit_2(tmp_path: Path) -> None:
     lines = UNFIXED.read_text().splitlines()
     lines[3] = '{"seq": 3, "kind'
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "min.jsonl"
-    run = CliRunner().invoke(cli, ["shrink", str(bad), "--rule", "K001", "-o", str(out)])
-    assert run.exit_code == 2 and not out.exists()
-    assert run.stderr == (f"tdxray: error: {bad}: line 4: not JSON (Invalid control "
-                          "character at)\n")  # the line's own newline, in the string
+    assert _refused_as_check_refuses(bad, tmp_path / "min.jsonl") == (
+        f"tdxray: error: {bad}:4: malformed JSON: unexpected end of data: line 1 column 17 "
+        "(char 16)\n")
 
 
 def test_benchmark_simulates_sizes_and_prints_rows_as_it_goes(

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from tdxray.analyses.shrink.stored import StoredTrace
 from tdxray.analyses.shrink.trace import Trace
 from tdxray.ingest.materialize import Track, trace_file_for
 from tdxray.model.divergence import Divergence
@@ -43,12 +44,17 @@ class RowsTrace:
 class Candidates:
     """The trace ingested once (from `source`, the file read, when given: no JSON written).
     `table` is None when its rows do not map 1:1 to the events read (then every candidate
-    goes the JSONL way); `path` is the whole trace's Parquet file."""
+    goes the JSONL way); `path` is the whole trace's Parquet file. A StoredTrace's rows are
+    its events: taken as they are."""
 
     def __init__(self, trace: Trace, workdir: Path, source: Path | None = None,
                  track: Track | None = None) -> None:
         self.table: pa.Table | None = None
         self.path: Path | None = None
+        if isinstance(trace, StoredTrace):
+            self.table, self.header, self.path = trace.table, trace.header, trace.path
+            self.seqs = trace.table.column("seq").to_numpy()
+            return
         if source is None:
             source = workdir / "whole.jsonl"
             trace.write(list(range(len(trace))), source)

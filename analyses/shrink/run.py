@@ -125,9 +125,19 @@ def _stage(units: list[list[int]], keep: list[int], oracle: Oracle) -> list[int]
     return flatten([fixed, *ddmin(live, fixed, oracle)])
 
 
+class ReadBackError(Exception):
+    """The reproducer, read back as `check` reads it, does not reveal the divergence it was
+    shrunk for: an inconsistency inside tdxray (a bug), never a property of the input."""
+
+    def __init__(self, trace_id: str, rule: str, fingerprint: str, events: int) -> None:
+        super().__init__(f"{trace_id}: the {events}-event reproducer of {rule} {fingerprint} "
+                         "does not reveal it when read back")
+        self.trace_id, self.rule, self.fingerprint, self.events = (trace_id, rule, fingerprint,
+                                                                   events)
+
+
 def _verify(session: Session, keep: list[int], target: Divergence) -> None:
     """The reproducer as `check` will read it (JSONL, ingested) shows the divergence."""
     found = replay_lines(session.trace, keep, Path(session.replays.workdir)) or []
     if not any((d.rule, d.fingerprint) == (target.rule, target.fingerprint) for d in found):
-        raise RuntimeError(f"shrink: the {len(keep)}-event reproducer of {target.rule} "
-                           f"{target.fingerprint} does not reveal it when read back")
+        raise ReadBackError(session.trace_id, target.rule, target.fingerprint, len(keep))

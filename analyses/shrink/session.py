@@ -19,6 +19,7 @@ from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import Progress, replay_trace
 from tdxray.schema.errors import InputError
+from tdxray.schema.td import TraceHeader
 
 
 class Session:
@@ -69,8 +70,13 @@ class Session:
             if d.rule == rule and fingerprint in (None, d.fingerprint):
                 return d
         what = f"{rule} with fingerprint {fingerprint}" if fingerprint else rule
-        raise InputError(f"the trace does not reveal {what}",
-                         str(self.trace.header.get("trace_id")))
+        raise InputError(f"the trace does not reveal {what}", self.trace_id)
+
+    @property
+    def trace_id(self) -> str:
+        header = self.trace.header
+        return header.trace_id if isinstance(header, TraceHeader) else str(
+            header.get("trace_id"))
 
     def index_of(self, seq: int) -> int | None:
         """The event index of an original seq, or of the last event before it (None: the

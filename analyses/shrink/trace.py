@@ -1,6 +1,7 @@
 """A trace as the shrinker handles it: the header and the events, in seq order. A TextTrace
 holds every event as a JSON object; a FileTrace leaves them in the file and reads again only
-the lines of the events kept (a long trace's events live as Arrow rows: shrink/rows.py)."""
+the lines of the events kept (a long trace's events live as Arrow rows: shrink/rows.py); a
+StoredTrace is TRACE as `check` opens it, held as its rows (shrink/stored.py: the CLI's)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tdxray.analyses.shrink.stored import StoredTrace
 from tdxray.schema.errors import InputError
 
 COUNT_LINES = 10_000
@@ -84,7 +86,7 @@ class FileTrace:
         return read_text_trace(self.path)
 
 
-Trace = TextTrace | FileTrace
+Trace = TextTrace | FileTrace | StoredTrace
 
 
 def open_text_trace(path: Path, count: Count | None = None) -> FileTrace:
