@@ -52,6 +52,17 @@ def test_a_filter_on_trace_id_reads_that_trace_s_file_only(store: Path, view: st
         assert per_trace["sample-unshare-failure"] > 0
 
 
+@pytest.mark.parametrize("view", ["divergences", "page_history"])
+def test_results_views_over_files_prune_by_trace_id_too(
+        store: Path, view: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big store's results stay in their files (views, not tables): pruned the same way."""
+    monkeypatch.setattr("tdxray.analyses.sql.views.RESULTS_IN_MEMORY_BYTES", 0)
+    with Session(store) as session:
+        one = f"SELECT count(trace_id) FROM {view} WHERE trace_id = 'sample-unshare-failure'"
+        assert _files_read(session, one) == ("1/3", "1")
+        assert _files_read(session, f"SELECT count(trace_id) FROM {view}") == (None, "3")
+
+
 def _views(session: Session) -> list[str]:
     """The views and tables defined so far (read below the session's lazy definitions)."""
     rows = session.con.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
