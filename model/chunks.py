@@ -1,10 +1,11 @@
 """The page map's pieces in chunks: sorted starts and their attribute rows, a chunk at a time.
 
 A change rewrites only the chunks that hold the pieces it touches (plus a neighbour piece each
-side, for merging), so one change costs O(log n + CHUNK) however fragmented the map is, and a
-batch of changes costs the pieces between its first and its last. Chunks are never changed in
-place (a snapshot is a copy of three lists), and whole-map queries read a flat copy that is
-built once per change.
+side, for merging). A single change first cuts a long chunk into chunks of about CHUNK pieces,
+so it costs O(log n + CHUNK) however fragmented the map is; a batch of changes works on the
+pieces between its first and its last and leaves them as one chunk (a batch over the whole map
+costs what one flat array would). Chunks are never changed in place (a snapshot is a copy of
+three lists), and whole-map queries read a flat copy that is built once per change.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from itertools import pairwise
 
 import numpy as np
 
-CHUNK = 512  # pieces per chunk, about: a change rewrites chunks of between CHUNK and 2*CHUNK
+CHUNK = 512  # pieces per chunk that single changes edit: between CHUNK and 2*CHUNK
 
 Snapshot = tuple[list[np.ndarray], list[np.ndarray], list[int]]
 
@@ -68,19 +69,26 @@ class Chunks:
         return (np.concatenate(self.starts[ca:cb]), np.concatenate(self.attrs[ca:cb]), end)
 
     def put(self, ca: int, cb: int, starts: np.ndarray, attrs: np.ndarray) -> None:
-        """Replace chunks ca..cb-1 with `starts`/`attrs` (fresh arrays), cut into chunks."""
-        n = len(starts)
-        k = max(n // CHUNK, 1)
-        if k == 1:
-            new_starts, new_attrs = [starts], [attrs]
-        else:
-            cuts = list(pairwise(((np.arange(k + 1) * n) // k).tolist()))
-            new_starts = [starts[a:b].copy() for a, b in cuts]
-            new_attrs = [attrs[a:b].copy() for a, b in cuts]
-        self.starts[ca:cb] = new_starts
-        self.attrs[ca:cb] = new_attrs
-        self.firsts[ca:cb] = [int(s[0]) for s in new_starts]
+        """Replace chunks ca..cb-1 with `starts`/`attrs` (fresh arrays) as one chunk, however
+        long: a batch over much of the map leaves it whole, and `split` cuts it up only when
+        a single change comes to edit it."""
+        self.starts[ca:cb] = [starts]
+        self.attrs[ca:cb] = [attrs]
+        self.firsts[ca:cb] = [int(starts[0])]
         self._flat = None
+
+    def split(self, c: int) -> bool:
+        """Cut chunk c into chunks of CHUNK to 2*CHUNK pieces if it is longer (True if cut)."""
+        starts, attrs = self.starts[c], self.attrs[c]
+        n = len(starts)
+        k = n // CHUNK
+        if n <= 2 * CHUNK:
+            return False
+        cuts = list(pairwise(((np.arange(k + 1) * n) // k).tolist()))
+        self.starts[c:c + 1] = [starts[a:b].copy() for a, b in cuts]
+        self.attrs[c:c + 1] = [attrs[a:b].copy() for a, b in cuts]
+        self.firsts[c:c + 1] = [int(starts[a]) for a, _ in cuts]
+        return True
 
     def flat(self) -> tuple[np.ndarray, np.ndarray]:
         """Every piece's start and attributes (read-only: built once per change)."""
@@ -90,6 +98,26 @@ class Chunks:
             starts.flags.writeable = attrs.flags.writeable = False
             self._flat = (starts, attrs)
         return self._flat
+
+    def pieces_at(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each x: where the piece holding it ends, and its attributes (chunk by chunk:
+        no flat copy of the map)."""
+        order = np.argsort(x, kind="stable")
+        xs = x[order]
+        chunk = np.searchsorted(np.array(self.firsts), xs, side="right") - 1
+        ends = np.empty(len(x), dtype=np.int64)
+        attrs = np.empty((len(x), self.attrs[0].shape[1]), dtype=np.int64)
+        cuts = [0, *(np.flatnonzero(chunk[1:] != chunk[:-1]) + 1).tolist(), len(x)]
+        for a, b in pairwise(cuts):
+            if a == b:
+                continue
+            c = int(chunk[a])
+            starts = self.starts[c]
+            i = starts.searchsorted(xs[a:b], side="right") - 1
+            nxt = np.append(starts[1:], self.end_of(c, len(starts) - 1))
+            ends[order[a:b]] = nxt[i]
+            attrs[order[a:b]] = self.attrs[c][i]
+        return ends, attrs
 
     def snapshot(self) -> Snapshot:
         return list(self.starts), list(self.attrs), list(self.firsts)

@@ -10,9 +10,11 @@ what came before it in the run) ends the run just before it: the core takes it f
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from tdxray.model.columns import BatchView
+from tdxray.model.columns import BatchView, distinct
 from tdxray.model.core import Model
 from tdxray.model.layers import layers
 from tdxray.model.pagemap import ACCEPT, SHARE, UNSHARE, PageMap
@@ -25,17 +27,27 @@ from tdxray.schema.constants import (
 
 MIN_RUN = 64  # shorter runs are not worth the array set-up: the core takes them
 FIRST_TRY = 4096  # events of the first attempt after a cut; doubled after each clean one
+MAX_TRY = 1 << 20
 
 _LEVEL_SIZE = np.zeros(256, dtype=np.uint64)
 for _level, _size in ACCEPT_LEVEL_SIZES.items():
     _LEVEL_SIZE[_level] = _size
 
 
+@dataclass
+class Pace:
+    """How many events the lane tries next: kept from batch to batch of one replay, so a long
+    clean run is applied in few large attempts however small the batches are."""
+
+    attempt: int = field(default_factory=lambda: FIRST_TRY)  # read when made (tests patch it)
+
+
 class FastLane:
     """The plain conversions of one batch's core events, found with columnar operations."""
 
-    def __init__(self, model: Model, core: BatchView) -> None:
+    def __init__(self, model: Model, core: BatchView, pace: Pace | None = None) -> None:
         self.model = model
+        self.pace = pace or Pace()
         is_map, is_accept = core.is_kind("map_gpa"), core.is_kind("accept")
         gpa, status = core.number("gpa"), core.number("status", 1)
         sbit = np.uint64(model.sbit)
@@ -72,7 +84,6 @@ class FastLane:
         bad = np.append(np.flatnonzero(~self.plain), len(self.plain))
         self.run_end = bad[np.searchsorted(bad, np.arange(len(self.plain)))]
         self.slow_until = 0
-        self.attempt = FIRST_TRY
 
     def open(self) -> bool:
         """The core's state lets plain conversions through (nothing pending to judge)."""
@@ -84,13 +95,14 @@ class FastLane:
         """Apply the plain run starting at row j (or a prefix of it); rows applied."""
         if j < self.slow_until or self.run_end[j] - j < MIN_RUN or not self.open():
             return 0
-        stop = min(int(self.run_end[j]), j + self.attempt)
+        pace = self.pace
+        stop = min(int(self.run_end[j]), j + pace.attempt)
         stop = self._before_open_ops(j, stop)
         done = self._apply(j, stop) if stop - j >= MIN_RUN else 0
         if done < MIN_RUN:
-            self.slow_until, self.attempt = j + MIN_RUN, FIRST_TRY
+            self.slow_until, pace.attempt = j + MIN_RUN, FIRST_TRY
             return done
-        self.attempt = self.attempt * 2 if done == stop - j else FIRST_TRY
+        pace.attempt = min(pace.attempt * 2, MAX_TRY) if done == stop - j else FIRST_TRY
         return done
 
     def _before_open_ops(self, j: int, stop: int) -> int:
@@ -113,7 +125,7 @@ class FastLane:
             pages.restore(saved)
             stop = failed
             self._layers(pages, j, stop, level[:stop - j])
-        for vcpu in np.unique(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():
+        for vcpu in distinct(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():
             self.model.k.ops.pop(vcpu, None)
         return stop - j
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tdxray.model.columns import distinct
+
 MAX_ROUNDS = 8  # a longer chain of overlapping changes is cut: the core takes the rest
 MAX_SPREAD = 32  # elementary segments per change, on average: beyond it the core goes on
 
@@ -13,7 +15,7 @@ MAX_SPREAD = 32  # elementary segments per change, on average: beyond it the cor
 def layers(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, int]:
     """Each change's layer, and how many changes (a prefix, in seq order) got an exact one."""
     m = len(lo)
-    cuts = np.unique(np.concatenate([lo, hi]))
+    cuts = distinct(np.concatenate([lo, hi]))
     a = np.searchsorted(cuts, lo)
     b = np.searchsorted(cuts, hi)
     spans = b - a

@@ -22,6 +22,8 @@ def one_change(chunks: Chunks, lo: int, hi: int, table: tuple[int, ...], seq: in
     """Move [lo, hi) (lo < hi <= limit) to table[old state]; pages moved, or None if the
     range reaches a chunk's edge. History rows go to `history` unless it is None."""
     c, i = chunks.locate(lo)
+    if chunks.split(c):  # a batch left it long: cut it up first
+        c, i = chunks.locate(lo)
     chunk = chunks.starts[c]
     j = int(chunk.searchsorted(hi, side="left"))  # pieces i..j-1 overlap [lo, hi)
     if i == 0 or j >= len(chunk):

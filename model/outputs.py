@@ -7,6 +7,7 @@ divergences.parquet also carries, in its metadata, the replay's coverage and cou
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,9 @@ _STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState])
 
 
 class PageHistoryWriter:
-    """Streams page-history intervals to Parquet as replay produces them."""
+    """Streams page-history intervals to Parquet as replay produces them; encoding and
+    compressing a row group runs on a writer thread while replay goes on (one at a time, in
+    order; a write's error is raised by the next flush or by close)."""
 
     FLUSH_ROWS = 1 << 16
 
@@ -119,6 +122,8 @@ class PageHistoryWriter:
         self._rows: list[np.ndarray] = []
         self._pending = 0
         self.rows_written = 0
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdxray-history")
+        self._writing: Future[None] | None = None
 
     def add(self, rows: np.ndarray) -> None:
         """Rows of (n, 9) int64 (HistoryRow's columns), buffered into large row groups."""
@@ -153,10 +158,20 @@ class PageHistoryWriter:
             "generation": column(7, pa.uint32()),
             "cause_seq": column(8, pa.uint64()),
         }, schema=PAGE_HISTORY_SCHEMA.with_metadata(None))
-        self._writer.write_table(table)
+        self._wait()
+        self._writing = self._thread.submit(self._writer.write_table, table)
         self.rows_written += n
         self._rows, self._pending = [], 0
 
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
     def close(self) -> None:
-        self.flush()
-        self._writer.close()
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self._thread.shutdown(wait=True)
+            self._writer.close()

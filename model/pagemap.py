@@ -12,6 +12,7 @@ intervals it overwrites into the page history (for `page_history.parquet`), as a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -71,6 +72,17 @@ def seq_value(bits: int) -> int:
     return bits + (1 << 64) if bits < NO_SEQ else bits
 
 
+@dataclass(frozen=True)
+class _Window:
+    ca: int  # chunks ca..cb-1 ...
+    cb: int
+    starts: np.ndarray  # ... as arrays
+    table: np.ndarray
+    a: int  # the pieces a..b-1 of them a change works on
+    b: int
+    end: int  # where piece b-1 ends
+
+
 class PageMap:
     """Pieces from each start to the next (the last to `limit`) with their attributes."""
 
@@ -108,16 +120,25 @@ class PageMap:
         if self.accepted is not None and saved[2] is not None:
             self.accepted.restore(saved[2])
 
+    def _window(self, lo: int, hi: int) -> _Window:
+        """The chunks holding [lo, hi)'s pieces, and within them the pieces it covers plus
+        one neighbour each side (for merging)."""
+        ca, cb = self.chunks.span(lo, hi)
+        starts, table, end = self.chunks.get(ca, cb)
+        a = max(int(starts.searchsorted(lo, side="right")) - 2, 0)
+        b = min(int(starts.searchsorted(hi, side="left")) + 1, len(starts))
+        return _Window(ca, cb, starts, table, a, b, int(starts[b]) if b < len(starts) else end)
+
     def _assign(self, start: int, end: int, attrs: tuple[int, int, int, int, int]) -> None:
         """Set [start, end) to `attrs` without history (building the initial map)."""
         if start >= end:
             return
-        ca, cb = self.chunks.span(start, end)
-        window, table, _ = self.chunks.get(ca, cb)
-        starts, table = self._cut(window, table, np.array([start]), np.array([end]))
+        w = self._window(start, end)
+        starts, table = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], np.array([start]),
+                                  np.array([end]))
         inside = (starts >= start) & (starts < end)
         table[inside] = attrs
-        self._splice(ca, cb, starts, table)
+        self._splice(w, starts, table)
 
     def _cut(self, window: np.ndarray, table: np.ndarray, lo: np.ndarray,
              hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +151,24 @@ class PageMap:
         bounds, pos = bounds[new], pos[new]
         return np.insert(window, pos, bounds), np.insert(table, pos, table[pos - 1], axis=0)
 
-    def _splice(self, ca: int, cb: int, starts: np.ndarray, table: np.ndarray) -> None:
-        """Replace chunks ca..cb-1 with `starts`/`table`, merging equal neighbours."""
+    def _splice(self, w: _Window, starts: np.ndarray, table: np.ndarray,
+                touched: np.ndarray | None = None) -> None:
+        """Put `starts`/`table` in place of the window's pieces, merging equal neighbours.
+        With `touched` (the pieces that may now equal their predecessor: the changed ones,
+        those after them and those a cut began), only those are compared: the others were
+        maximal already."""
         keep = np.ones(len(starts), dtype=bool)
-        keep[1:] = (table[1:] != table[:-1]).any(axis=1)
-        self.chunks.put(ca, cb, starts[keep], table[keep])
+        if touched is None:
+            keep[1:] = (table[1:] != table[:-1]).any(axis=1)
+        else:
+            p = touched[(touched > 0) & (touched < len(starts))]
+            keep[p] = (table[p] != table[p - 1]).any(axis=1)
+        if not keep.all():
+            starts, table = starts[keep], table[keep]
+        if w.a or w.b < len(w.starts):
+            starts = np.concatenate([w.starts[:w.a], starts, w.starts[w.b:]])
+            table = np.concatenate([w.table[:w.a], table, w.table[w.b:]])
+        self.chunks.put(w.ca, w.cb, starts, table)
 
     # --- changes -----------------------------------------------------------------------------
 
@@ -154,10 +188,9 @@ class PageMap:
             return moved
         if self.accepted is not None:
             self.accepted.add_many(lo[change == ACCEPT], hi[change == ACCEPT])
-        ca, cb = self.chunks.span(int(lo[0]), int(hi[-1]))
-        window, table, end = self.chunks.get(ca, cb)
-        starts, table = self._cut(window, table, lo, hi)
-        ends = np.append(starts[1:], end)
+        w = self._window(int(lo[0]), int(hi[-1]))
+        starts, table = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
+        ends = np.append(starts[1:], w.end)
         j = np.searchsorted(lo, starts, side="right") - 1
         covered = (j >= 0) & (starts < hi[np.maximum(j, 0)])
         idx = np.flatnonzero(covered)
@@ -171,7 +204,8 @@ class PageMap:
                 starts[idx], ends[idx], old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
                 seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
         table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
-        self._splice(ca, cb, starts, table)
+        cuts = np.searchsorted(starts, np.concatenate([lo, hi]))
+        self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
         np.add.at(moved, cj, (ends[idx] - starts[idx]) >> PAGE_SHIFT)
         return moved
 
@@ -194,10 +228,9 @@ class PageMap:
 
     def pending_whole(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """Per range: does it lie inside one pending or unaccepted piece (ACCEPT's fast case)?"""
-        i = np.searchsorted(self.starts, lo, side="right") - 1
-        nxt = np.append(self.starts, self.limit)[i + 1]
-        state = self.attrs[i, STATE]
-        return (hi <= nxt) & ((state == _D) | (state == _U))
+        ends, attrs = self.chunks.pieces_at(lo)
+        state = attrs[:, STATE]
+        return (hi <= ends) & ((state == _D) | (state == _U))
 
     def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
         """Make [start, end) private if it lies inside one pending or unaccepted piece (the

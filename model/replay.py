@@ -26,7 +26,7 @@ from tdxray.model.core import ACCOUNTING_OFF, NR_SHARED, Model
 from tdxray.model.coverage import plan
 from tdxray.model.death import DEATH_KINDS
 from tdxray.model.divergence import Divergence
-from tdxray.model.fastlane import FastLane
+from tdxray.model.fastlane import FastLane, Pace
 from tdxray.model.outputs import (
     DIVERGENCES_FILE,
     PAGE_HISTORY_FILE,
@@ -66,8 +66,10 @@ def replay_trace(path: Path, results_dir: Path | None = None,
         return _replay(trace, None, progress)
     with scratch_dir("tdxray-replay-") as scratch:
         history = PageHistoryWriter(Path(scratch) / PAGE_HISTORY_FILE, trace.trace_id)
-        result = _replay(trace, history, progress)
-        history.close()
+        try:
+            result = _replay(trace, history, progress)
+        finally:
+            history.close()  # its writer thread ends either way
         _store_results(trace, result, Path(scratch), results_dir)
     return result
 
@@ -153,13 +155,14 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
     bulk = BulkChecks(trace.header.td.vcpus)
     markers = scan.console_markers()
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
+    pace = Pace()  # the fast lane's attempts grow across batches
     model.plan_phases(scan.phase_items, markers)
     model.plan_deaths(scan.deaths, scan.observed().cr4_write)
     done = 0
     for batch in trace.iter_batches(READ_COLUMNS, batch_size=BATCH_ROWS, prefetch=True):
         view = BatchView(batch)
         observe(scan, view)
-        replay_batch(model, view, markers, marker_seqs)
+        replay_batch(model, view, markers, marker_seqs, pace)
         bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
                  np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
         if history is not None:
@@ -236,14 +239,14 @@ def _pylist(column: pa.Array) -> list:
 
 
 def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
-                  marker_seqs: np.ndarray) -> None:
+                 marker_seqs: np.ndarray, pace: Pace | None = None) -> None:
     rows = np.flatnonzero(_core_mask(view, marker_seqs, model.death_seqs))
     batch = view.batch
     all_ts = view.ts
     prev = -1
     if len(rows):
         core = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows))
-        lane = FastLane(model, BatchView(core))
+        lane = FastLane(model, BatchView(core), pace)
         columns: list[list] = []
         row_list = rows.tolist()
         j, m = 0, len(row_list)

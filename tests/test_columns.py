@@ -3,12 +3,13 @@ on sliced arrays (a non-zero offset) and every integer width."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tdxray.model.columns import BatchView, filled, validity
+from tdxray.model.columns import BatchView, distinct, filled, validity
 
 TYPES = {"uint8": (pa.uint8(), 0, 255), "uint32": (pa.uint32(), 0, 2**32 - 1),
          "uint64": (pa.uint64(), 0, 2**64 - 1), "int64": (pa.int64(), -2**63, 2**63 - 1)}
@@ -38,3 +39,10 @@ def test_is_kind_masks_every_row_of_the_kinds_asked() -> None:
     view = BatchView(batch)
     assert view.is_kind("accept", "log").tolist() == [True, True, False, True, False, True]
     assert view.is_kind("kexec").tolist() == [False] * 6
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-2**63, 2**63 - 1), max_size=40))
+def test_distinct_is_numpys_unique(values: list[int]) -> None:
+    array = np.array(values, dtype=np.int64)
+    assert distinct(array).tolist() == np.unique(array).tolist()

@@ -162,6 +162,7 @@ def _compare_with_the_chunked_map(ops: list[tuple[str, int, int]], initial: Page
             assert got == chunks.transition(start, end, CHANGES[name], seq, seq * 10, 1)
     assert _pieces(arrays) == _pieces(chunks)
     _assert_chunks_well_formed(arrays)
+    _assert_pending_whole_matches_the_flat_map(arrays)
     for p in range(0, 2 * PAGES, 3):  # lookups and clipped walks that start mid-map
         assert arrays.state_at(p * PAGE) == chunks.state_at(p * PAGE)
         span = (p * PAGE + PAGE // 2, (p + 7) * PAGE)
@@ -171,6 +172,18 @@ def _compare_with_the_chunked_map(ops: list[tuple[str, int, int]], initial: Page
         assert arrays.count(state) == chunks.count(state)
     assert sorted(arrays.take_history().tolist()) == sorted(map(list, chunks.take_history()))
     assert arrays.open_intervals().tolist() == list(map(list, chunks.open_intervals()))
+
+
+def _assert_pending_whole_matches_the_flat_map(pmap: PageMap) -> None:
+    """ACCEPT's batch test, chunk by chunk, against the same test over the flat arrays."""
+    lo = np.array([p * PAGE for p in range(2 * PAGES)][::-1], dtype=np.int64)  # unsorted too
+    for pages in (1, 3):
+        hi = lo + pages * PAGE
+        i = np.searchsorted(pmap.starts, lo, side="right") - 1
+        ends = np.append(pmap.starts, LIMIT)[i + 1]
+        state = pmap.attrs[i, 0]
+        want = (hi <= ends) & ((state == PageState.PENDING) | (state == PageState.UNACCEPTED))
+        assert pmap.pending_whole(lo, hi).tolist() == want.tolist()
 
 
 def _assert_chunks_well_formed(pmap: PageMap) -> None:
