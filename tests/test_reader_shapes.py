@@ -414,3 +414,33 @@ def test_the_verbose_latency_format_is_refused(tmp_path: Path) -> None:
     assert ingest(tmp_path, path) == (
         2, f"tdxray: error: {path}:10: latency-format line: its time is microseconds since the "
         "buffer's start, not the trace clock (echo nolatency-format > trace_options)\n", [])
+
+
+JOURNAL = SHAPES / "journalctl"  # kmsg.txt's records as journal entries (kmsg.export, made
+# into a journal by systemd-journal-remote 252), rendered by journalctl 252 -k with TZ=UTC
+MONO = (14_940_890_000, 16_909_315_000, 17_395_947_000)
+WALL_US = tuple((WALL_S + s) * 10**9 + us for s, us in ((0, 940_890_000), (2, 909_315_000),
+                                                         (3, 395_947_000)))
+
+
+@pytest.mark.parametrize("output,times", [
+    ("short-monotonic", MONO), ("short-delta", MONO),
+    ("short-iso", tuple((WALL_S + s) * 10**9 for s in (0, 2, 3))),
+    ("short-full", tuple((WALL_S + s) * 10**9 for s in (0, 2, 3))),
+    ("short-iso-precise", WALL_US), ("short-unix", WALL_US)])
+def test_journalctl_outputs(tmp_path: Path, output: str, times: tuple[int, int, int]) -> None:
+    path = JOURNAL / f"journalctl-{output}.log"
+    assert detect_source_format(path.read_bytes(), "capture") == "console"
+    assert ingest(tmp_path, path) == (0, "", [
+        log(1, times[0], 1, "tdxray-harness: shape syslog begin"),
+        event(2, times[1], 2, "kexec", phase="load"),
+        log(3, times[2], 4, "tdxray-harness: shape end")])
+
+
+@pytest.mark.parametrize("output", ["short", "short-precise"])
+def test_journalctl_short_has_no_year_and_is_refused(tmp_path: Path, output: str) -> None:
+    """`Dec 06 23:04:40 td kernel: …`: no year, no zone; not a time to merge on."""
+    path = JOURNAL / f"journalctl-{output}.log"
+    assert ingest(tmp_path, path) == (
+        2, f"tdxray: error: {path}:1: journalctl's short time has no year (and no time zone): "
+        "export with journalctl -k -o short-monotonic (or short-iso-precise)\n", [])

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.console.stamps import JOURNAL, LEVEL, stamp_of
+from tdxray.ingest.console.stamps import JOURNAL, LEVEL, YEARLESS, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -43,6 +43,8 @@ TRACE_EVENT = re.compile(r"(?P<name>\w+): (?P<fields>\(.*)")
 # ftrace_dump() (sysrq-z, ftrace_dump_on_oops) prints the buffer in the latency format: task,
 # CPU glued to the flags, microseconds since the buffer's last reset (kernel/trace/trace.c)
 DUMP_EVENT = re.compile(r"\s*\S.*-\d+\s+\d{1,6}\S{5,6}\s+\d+us.: (?P<name>\w+): ")
+NO_YEAR = ("journalctl's short time has no year (and no time zone): export with journalctl -k "
+           "-o short-monotonic (or short-iso-precise)")
 DUMP_KEPT = ("an ftrace dump (sysrq-z, ftrace_dump_on_oops) is kept as log lines: its times "
              "count from the trace buffer's last reset, not the printk clock (boot with "
              "tp_printk: every event is printed at its time)")
@@ -78,6 +80,9 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 ctx.bad.bad(number, "binary garbage (control bytes)", chunk.tail)
                 continue
             m = stamp_of(line)
+            if m is None and YEARLESS.match(line):
+                ctx.bad.bad(number, NO_YEAR, chunk.tail)
+                continue
             if m is not None and max(ts, base) + m.ns > TS_NS_MAX:
                 ctx.bad.bad(number, TS_TOO_LARGE, chunk.tail)
                 continue
@@ -157,5 +162,6 @@ class _Aps:
 def looks_like_console(head: bytes) -> bool:
     text = head[:4096].decode("utf-8", "replace")
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    return stamp_of(first) is not None or LOG_BOOT_MARKER in text[:2048]
+    return (stamp_of(first) is not None or YEARLESS.match(first) is not None
+            or LOG_BOOT_MARKER in text[:2048])
 

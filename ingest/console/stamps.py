@@ -8,7 +8,11 @@
 - `dmesg -d` adds the delta to the stamp, `[   16.909315 <    1.968425>]`; `dmesg --time-format
   iso` prints `2026-12-06T23:04:40,909315+00:00 `; `dmesg -x` puts the facility and level,
   `%-6s:%-6s: ` (`kern  :warn  : `), before everything (util-linux sys-utils/dmesg.c).
-- `journalctl -k -o short-monotonic`: `[    3.148950] host kernel: text`.
+- `journalctl -k` (systemd's output_short()), `host kernel: ` after the stamp:
+  `-o short-monotonic` `[    3.148950]`, `short-delta` `[   16.909315 <    1.968425 >]`,
+  `short-iso(-precise)` `2026-12-06T23:04:40(.909315)+0000`, `short-unix` `1796598280.909315`,
+  `short-full` `Sun 2026-12-06 23:04:40 UTC` (UTC only). The default `short` and
+  `short-precise` (`Dec 06 23:04:40`) have no year: YEARLESS, refused by the reader.
 - `console_msg_format=syslog` puts the syslog priority before the stamp on the console,
   `<4>[   16.909315] ` (`<12>` for a user's /dev/kmsg record), and before the text alone with
   printk.time=0: `<4>kexec_load: …` (info_print_prefix() in kernel/printk/printk.c).
@@ -21,13 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 MONOTONIC = re.compile(r"(?:<\d{1,3}>)?\[\s*(?P<sec>\d{1,12})\.(?P<usec>\d{6})"
-                       r"(?: <\s*\d{1,12}\.\d{6}>)?\]"
+                       r"(?: <\s*\d{1,12}\.\d{6} ?>| +)?\]"
                        r"(?: ?\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
 WALL = re.compile(r"(?:<\d{1,3}>)?\[(?P<wall>[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d "
                   r"\d\d:\d\d:\d\d \d{4})\](?: ?\[\s*(?P<who>[TC])(?P<id>\d{1,10})\])? ?")
-ISO = re.compile(r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d),(?P<usec>\d{6})"
-                 r"(?P<tz>[+-]\d\d:\d\d) ")
+ISO = re.compile(r"(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[,.](?P<usec>\d{6}))?"
+                 r"(?P<tz>Z|[+-]\d\d:?\d\d) ")
 JOURNAL = re.compile(r"\S+ kernel: ")
+UNIX = re.compile(r"(?P<sec>\d{1,12})\.(?P<usec>\d{6}) (?=\S+ kernel: )")
+FULL = re.compile(r"[A-Z][a-z]{2} (?P<day>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(?P<usec>\d{6}))?"
+                  r" (?:UTC|GMT) (?=\S+ kernel: )")
+YEARLESS = re.compile(r"[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{6})? \S+ kernel: ")
 # before the stamp, or alone: a syslog priority (`<4>`), or dmesg -x's facility and level
 LEVEL = re.compile(r"<\d{1,3}>|(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|"
                    r"authpriv|ftp|res[0-3]|local[0-7]) *:(?:emerg|alert|crit|err|warn|notice|"
@@ -48,11 +56,17 @@ def stamp_of(line: str) -> Stamp | None:
     m = MONOTONIC.match(line, at)
     if m is not None:
         return Stamp(int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000, _cpu(m), m.end())
-    m = ISO.match(line, at)
+    m = ISO.match(line, at) or FULL.match(line, at)
     if m is not None:
-        when = datetime.fromisoformat(f"{m['iso']}.{m['usec']}{m['tz']}")
-        seconds = int(when.timestamp())
-        return Stamp(seconds * 1_000_000_000 + int(m["usec"]) * 1000, None, m.end(), wall=True)
+        day = m["iso"] if "iso" in m.groupdict() else m["day"].replace(" ", "T")
+        tz = m["tz"] if "tz" in m.groupdict() else "+00:00"
+        seconds = int(datetime.fromisoformat(day + ("+00:00" if tz == "Z" else tz)).timestamp())
+        return Stamp(seconds * 1_000_000_000 + int(m["usec"] or 0) * 1000, None, m.end(),
+                     wall=True)
+    m = UNIX.match(line, at)
+    if m is not None:
+        return Stamp(int(m["sec"]) * 1_000_000_000 + int(m["usec"]) * 1000, None, m.end(),
+                     wall=True)
     m = WALL.match(line, at)
     if m is None:
         return None
