@@ -40,13 +40,11 @@ def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Rep
     from tdxray.analyses.event_lines import source_lines
     from tdxray.model.outputs import STAMP_FILE
     from tdxray.model.replay import load_or_replay
-    from tdxray.store.read import open_trace
-
-    events = open_trace(path).num_rows
+    # fresh results are reused without opening the trace (it was checked when replayed)
     result = load_or_replay(path, results_dir)
     seqs = {d.seq for d in result.divergences if d.seq is not None}
     stamp = results_dir / STAMP_FILE if results_dir is not None else None
-    return (result, events, source_lines(path, seqs) if want_lines else {},
+    return (result, result.events, source_lines(path, seqs) if want_lines else {},
             stamp.read_text() if stamp is not None and stamp.is_file() else None)
 
 
