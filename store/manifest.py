@@ -193,7 +193,11 @@ class ManifestDir:
 
     def _fs(self) -> tuple[AbstractFileSystem, str]:
         fs, root = store_fs(self.root)
-        return fs, f"{root}/{MANIFEST_DIR}"
+        folder = f"{root}/{MANIFEST_DIR}"
+        if not is_url(self.root) and Path(folder).is_symlink():  # parts written, compacted away
+            raise InputError("is a symbolic link: the manifest is kept only in the store itself "
+                             "(remove the link)", folder)
+        return fs, folder
 
     def parts(self) -> list[str]:
         fs, folder = self._fs()

@@ -1,7 +1,8 @@
-"""Where a trace's replay results go: beside the trace in its store, or, when the store cannot
-be written (a read-only mount, no permission), a stand-in under one temporary directory of
-this process, removed when it exits. The stand-in starts as a copy of the results already
-there, so fresh results are still reused; stderr says where results went, once per store."""
+"""Where a trace's replay results go: beside the trace in its store (never where a symbolic link
+there points), or, when the store cannot be written (a read-only mount, no permission), a
+stand-in under one temporary directory of this process, removed when it exits. The stand-in
+starts as a copy of the results already there, so fresh results are still reused; stderr says
+where results went, once per store."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from tdxray.schema.errors import InputError
 from tdxray.schema.escape import escape_control
 from tdxray.store.scratch import process_dir
 
@@ -17,7 +19,11 @@ _said: set[Path] = set()
 
 
 def results_place(results_dir: Path) -> Path:
-    """`results_dir` when this process can write it, else its stand-in."""
+    """`results_dir` when this process can write it, else its stand-in. A results dir that is a
+    symbolic link is refused: results would be written wherever it points."""
+    if results_dir.is_symlink():
+        raise InputError("is a symbolic link: replay results are written only into the store "
+                         "itself (remove the link)", str(results_dir))
     if _writable(results_dir):
         return results_dir
     stand_in = _stand_in_root() / f"{len(list(_stand_in_root().iterdir()))}-{results_dir.name}"
