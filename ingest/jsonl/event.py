@@ -29,6 +29,7 @@ from tdxray.schema.rules import missing_message
 
 COMMON_KEYS = ("seq", "ts_ns", "vcpu", "kind")
 COMMON_SET = frozenset(COMMON_KEYS)
+MAX_NESTING = 100  # levels of arrays and objects in the fields kept in `extra`
 
 
 def check_lines(lines: Iterable[tuple[int, bytes]], source: str,
@@ -69,24 +70,44 @@ def add_event_exact(builder: ColumnBuilder, raw: bytes, obj: Any, line: int) -> 
     try:
         return add_event(builder, obj, line)
     except InexactNumber:
-        return add_event(builder, json.loads(raw), line, exact=True)
+        return add_event(builder, loads_exact(raw), line, exact=True)
 
 
 def exact(raw: bytes, obj: Any) -> Any:
     """The line parsed by the exact (slower) decoder when orjson may have rounded a number."""
     if obj is not None and not has_float(obj):
         return obj
-    return json.loads(raw)
+    return loads_exact(raw)
 
 
 def has_float(value: Any) -> bool:
-    if type(value) is float:
-        return True
-    if type(value) is dict:
-        return any(has_float(v) for v in value.values())
-    if type(value) is list:
-        return any(has_float(v) for v in value)
-    return False
+    """Whether a float is anywhere in `value` (walked without recursion, to MAX_NESTING)."""
+    return _walk(value)[0]
+
+
+def _walk(value: Any) -> tuple[bool, int]:
+    """(a float is in `value`, its nesting depth); FieldError past MAX_NESTING levels."""
+    found, deepest = False, 0
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        kind = type(item)
+        if kind is float:
+            found = True
+        elif kind is dict or kind is list:
+            if depth > MAX_NESTING:  # the fields themselves are level 0
+                raise FieldError(f"nested deeper than {MAX_NESTING} levels")
+            deepest = max(deepest, depth + 1)
+            todo.extend((v, depth + 1) for v in (item.values() if kind is dict else item))
+    return found, deepest
+
+
+def loads_exact(raw: bytes) -> Any:
+    """The line by the exact decoder (Python's json: its recursion ends past ~1,000 levels)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise FieldError(f"nested deeper than {MAX_NESTING} levels") from None
 
 
 class InexactNumber(Exception):
@@ -156,7 +177,7 @@ def _kind_values(obj: dict[str, Any], kind: str, specs: KindSpec) -> dict[str, A
 
 def _extra_text(rest: dict[str, Any], exact: bool) -> str:
     """Fields tdxray has no column for, as compact JSON text (kept in the `extra` column)."""
-    if not exact and has_float(rest):
+    if has_float(rest) and not exact:  # walked either way: json.dumps recurses
         raise InexactNumber
     return json.dumps(rest, separators=(",", ":"))
 

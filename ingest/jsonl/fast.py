@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tdxray.ingest.columns import SPARSE, assemble, dictionary, place, source_column
-from tdxray.ingest.jsonl.event import COMMON_KEYS, KNOWN_KEYS, has_float
+from tdxray.ingest.jsonl.event import COMMON_KEYS, KNOWN_KEYS, has_float, loads_exact
 from tdxray.schema.events import EVENT_SCHEMA, KIND_FIELDS
 from tdxray.schema.rules import ACROSS_RULES, ENUMS
 
@@ -117,7 +117,7 @@ class FastColumns:
         obj = self.objs[row]
         rest = {k: v for k, v in obj.items() if k not in known}
         if has_float(rest):
-            exact = json.loads(self.lines[row][1])
+            exact = loads_exact(self.lines[row][1])
             rest = {k: v for k, v in exact.items() if k not in known}
         if rest:
             extra[0].append(row)

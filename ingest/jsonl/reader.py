@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from tdxray.ingest.fields import FieldError
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.ingest.jsonl.event import check_lines, exact
 from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
@@ -89,7 +90,7 @@ class JsonlReader:
             raise InputError(f"malformed JSON: {obj.error}", self.source, number)
         try:
             return TraceHeader.from_json(exact(raw, obj))
-        except HeaderError as exc:
+        except (HeaderError, FieldError) as exc:  # FieldError: nested too deeply
             raise InputError(str(exc), self.source, number) from None
 
     def batches(self) -> Iterator[pa.RecordBatch]:

@@ -46,12 +46,27 @@ PLAIN_KEYS = frozenset(COMMON_KEYS) | frozenset(KINDS_OF)
 # may spell a lone surrogate. Blank lines need no scan (pyarrow skips them: the row count is short)
 # and neither do comments (a parse error).
 NOT_PLAIN = (b"null", b"\\u")
+# An array or object as a value: never plain (every column is a scalar), and pyarrow's parser
+# takes time quadratic in nesting depth (2 s for one line 2,000 deep; deeper ones crash it).
+def _nested(block: bytes) -> bool:
+    """Whether an array or object may be a value: a `[` or `{` after `:`, `,` or `[` once
+    JSON's blanks are taken out (or inside a string that looks like one: the line path reads
+    it then)."""
+    if not block.count(b"[") and block.count(b"{") == block.count(b"\n"):
+        return False
+    squeezed = np.frombuffer(block.translate(None, b" \t\r"), np.uint8)
+    after, before = squeezed[1:], squeezed[:-1]
+    opens = (after == ord("[")) | (after == ord("{"))
+    return bool(np.any(opens & ((before == ord(":")) | (before == ord(",")) |
+                                (before == ord("[")))))
 
 
 def block_batch(block: bytes, first_line: int, source: str | None,
                 last_seq: int | None) -> pa.RecordBatch | None:
     """The events of `block` (whole lines, the first numbered `first_line`), or None."""
     if any(mark in block for mark in NOT_PLAIN):
+        return None
+    if _nested(block):
         return None
     try:
         block.decode("utf-8")
