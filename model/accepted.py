@@ -12,12 +12,27 @@ kept in a list and merged when the set is read (ACCEPT is the hot path; the jump
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-COMPACT_AT = 1 << 16  # additions kept before they are merged into the arrays
+COMPACT_AT = 1 << 16  # ranges kept waiting before they are merged into the arrays
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-Saved = tuple[np.ndarray, np.ndarray]
+Ranges = tuple[np.ndarray, np.ndarray]
+
+
+class Saved(NamedTuple):
+    """What `Accepted.restore` needs: the merged arrays and the waiting lists as they were (a
+    merge replaces the lists, never empties them, so a saved list keeps its ranges)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    added: list[tuple[int, int]]
+    n_added: int
+    batches: list[Ranges]
+    n_batches: int
+    waiting: int
 
 
 class Accepted:
@@ -26,24 +41,33 @@ class Accepted:
     def __init__(self) -> None:
         self._lo, self._hi = _EMPTY, _EMPTY
         self._added: list[tuple[int, int]] = []
-        self._batches: list[Saved] = []
+        self._batches: list[Ranges] = []
+        self._waiting = 0  # ranges in _added and _batches
 
     def add(self, lo: int, hi: int) -> None:
         self._added.append((lo, hi))
-        if len(self._added) >= COMPACT_AT:
-            self._compact()
+        self._waited(1)
 
     def add_many(self, lo: np.ndarray, hi: np.ndarray) -> None:
         if len(lo):
             self._batches.append((lo.astype(np.int64), hi.astype(np.int64)))
+            self._waited(len(lo))
+
+    def _waited(self, n: int) -> None:
+        self._waiting += n
+        if self._waiting >= COMPACT_AT:  # memory stays bounded on a long trace
+            self._compact()
 
     def snapshot(self) -> Saved:
-        self._compact()
-        return self._lo, self._hi
+        """A constant-time snapshot (the fast lane takes one per run)."""
+        return Saved(self._lo, self._hi, self._added, len(self._added), self._batches,
+                     len(self._batches), self._waiting)
 
     def restore(self, saved: Saved) -> None:
-        self._lo, self._hi = saved
-        self._added, self._batches = [], []
+        self._lo, self._hi = saved.lo, saved.hi
+        self._added = saved.added[:saved.n_added]
+        self._batches = saved.batches[:saved.n_batches]
+        self._waiting = saved.waiting
 
     def parts(self, start: int, end: int) -> list[tuple[int, int, bool]]:
         """[start, end) cut into (s, e, accepted since boot), in GPA order."""
@@ -51,11 +75,10 @@ class Accepted:
             return []
         self._compact()
         i = int(np.searchsorted(self._hi, start, side="right"))
+        j = int(np.searchsorted(self._lo, end, side="left"))
         out: list[tuple[int, int, bool]] = []
         at = start
-        for lo, hi in zip(self._lo[i:].tolist(), self._hi[i:].tolist(), strict=True):
-            if lo >= end:
-                break
+        for lo, hi in zip(self._lo[i:j].tolist(), self._hi[i:j].tolist(), strict=True):
             if lo > at:
                 out.append((at, lo, False))
             out.append((max(lo, at), min(hi, end), True))
@@ -76,7 +99,7 @@ class Accepted:
         lo, hi = np.concatenate(los), np.concatenate(his)
         keep = lo < hi
         lo, hi = lo[keep], hi[keep]
-        self._added, self._batches = [], []
+        self._added, self._batches, self._waiting = [], [], 0
         if not len(lo):
             self._lo, self._hi = _EMPTY, _EMPTY
             return

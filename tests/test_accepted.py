@@ -6,6 +6,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,3 +60,18 @@ def test_many_additions_are_merged_as_they_come() -> None:
     assert acc.parts(0, accepted.COMPACT_AT + 10) == [
         (0, accepted.COMPACT_AT + 5, True), (accepted.COMPACT_AT + 5, accepted.COMPACT_AT + 10,
                                              False)]
+
+
+def test_restore_after_a_merge_in_between(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast lane snapshots, applies a run (which may merge the waiting ranges) and restores
+    on a cut: the ranges added before the snapshot survive, the later ones do not."""
+    monkeypatch.setattr(accepted, "COMPACT_AT", 4)
+    acc = Accepted()
+    acc.add(0, 1)
+    acc.add_many(np.array([4]), np.array([5]))
+    saved = acc.snapshot()
+    acc.add(10, 11)
+    acc.add_many(np.array([20, 30]), np.array([21, 31]))  # the fourth waiting range: a merge
+    assert acc._waiting == 0 and acc.parts(30, 31) == [(30, 31, True)]
+    acc.restore(saved)
+    assert acc.parts(0, 40) == [(0, 1, True), (1, 4, False), (4, 5, True), (5, 40, False)]
