@@ -32,7 +32,8 @@ HELP: dict[str, RuleHelp] = {
         '{"kind": "kexec", "phase": "finish"}\n' + _J),
     "K002": RuleHelp(
         "A page converted back to private must be accepted (TDG.MEM.PAGE.ACCEPT) before the jump, "
-        "or be listed in the unaccepted-memory table handed to the next kernel.",
+        "or be listed in the unaccepted-memory table handed to the next kernel (on a lazy-accept "
+        "TD: the pages never accepted since boot, so only a page accepted once is K002).",
         '{"kind": "map_gpa", "gpa": "0x1a0000", "size": 4096, "status": "0x0"}\n' + _J),
     "K003": RuleHelp(
         "tdx_kexec_finish prints \"Failed to unshare range\" and leaves the range shared: the "
