@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -41,6 +42,7 @@ def command(trace: str, trace_id: str | None, rule: str, fingerprint: str | None
     is written).
     """
     name = escape_control(trace)
+    started = time.monotonic()  # the summary's time includes reading and converting TRACE
     with EventProgress(f"loading {name}", quiet=quiet) as progress:
         stored = open_stored_trace(trace, trace_id, track=progress.reading)
 
@@ -56,7 +58,7 @@ def command(trace: str, trace_id: str | None, rule: str, fingerprint: str | None
 
         try:
             result = shrink(stored, rule.upper(), fingerprint, max_replays, seconds, report,
-                            progress=replaying)
+                            progress=replaying, start=started)
         except ReadBackError as err:
             progress.close()
             click.echo(f"tdxray: internal error: shrink of {name}, rule {err.rule} "

@@ -142,3 +142,23 @@ def test_a_reproducer_that_fails_its_read_back_is_an_internal_error_exit_3(
         "reproducer read back does not reveal it; nothing written. Please report this bug "
         "with the trace.\n")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_reading_the_trace_counts_in_the_time_and_the_budget(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import time
+    import types
+
+    from tdxray.cli import shrink as shrink_cli
+
+    # the command began 1000 s before the trace was read: the 600 s budget is spent
+    clock = types.SimpleNamespace(monotonic=lambda: time.monotonic() - 1000.0)
+    monkeypatch.setattr(shrink_cli, "time", clock)
+    out = tmp_path / "min.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", str(UNFIXED), "--rule", "K004", "-o", str(out),
+                                   "-q", "--seconds", "600"])
+    assert run.exit_code == 0, run.output
+    head, tail = run.stdout.split(", 0 replays, ")
+    assert head == "K004 3141cba4413b2289: 150 -> 150 events (100.0%)"
+    assert float(tail.split(" s ")[0]) >= 1000.0 and tail.endswith(
+        " s (budget reached: best so far)\n")

@@ -55,11 +55,13 @@ class Shrunk:
 
 def shrink(trace: Trace, rule: str, fingerprint: str | None = None, max_replays: int = 5000,
            seconds: float = 600.0, report: Report | None = None, source: Path | None = None,
-           track: Track | None = None, progress: Progress | None = None) -> Shrunk:
+           track: Track | None = None, progress: Progress | None = None,
+           start: float | None = None) -> Shrunk:
     """The fewest events (1-minimal per stage) that still reveal `rule` with `fingerprint`;
     `source` is the file `trace` was read from (ingested as it is, not written again);
-    `track` and `progress` see it converted and replayed (Session)."""
-    start = time.monotonic()
+    `track` and `progress` see it converted and replayed (Session). `start` (monotonic) is
+    when the command began: its reading counts in the time and against the budget."""
+    start = time.monotonic() if start is None else start
     with Session(trace, source, track, progress) as session:
         return shrink_in(session, rule, fingerprint, max_replays,
                          seconds - (time.monotonic() - start), report, start)
