@@ -4,6 +4,7 @@ JSONL that `check` reports with that divergence. A read-back that fails is one l
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -162,3 +163,21 @@ def test_reading_the_trace_counts_in_the_time_and_the_budget(
     assert head == "K004 3141cba4413b2289: 150 -> 150 events (100.0%)"
     assert float(tail.split(" s ")[0]) >= 1000.0 and tail.endswith(
         " s (budget reached: best so far)\n")
+
+
+def test_gzip_and_stdin_give_the_plain_file_s_reproducer(tmp_path: Path) -> None:
+    plain = shrunk(tmp_path, str(UNFIXED), "--rule", "K004")
+    text = (tmp_path / "min.jsonl").read_text()
+    assert plain == ("K004 3141cba4413b2289: 150 -> 2 events (1.3%)", [
+        {"seq": 1, "ts_ns": 1081336000, "vcpu": 0, "kind": "map_gpa", "gpa": "0x800004003000",
+         "size": "0x4000", "status": "0x0"},
+        {"seq": 2, "ts_ns": 4232001000, "vcpu": 0, "kind": "kexec", "phase": "jump"}])
+    packed = tmp_path / "unfixed.jsonl.gz"
+    packed.write_bytes(gzip.compress(UNFIXED.read_bytes()))
+    assert shrunk(tmp_path, str(packed), "--rule", "K004") == plain
+    assert (tmp_path / "min.jsonl").read_text() == text
+    out = tmp_path / "stdin.jsonl"
+    run = CliRunner().invoke(cli, ["shrink", "-", "--rule", "K004", "-o", str(out), "-q"],
+                             input=UNFIXED.read_bytes())
+    assert run.exit_code == 0, run.output
+    assert run.stdout.startswith(plain[0]) and out.read_text() == text
