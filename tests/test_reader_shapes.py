@@ -166,6 +166,10 @@ def test_a_wrapped_ring_buffer_is_an_event_and_said_in_coverage(tmp_path: Path) 
     assert ("  coverage: events lost: 1 lost-events marker in the trace (the ring buffer "
             "overwrote events before they were read): any rule may have missed its evidence"
             ) in res.output.splitlines()
+    res = CliRunner().invoke(cli, ["check", str(tmp_path / "store"), "--format", "markdown"])
+    assert ("- Coverage: events lost: 1 lost-events marker in the trace (the ring buffer "
+            "overwrote events before they were read): any rule may have missed its evidence"
+            ) in res.output.splitlines()
 
 
 def test_lost_events_in_trace_pipe_are_events_on_their_cpu(tmp_path: Path) -> None:

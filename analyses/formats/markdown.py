@@ -43,6 +43,8 @@ def _info(trace: CheckedTrace) -> list[str]:
     if trace.result.rules_skipped:
         skipped = "; ".join(f"`{r}` ({cell(why)})" for r, why in trace.result.rules_skipped)
         out.append(f"Not checked (coverage): {skipped}")
+    lost = [d for d in trace.divergences if d.rule == "T003" and d.location == "lost_events"]
+    out.extend(f"Coverage: {cell(d.message)}" for d in lost)
     unmodeled = [d for d in trace.divergences if d.rule == "T002"]
     if unmodeled:
         out.append(f"Unmodeled: {len(unmodeled)} ({'; '.join(cell(d.message) for d in unmodeled)})")
