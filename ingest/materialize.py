@@ -21,6 +21,7 @@ from tdxray.ingest.bad_lines import Warn
 from tdxray.ingest.inputs import STDIN, is_parquet_file
 from tdxray.ingest.trace_dir import has_parquet, no_traces_error, text_traces_in
 from tdxray.schema.errors import InputError
+from tdxray.schema.escape import escape_control
 from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
@@ -127,4 +128,4 @@ def _default_workdir() -> Path:
 
 
 def _warn_stderr(message: str) -> None:
-    print(f"tdxray: warning: {message}", file=sys.stderr)
+    print(f"tdxray: warning: {escape_control(message)}", file=sys.stderr)

@@ -78,6 +78,20 @@ def test_errors_escape_file_names(tmp_path: Path) -> None:
     assert result.stderr.endswith(f"nope{SHOWN}: no such file or directory\n")
 
 
+def test_warnings_escape_file_names(tmp_path: Path) -> None:
+    """A text TRACE's warning (here: its unfinished last line) names the file, escaped."""
+    trace = tmp_path / f"t{OSC52}.jsonl"
+    sample = Path(__file__).resolve().parents[1] / "sample_traces" / "kdump.jsonl"
+    trace.write_text(sample.read_text() + '{"seq": 9')
+    done = subprocess.run([sys.executable, "-m", "tdxray", "info", str(trace)], text=True,
+                          capture_output=True, timeout=PATIENCE, check=False)
+    assert done.returncode == 0, done.stderr
+    assert_escaped(done.stderr)
+    lines = len(sample.read_text().splitlines()) + 1
+    assert done.stderr == (f"tdxray: warning: {tmp_path}/t{SHOWN}.jsonl:{lines}: incomplete "
+                           "last line skipped (no newline, does not parse)\n")
+
+
 def test_export_console_escapes_on_a_terminal(store: Path) -> None:
     code, shown, _ = on_terminal("export", str(store), "--format", "console")
     assert code == 0
