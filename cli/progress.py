@@ -81,9 +81,10 @@ class EventProgress:
         self._bar.update(self._task, completed=self._done, total=self.total)
 
     def _start(self) -> None:
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        label = TextColumn("{task.description}", markup=False)  # file names are not markup
+        columns = [label, BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn()] if self.total else [
-                   SpinnerColumn(), TextColumn("{task.description}"),
+                   SpinnerColumn(), label,
                    TextColumn(f"{{task.completed:,}} {self.unit}"), TimeElapsedColumn()]
         self._bar = Progress(*columns, console=self.console, transient=True)
         self._bar.start()

@@ -181,3 +181,15 @@ def test_sql_export_counts_rows_on_a_terminal(store: Path, tmp_path: Path) -> No
     assert rows[0] == "seq,kind" and len(rows) == 1 + 2 * 150
     assert stderr_on(True, *export, "-q", cwd=tmp_path) == (0, "", "")
     assert stderr_on(False, *export, cwd=tmp_path) == (0, "", "")
+
+
+def test_a_label_naming_a_hostile_file_is_drawn_as_text() -> None:
+    """Rich markup in a file name ("[/]" stopped the command with a MarkupError)."""
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, force_interactive=True, width=120)
+    clock = Clock()
+    with EventProgress("replaying", console=console, clock=clock) as progress:
+        clock.now = DELAY_S + 0.1
+        progress.relabel("reading x[/]y[bold]z.jsonl")
+        progress(70, 200)
+    assert "reading x[/]y[bold]z.jsonl" in out.getvalue()
