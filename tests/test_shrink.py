@@ -14,7 +14,7 @@ from tdxray.analyses.shrink.oracle import replay_lines
 from tdxray.analyses.shrink.rows import Candidates
 from tdxray.analyses.shrink.run import shrink
 from tdxray.analyses.shrink.session import Session
-from tdxray.analyses.shrink.trace import open_text_trace, read_text_trace
+from tdxray.analyses.shrink.trace import read_text_trace
 from tdxray.cli.main import cli
 from tdxray.model.replay import replay_trace
 from tdxray.simulator.run import simulate
@@ -168,13 +168,14 @@ def test_progress_on_a_terminal_converting_replaying_then_stages(tmp_path: Path)
     assert (code, quiet_out.rsplit(", ", 1)[0], err) == (0, out.rsplit(", ", 1)[0], "")
 
 
-def test_a_trace_left_in_its_file_shrinks_as_one_read_whole(unshare_5k: Path) -> None:
+def test_the_rows_as_check_reads_them_shrink_as_the_json_objects_do(unshare_5k: Path) -> None:
+    from tdxray.analyses.shrink.stored import open_stored_trace
+
     whole = shrink(read_text_trace(unshare_5k), "K001", source=unshare_5k)
-    in_file = open_text_trace(unshare_5k)
-    assert len(in_file) == 5000
-    lazy = shrink(in_file, "K001")
-    assert (lazy.keep, lazy.replays) == (whole.keep, whole.replays)
-    assert in_file.lines(lazy.keep) == whole.trace.lines(whole.keep)
+    stored = shrink(open_stored_trace(str(unshare_5k)), "K001")
+    assert len(stored.trace) == 5000 and stored.complete
+    assert (stored.keep, stored.replays) == (whole.keep, whole.replays)
+    assert stored.trace.lines(stored.keep) == whole.trace.lines(whole.keep)
 
 
 def _refused_as_check_refuses(path: Path, out: Path) -> str:

@@ -14,7 +14,7 @@ from tdxray.analyses.diff.timeline import timeline
 from tdxray.analyses.shrink.groups import Ranks, ranks_of_events, ranks_of_rows
 from tdxray.analyses.shrink.oracle import Replays, replay_lines
 from tdxray.analyses.shrink.rows import Candidates
-from tdxray.analyses.shrink.trace import FileTrace, TextTrace, Trace
+from tdxray.analyses.shrink.trace import TextTrace, Trace
 from tdxray.ingest.materialize import Track
 from tdxray.model.divergence import Divergence
 from tdxray.model.replay import Progress, replay_trace
@@ -28,17 +28,13 @@ class Session:
 
     def __init__(self, trace: Trace, source: Path | None = None, track: Track | None = None,
                  progress: Progress | None = None) -> None:
-        """`source`: the file `trace` was read from (ingested as it is); `track` sees its
-        batches go by as it is converted, `progress` the replay of the whole trace. A
-        FileTrace whose rows do not map 1:1 to its lines is read whole (the JSONL way)."""
-        if isinstance(trace, FileTrace):
-            source = source or trace.path
+        """`source`: the JSONL file a TextTrace was read from (ingested as it is); `track`
+        sees its batches go by as it is converted, `progress` the replay of the whole trace.
+        A StoredTrace (the CLI's: TRACE opened as `check` opens it) is its rows already."""
         self._dir = tempfile.TemporaryDirectory(prefix="tdxray-shrink-")
         work = Path(self._dir.name)
         self.candidates = Candidates(trace, work, source, track)
         table = self.candidates.table
-        if table is None and isinstance(trace, FileTrace):
-            trace = trace.load()
         self.trace: Trace = trace
         self.ranks: Ranks = ranks_of_rows(table) if table is not None else ranks_of_events(
             self._events())
