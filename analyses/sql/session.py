@@ -96,7 +96,6 @@ class Session:
                      recorded.get(tid) if self._results[tid] == store.results_dir(tid) else None)
         self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
-        self._lazy = Lazy({**event_view_ddl(), **table_macro_ddl()})
         self._tmp = make_dir("tdxray-sql-")
         try:  # the spill directory goes whatever stops the set-up (a SIGTERM included)
             self.con = duckdb.connect(":memory:", config={"temp_directory": str(self._tmp)})
@@ -127,9 +126,10 @@ class Session:
         con.unregister("_traces_src")
         files = [TraceFiles(t.trace_id, t.path, self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
-        in_memory = results_in_memory(files)
-        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files), *results_view_ddl(in_memory)]:
+        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files)]:
             con.execute(ddl)
+        self._lazy = Lazy({**results_view_ddl(results_in_memory(files)), **event_view_ddl(),
+                           **table_macro_ddl()})
 
     def define_all(self) -> None:
         """Every view and macro now, not on first use (for a reader of the catalogue)."""

@@ -282,9 +282,10 @@ def _ddl(name: str, results_in_memory: bool) -> str:
     return f"CREATE {kind} {name} AS {_DECODED[name].strip()}"
 
 
-def results_view_ddl(results_in_memory: bool = False) -> list[str]:
-    """The views (or tables) over the replay results: defined when a session opens."""
-    return [_ddl(name, results_in_memory) for name in _RESULTS]
+def results_view_ddl(results_in_memory: bool = False) -> dict[str, str]:
+    """name -> DDL of the views (or, in memory, tables) over the replay results; a session
+    defines them on first use too: a table reads every results file when it is created."""
+    return {name: _ddl(name, results_in_memory) for name in _RESULTS}
 
 
 def event_view_ddl() -> dict[str, str]:
