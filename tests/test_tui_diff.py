@@ -59,3 +59,32 @@ async def test_side_by_side_phases_and_what_differs(kernel_pair: tuple[Path, Pat
 def test_diff_needs_two_traces() -> None:
     res = CliRunner().invoke(cli, ["tui", "--diff", "one.jsonl"])
     assert res.exit_code == 2 and "--diff takes two traces" in res.output
+
+
+@sync
+async def test_two_traces_of_one_store_picked_with_trace_a_and_trace_b(tmp_path: Path) -> None:
+    samples = Path(__file__).resolve().parent.parent / "sample_traces"
+    store = tmp_path / "store"
+    res = CliRunner().invoke(cli, ["ingest", str(samples / "unfixed-kernel.jsonl"),
+                                   str(samples / "single-vcpu-kexec.jsonl"), "-o", str(store),
+                                   "-q"])
+    assert res.exit_code == 0, res.output
+    app = DiffApp(str(store), str(store), "sample-unfixed-kernel", "sample-single-vcpu-kexec")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        left = app.query_one("#table-a", DataTable)
+        right = app.query_one("#table-b", DataTable)
+        assert left.row_count == right.row_count == 6
+        assert (_cells(left, 3)[:3], _cells(right, 3)[:3]) == (
+            ["generation 0 jump", "0.001", "4"], ["generation 0 jump", "150.002", "0"])
+    app = DiffApp(str(store), str(store), None, "sample-single-vcpu-kexec")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert str(app.query_one("#detail", Static).content) == (
+            f"cannot compare: {store}: holds 2 traces; pick one with --trace-a "
+            "(sample-single-vcpu-kexec, sample-unfixed-kernel)")
+
+
+def test_trace_a_without_diff_is_a_usage_error() -> None:
+    res = CliRunner().invoke(cli, ["tui", "one.jsonl", "--trace-a", "x"])
+    assert res.exit_code == 2 and "--trace-a and --trace-b go with --diff" in res.output

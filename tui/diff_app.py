@@ -74,9 +74,12 @@ class DiffApp(App[None]):
     #events { height: 1fr; }
     """
 
-    def __init__(self, a: str, b: str) -> None:
+    def __init__(self, a: str, b: str, trace_a: str | None = None,
+                 trace_b: str | None = None) -> None:
+        """A and B as `tdxray diff` takes them (trace_a/trace_b: which trace of a store)."""
         super().__init__()
         self.a, self.b = a, b
+        self.trace_a, self.trace_b = trace_a, trace_b
         self.diff: Diff | None = None
         self.shown_events: int | None = None  # the phase row whose events are shown
 
@@ -101,7 +104,7 @@ class DiffApp(App[None]):
         from tdxray.analyses.diff.run import diff
 
         try:
-            self.post_message(DiffReady(diff(self.a, self.b)))
+            self.post_message(DiffReady(diff(self.a, self.b, self.trace_a, self.trace_b)))
         except InputError as exc:
             self.post_message(DiffReady(None, str(exc)))
 
