@@ -77,6 +77,19 @@ def test_a_real_qemu_log_keeps_its_unmodeled_event(tmp_path: Path) -> None:
                        "fields": "gpa 0x800007de00000 size 0x200000 attributes 0x0 flags 0x0"}]
 
 
+@pytest.mark.parametrize(("name", "rule", "head", "event"), [
+    ("host-report.txt", "T002", "T002 ed6fc54424a5aaae: 4 -> 1 events (25.0%)",
+     {"seq": 1, "ts_ns": 141000002000, "vcpu": 0, "kind": "kvm_entry",
+      "fields": "vcpu 0, rip 0xffffffff8107f3e4"}),  # trace-cmd report of a real host
+    ("dmesg-caller.log", "T004", "T004 1c7a16ad325c1463: 5 -> 1 events (20.0%)",
+     {"seq": 1, "ts_ns": 1500000000, "vcpu": 1, "kind": "log",
+      "text": "clocksource: timekeeping watchdog on CPU1"}),  # a console with caller ids
+])
+def test_a_real_trace_cmd_report_and_console(tmp_path: Path, name: str, rule: str, head: str,
+                                             event: dict[str, object]) -> None:
+    assert shrunk(tmp_path, str(REAL / name), "--rule", rule) == (head, [event])
+
+
 @pytest.fixture(scope="module")
 def real_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real 6.12 kexec and kdump guests (console + guest ftrace), ingested with td.json."""
