@@ -31,7 +31,9 @@ def command(a: str, b: str, trace_a: str | None, trace_b: str | None, fmt: str,
     """Compare trace A (e.g. kernel before a patch) with trace B (after) phase by phase, per
     generation: boot, I/O, kexec shutdown, jump. Per phase: divergences only in one, MapGPA
     and ACCEPT counts, pages and ranges only in one, the page-state map at the phase's start,
-    the mailbox and CPU sequences, and how long it took.
+    the mailbox and CPU sequences, and how long it took. A and B are anything `check` takes
+    (JSONL or text trace, Parquet trace, store or text directory with --trace-a/--trace-b,
+    s3://).
 
     Exit status 1 when B has a divergence (above info) that A lacks, 0 otherwise, 2 when a
     trace cannot be read.

@@ -20,7 +20,8 @@ def command(traces: tuple[str, ...], trace_id: str | None, output: Path) -> None
     """Replay each TRACE and write one self-contained HTML file: the verdict, the divergences
     with their causes and the events around them, the memory map at each jump, shared pages
     over time, conversion latency, per-vCPU mailbox and CPU timelines, coverage. No network:
-    plots are inline SVG, nothing is fetched."""
+    plots are inline SVG, nothing is fetched. TRACE is anything `check` takes (JSONL or text
+    trace, Parquet trace, store: all its traces or --trace, text directory, s3://)."""
     from tdxray.report.page import report_html
 
     refs = [ref for arg in traces for ref in trace_file_for(arg, trace_id, allow_many=True)]
