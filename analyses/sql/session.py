@@ -87,13 +87,14 @@ class Session:
         manifest = ManifestDir(str(self.root)).read()
         traces, self.from_manifest = store_traces(
             store, {tid: st.st_size for tid, st in stats.items()}, manifest)
-        self._results = {t.trace_id: results_place(store.results_dir(t.trace_id)) for t in traces}
+        own = {t.trace_id: store.results_dir(t.trace_id) for t in traces}  # beside each trace
+        self._results = {tid: results_place(where) for tid, where in own.items()}
         recorded = dict(zip(manifest.column("trace_id").to_pylist(),
                             manifest.column("replay_stamp").to_pylist(), strict=True))
         for t in traces:
             tid = t.trace_id
             _refresh(self._results[tid], tid, t.path, on_replay, stats.get(tid),
-                     recorded.get(tid) if self._results[tid] == store.results_dir(tid) else None)
+                     recorded.get(tid) if self._results[tid] == own[tid] else None)
         self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
         self._tmp = make_dir("tdxray-sql-")
@@ -102,7 +103,7 @@ class Session:
             self.con.execute("SET parquet_metadata_cache = true")  # views bind files often
             self._limit_memory(memory_limit or default_memory_limit())
             self._define(traces, store)
-            stand_ins = [r for tid, r in self._results.items() if r != store.results_dir(tid)]
+            stand_ins = [r for tid, r in self._results.items() if r != own[tid]]
             for statement in lockdown_statements(self.root, stand_ins):
                 self.con.execute(statement)
         except BaseException:
