@@ -179,8 +179,57 @@ def _too_large(path: Path, what: str, rg: int) -> None:
                      where=f"row group {rg}")
 
 
+STRING_COLUMNS = tuple(f.name for f in EVENT_SCHEMA if pa.types.is_string(f.type) or (
+    pa.types.is_dictionary(f.type) and pa.types.is_string(f.type.value_type)))
+
+
+def check_strings(path: Path, parquet: pq.ParquetFile) -> None:
+    """Every string valid UTF-8, as the JSONL reader requires (Parquet does not: a file that
+    holds other bytes made export, check and replay stop with a UnicodeDecodeError).
+    Dictionary columns are checked on their dictionaries."""
+    first_row = 0
+    for rg in range(parquet.metadata.num_row_groups):
+        table = _read_group(path, parquet, rg, list(STRING_COLUMNS))
+        for name in STRING_COLUMNS:
+            for start, chunk in _chunks(table.column(name)):
+                values = chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else chunk
+                try:
+                    values.validate(full=True)
+                except pa.ArrowInvalid:
+                    row = first_row + start + _first_invalid(chunk)
+                    raise InputError(f"field {name!r}: not valid UTF-8", str(path),
+                                     where=f"row {row}") from None
+        first_row += table.num_rows
+
+
+def _chunks(column: pa.ChunkedArray) -> list[tuple[int, pa.Array]]:
+    starts = np.cumsum([0] + [len(c) for c in column.chunks])
+    return list(zip(starts.tolist(), column.chunks, strict=False))
+
+
+def _first_invalid(chunk: pa.Array) -> int:
+    """The first row whose string is not UTF-8 (only once a chunk is known to hold one)."""
+    if isinstance(chunk, pa.DictionaryArray):
+        bad = {i for i, v in enumerate(chunk.dictionary.view(pa.binary()).to_pylist())
+               if v is not None and not _utf8(v)}
+        codes = chunk.indices.to_pylist()
+        return next(i for i, c in enumerate(codes) if c in bad)
+    return next(i for i, v in enumerate(chunk.view(pa.binary()).to_pylist())
+                if v is not None and not _utf8(v))
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def check_trace(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> None:
-    """All of the above: the schema, the sizes, then the rows (`source`: what `parquet` reads)."""
+    """All of the above: the schema, the sizes, the strings, the rows (`source`: what `parquet`
+    reads)."""
     check_schema(path, parquet.schema_arrow)
     check_sizes(path, parquet, source)
+    check_strings(path, parquet)
     check_rows(path, parquet)

@@ -68,9 +68,16 @@ def first_broken_event(rows: dict[str, np.ndarray], read: Read) -> Broken | None
 
 
 def _first(rows: np.ndarray, mask: np.ndarray) -> int | None:
-    """The first of `rows` (ascending) where `mask` holds."""
-    at = np.flatnonzero(mask[rows])
-    return int(rows[at[0]]) if len(at) else None
+    """The first of `rows` (ascending) where `mask` holds: by whichever of the two is shorter
+    (a kind's few rows, or a mostly false mask's few hits)."""
+    if len(rows) * 8 < len(mask):
+        at = np.flatnonzero(mask[rows])
+        return int(rows[at[0]]) if len(at) else None
+    hits = np.flatnonzero(mask)
+    where = np.searchsorted(rows, hits)
+    inside = where < len(rows)
+    both = hits[inside][rows[where[inside]] == hits[inside]]
+    return int(both[0]) if len(both) else None
 
 
 def _missing(rows: dict[str, np.ndarray], read: Read) -> list[Found]:

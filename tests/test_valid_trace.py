@@ -71,12 +71,27 @@ def _huge_cell(t: pa.Table) -> pa.Table:
     return _column(t, "text", text, pa.string())
 
 
+def _text_not_utf8(t: pa.Table) -> pa.Table:
+    text = [v.encode() if v is not None else None for v in t["text"].to_pylist()]
+    text[4] = b"\xff\xfe not UTF-8"
+    return t.set_column(t.schema.get_field_index("text"), t.schema.field("text"),
+                        pa.array(text, pa.binary()).view(pa.string()))
+
+
+def _kind_not_utf8(t: pa.Table) -> pa.Table:
+    kinds = pa.array([b"log", b"\xc3("], pa.binary()).view(pa.string())
+    column = pa.DictionaryArray.from_arrays(pa.array([0] * 7 + [1] + [0] * 12, pa.int32()), kinds)
+    return t.set_column(t.schema.get_field_index("kind"), t.schema.field("kind"), column)
+
+
 # shape -> (how to make it from a good trace, the error line after "tdxray: error: {path}")
 BAD: dict[str, tuple[Callable[[pa.Table], pa.Table], str]] = {
     "seq-strings": (_seq_as_strings, ": column seq holds string, a trace's seq is uint64"),
     "ts-null": (_null_ts, " (row 5): ts_ns is null (every event has one)"),
     "seq-backwards": (_seq_backwards, " (row 11): seq 11 does not increase (previous 12)"),
     "missing-column": (_no_gpa, ": not a tdxray trace: missing columns gpa"),
+    "text-not-utf8": (_text_not_utf8, " (row 4): field 'text': not valid UTF-8"),
+    "kind-not-utf8": (_kind_not_utf8, " (row 7): field 'kind': not valid UTF-8"),
     "huge-cell": (_huge_cell, " (row 3): too large: a text cell of 1048577 bytes (at most "
                   "1048576)"),
 }
