@@ -69,7 +69,12 @@ def _timed(run: Callable[[], object], before: Callable[[], None], repeat: int) -
     return statistics.median(times)
 
 
-def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> float:
+def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> tuple[float, float]:
+    """Median seconds to replay the traces on `workers` workers, and the cores the workers kept
+    busy meanwhile (their CPU time over the wall time: a worker's Arrow and writer threads can
+    make one worker use more than one core, which caps what a second one can add)."""
+    import psutil
+
     from tdxray.fleet.cluster import client_for
     from tdxray.fleet.replay import replay_all
 
@@ -77,7 +82,14 @@ def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> float:
     with client_for(workers, None) as client:
         client.run(lambda: __import__("tdxray.model.replay"))  # warm the workers' imports
         replay_all(client, pairs[:workers])
-        return _timed(lambda: replay_all(client, pairs), lambda: _clear(paths), repeat)
+        procs = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
+
+        def busy() -> float:
+            return sum(sum(proc.cpu_times()[:2]) for proc in procs)
+
+        cpu, start = busy(), time.perf_counter()
+        seconds = _timed(lambda: replay_all(client, pairs), lambda: _clear(paths), repeat)
+        return seconds, (busy() - cpu) / (time.perf_counter() - start)
 
 
 def s3_ratio(paths: Sequence[Path], workdir: Path, repeat: int) -> float | None:
@@ -160,13 +172,14 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
                      lambda: _clear(sample), repeat) / len(sample)
         yield "replay_ms_per_trace", one * 1e3, f"in-process, mean of {len(sample)} traces"
         before = _load()
-        w1 = fleet_seconds(paths, 1, repeat)
-        log(f"1 worker: {w1:.2f} s")
+        w1, cores1 = fleet_seconds(paths, 1, repeat)
+        log(f"1 worker: {w1:.2f} s, {cores1:.2f} cores busy")
         yield "per_trace_overhead_ms", (w1 - args.traces * one) / args.traces * 1e3, ""
-        w2 = fleet_seconds(paths, 2, repeat)
-        log(f"2 workers: {w2:.2f} s")
+        w2, cores2 = fleet_seconds(paths, 2, repeat)
+        log(f"2 workers: {w2:.2f} s, {cores2:.2f} cores busy")
         yield ("workers_2_vs_1", w1 / w2,
-               f"load average {before} before, {_load()} after, {os.cpu_count()} cores")
+               f"load average {before} before, {_load()} after, {os.cpu_count()} cores; "
+               f"workers kept {cores1:.2f} then {cores2:.2f} cores busy")
         subset = paths[: args.s3_traces]
         yield ("s3_vs_local", s3_ratio(subset, Path(scratch), repeat),
                f"{len(subset)} traces")
