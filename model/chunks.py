@@ -77,6 +77,13 @@ class Chunks:
         self.firsts[ca:cb] = [int(starts[0])]
         self._flat = None
 
+    def put_parts(self, ca: int, cb: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Replace chunks ca..cb-1 with one chunk per (starts, attrs) part, in order."""
+        self.starts[ca:cb] = [starts for starts, _ in parts]
+        self.attrs[ca:cb] = [attrs for _, attrs in parts]
+        self.firsts[ca:cb] = [int(starts[0]) for starts, _ in parts]
+        self._flat = None
+
     def split(self, c: int) -> bool:
         """Cut chunk c into chunks of CHUNK to 2*CHUNK pieces if it is longer (True if cut)."""
         starts, attrs = self.starts[c], self.attrs[c]

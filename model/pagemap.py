@@ -23,6 +23,10 @@ from tdxray.model.chunks import Chunks, Snapshot
 from tdxray.model.one_change import one_change
 from tdxray.schema.constants import PAGE_SHIFT
 
+# Untouched pieces around a batch's window that are copied into its new chunk; beyond this
+# many they stay in chunks of their own
+SPLICE_COPY = 4096
+
 
 class PageState(IntEnum):
     NONE = 0        # not RAM (MMIO, holes): the model keeps no state there
@@ -165,6 +169,13 @@ class PageMap:
             keep[p] = (table[p] != table[p - 1]).any(axis=1)
         if not keep.all():
             starts, table = starts[keep], table[keep]
+        if len(w.starts) - (w.b - w.a) > SPLICE_COPY:
+            # a long region: the untouched pieces before and after stay where they are (views
+            # of chunks nobody changes), so the cost is the window's, not the region's
+            parts = [(w.starts[:w.a], w.table[:w.a]), (starts, table),
+                     (w.starts[w.b:], w.table[w.b:])]
+            self.chunks.put_parts(w.ca, w.cb, [part for part in parts if len(part[0])])
+            return
         if w.a or w.b < len(w.starts):
             starts = np.concatenate([w.starts[:w.a], starts, w.starts[w.b:]])
             table = np.concatenate([w.table[:w.a], table, w.table[w.b:]])

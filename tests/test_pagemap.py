@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tdxray.model import chunks as map_chunks
+from tdxray.model import pagemap
 from tdxray.model.pagemap import (
     ACCEPTED,
     NO_SEQ,
@@ -90,12 +91,13 @@ disjoint_changes = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(operations, disjoint_changes, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]),
-       st.sampled_from([3, 512]))
+       st.sampled_from([3, 512]), st.sampled_from([0, 4096]))
 def test_one_apply_of_disjoint_changes_equals_them_one_by_one(
         ops: list[tuple[str, int, int]], changes: list[tuple[str, int, int]],
-        initial: PageState, chunk: int) -> None:
+        initial: PageState, chunk: int, splice: int) -> None:
     """The batch path (`apply`) against transitions in seq order: same map, same history."""
-    with mock.patch.object(map_chunks, "CHUNK", chunk):
+    with mock.patch.object(map_chunks, "CHUNK", chunk), \
+            mock.patch.object(pagemap, "SPLICE_COPY", splice):
         _compare_batch_with_one_by_one(ops, changes, initial)
 
 
@@ -140,12 +142,15 @@ def _pieces(pmap: PageMap | chunked_pagemap.PageMap) -> list[tuple[int, int, int
 
 @settings(max_examples=300, deadline=None)
 @given(mixed, st.sampled_from([PageState.PRIVATE, PageState.UNACCEPTED]),
-       st.sampled_from([2, 3, 4, 512]))
+       st.sampled_from([2, 3, 4, 512]), st.sampled_from([0, 3, 4096]))
 def test_array_map_matches_the_chunked_map_it_replaced(ops: list[tuple[str, int, int]],
-                                                       initial: PageState, chunk: int) -> None:
+                                                       initial: PageState, chunk: int,
+                                                       splice: int) -> None:
     """Same pieces, same answers, same history rows as the chunked-list map of before, with
-    the array map's chunks tiny (every change crosses chunk bounds) or as shipped."""
-    with mock.patch.object(map_chunks, "CHUNK", chunk):
+    the array map's chunks tiny (every change crosses chunk bounds) or as shipped, and a
+    batch's untouched neighbours kept in chunks of their own or copied."""
+    with mock.patch.object(map_chunks, "CHUNK", chunk), \
+            mock.patch.object(pagemap, "SPLICE_COPY", splice):
         _compare_with_the_chunked_map(ops, initial)
 
 
@@ -204,7 +209,7 @@ def test_restore_undoes_every_change_since_the_snapshot(before: list[tuple[str, 
                                                         after: list[tuple[str, int, int]]) -> None:
     """The fast lane's roll-back: a snapshot, more changes, restore: the map and its history
     as they were at the snapshot (tiny chunks, so the changes rewrite many)."""
-    with mock.patch.object(map_chunks, "CHUNK", 2):
+    with mock.patch.object(map_chunks, "CHUNK", 2), mock.patch.object(pagemap, "SPLICE_COPY", 0):
         pmap = replayed(before, PageState.PRIVATE)
         pieces, history = _pieces(pmap), [h.tolist() for h in pmap.history]
         saved = pmap.snapshot()
