@@ -285,13 +285,23 @@ def consistent(root: str, merged: pa.Table | None = None,
 
 
 def merge(table: pa.Table) -> pa.Table:
-    """Latest non-null value per trace and column; rows sorted by trace id."""
+    """Latest non-null value per trace and column; rows sorted by trace id. Arrow's ordered
+    group-by ("last" skips nulls): a fleet's manifest grows a part per check, and a Python
+    loop over its rows cost 0.2 s per 2,000 rows."""
     if pc.count_distinct(table.column("trace_id")).as_py() == table.num_rows:
         return table.sort_by("trace_id")  # one row per trace (a compacted manifest)
-    order = pc.sort_indices(table, [("recorded_at", "ascending")])
-    merged: dict[str, dict[str, Any]] = {}
-    for row in table.take(order).to_pylist():
-        seen = merged.setdefault(row["trace_id"], {})
-        seen.update({k: v for k, v in row.items() if v is not None})
-    rows = [merged[k] for k in sorted(merged)]
-    return pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
+    ordered = table.take(pc.sort_indices(table, [("recorded_at", "ascending")]))
+    rows = pa.array(range(ordered.num_rows), pa.uint64())
+    lists = [f.name for f in MANIFEST_SCHEMA if pa.types.is_list(f.type)]  # no "last" kernel
+    keyed = ordered
+    for name in lists:  # the row that holds the latest list instead
+        keyed = keyed.append_column(f"{name}__row", pc.if_else(
+            pc.is_valid(ordered.column(name)), rows, pa.scalar(None, pa.uint64())))
+    plain = [n for n in MANIFEST_SCHEMA.names if n != "trace_id" and n not in lists]
+    grouped = keyed.group_by("trace_id", use_threads=False).aggregate(
+        [(n, "last") for n in plain] + [(f"{n}__row", "last") for n in lists])
+    columns = {"trace_id": grouped.column("trace_id")}
+    columns.update({n: grouped.column(f"{n}_last") for n in plain})
+    columns.update({n: ordered.column(n).take(grouped.column(f"{n}__row_last")) for n in lists})
+    merged = pa.table([columns[n] for n in MANIFEST_SCHEMA.names], names=MANIFEST_SCHEMA.names)
+    return merged.sort_by("trace_id").cast(MANIFEST_SCHEMA)

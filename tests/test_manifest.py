@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
@@ -167,3 +168,28 @@ def test_fleet_sql_divergences_per_kernel_version_and_rule(tmp_path: Path) -> No
     assert traces == [{"trace_id": "sample-kdump", "kernel_version": None},
                       {"trace_id": "td-a", "kernel_version": "6.12.38+deb13-amd64"},
                       {"trace_id": "td-b", "kernel_version": "6.1.0-37-amd64"}]
+
+
+def test_merge_takes_each_column_s_latest_non_null_value() -> None:
+    from datetime import UTC, datetime
+
+    from tdxray.store.manifest import MANIFEST_SCHEMA, merge
+
+    def at(second: int) -> datetime:
+        return datetime(2026, 1, 1, 0, 0, second, tzinfo=UTC)
+
+    parts = [  # not in time order; b's sources come from its older row only
+        {"trace_id": "b", "replay_stamp": "b2", "recorded_at": at(5)},
+        {"trace_id": "a", "sources": ["a.jsonl"], "size": 1, "events": 10, "recorded_at": at(1)},
+        {"trace_id": "b", "sources": ["b.jsonl"], "size": 2, "replay_stamp": "b1",
+         "recorded_at": at(2)},
+        {"trace_id": "a", "sources": ["a2.jsonl"], "size": 3, "recorded_at": at(3)},
+        {"trace_id": "a", "replay_stamp": "a1", "recorded_at": at(4)},
+    ]
+    merged = merge(pa.Table.from_pylist(parts, schema=MANIFEST_SCHEMA)).to_pylist()
+    empty = dict.fromkeys(MANIFEST_SCHEMA.names)
+    assert merged == [
+        {**empty, "trace_id": "a", "sources": ["a2.jsonl"], "size": 3, "events": 10,
+         "replay_stamp": "a1", "recorded_at": at(4)},
+        {**empty, "trace_id": "b", "sources": ["b.jsonl"], "size": 2, "replay_stamp": "b2",
+         "recorded_at": at(5)}]
