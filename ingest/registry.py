@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 import pyarrow as pa
@@ -25,6 +25,7 @@ from tdxray.ingest.inputs import (
 from tdxray.ingest.text.sources import SOURCE_FORMATS, detect_source_format
 from tdxray.ingest.text.trace import OpenSource, TextOptions, text_batches, text_header
 from tdxray.schema.errors import InputError
+from tdxray.schema.losses import Loss
 from tdxray.schema.td import TraceHeader
 from tdxray.store.read import open_trace
 
@@ -40,6 +41,9 @@ class TraceInput:
     batches: Iterator[pa.RecordBatch]
     sources: tuple[str, ...]
     format: str
+    # buffer markers' losses, known once `batches` is consumed: the writer adds them to the
+    # header (schema/losses.py); a JSONL or Parquet input's are in its header already
+    losses: list[Loss] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,10 @@ def read_traces(args: Sequence[str], fmt: str, warn: Warn, options: TextOptions 
                 texts.append(OpenSource(arg, source, name, stream))
         if texts:
             header = text_header(texts, options, warn)
-            yield TraceInput(header, text_batches(texts, header, options, warn),
-                             tuple(t.name for t in texts), "+".join(t.format for t in texts))
+            losses: list[Loss] = []
+            yield TraceInput(header, text_batches(texts, header, options, warn, losses),
+                             tuple(t.name for t in texts), "+".join(t.format for t in texts),
+                             losses)
 
 
 def detect_stream_format(head: bytes, source: str) -> str:

@@ -42,6 +42,7 @@ def write_trace(trace: TraceInput, header: TraceHeader, path: Path, replace: boo
     with TraceWriter(path, header, replace=replace) as writer:
         for batch in trace.batches:
             writer.write_batch(batch)
+        writer.losses = trace.losses  # complete now that the events are read
     # the replaced trace's replay results describe other events: drop them
     shutil.rmtree(results_dir_for(path), ignore_errors=True)
     return Ingested(header.trace_id, path, writer.rows)

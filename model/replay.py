@@ -27,6 +27,7 @@ from tdxray.model.coverage import plan
 from tdxray.model.death import DEATH_KINDS
 from tdxray.model.divergence import Divergence
 from tdxray.model.fastlane import FastLane, Pace
+from tdxray.model.losses import lost_finding
 from tdxray.model.outputs import (
     DIVERGENCES_FILE,
     PAGE_HISTORY_FILE,
@@ -39,6 +40,7 @@ from tdxray.model.outputs import (
 from tdxray.model.prescan import Prescan, observe, prescan
 from tdxray.model.result import ReplayResult
 from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY
+from tdxray.schema.losses import Loss, losses_of
 from tdxray.schema.td import TraceHeader
 from tdxray.store.read import TraceFile, open_trace
 from tdxray.store.scratch import make_dir, remove_dir, scratch_dir
@@ -176,7 +178,7 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
         history.add(model.pages.take_history())
         history.add(model.pages.open_intervals())
     found = [d for d in model.found + bulk.found if d.rule in set(rules_run)]
-    found += _info_findings(scan, rules_skipped)
+    found += _info_findings(scan, rules_skipped, losses_of(trace.header))
     found.sort(key=Divergence.sort_key)
     return ReplayResult(
         trace_id=trace.trace_id, events=scan.events, rules_run=rules_run,
@@ -184,19 +186,10 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
         generations=model.k.generation + 1, kind_counts=dict(scan.kind_counts))
 
 
-LOST_EVENTS = "event kind 'lost_events'"
-
-
-def _info_findings(scan: Prescan, skipped: list[tuple[str, str]]) -> list[Divergence]:
-    out = []
+def _info_findings(scan: Prescan, skipped: list[tuple[str, str]],
+                   losses: tuple[Loss, ...] = ()) -> list[Divergence]:
+    out = [lost_finding(losses)] if losses else []
     for u in scan.unmodeled.values():
-        if u.what == LOST_EVENTS:  # the ftrace reader's marker of a ring buffer's loss
-            out.append(Divergence("T003", f"events lost: {u.count} lost-events marker"
-                                  f"{'s' if u.count > 1 else ''} in the trace (the ring "
-                                  "buffer overwrote events before they were read): any rule "
-                                  "may have missed its evidence", seq=u.seq, ts_ns=u.ts,
-                                  vcpu=u.vcpu, location="lost_events"))
-            continue
         out.append(Divergence("T002", f"{u.what} is not modeled ({u.count} events)", seq=u.seq,
                               ts_ns=u.ts, vcpu=u.vcpu, location=u.what))
     for rule, why in skipped:

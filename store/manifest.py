@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 from tdxray.schema.constants import LOG_BOOT_MARKER
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import META_HEADER
+from tdxray.schema.losses import LOSSES_KEY
 from tdxray.store.atomic import atomic_path
 from tdxray.store.fs import backend_errors, is_url, locate
 from tdxray.store.read import TraceFile
@@ -82,6 +83,8 @@ def ingest_row(trace: TraceFile, sources: Sequence[str], size: int) -> dict[str,
 
 def _header_json(trace: TraceFile) -> str | None:
     raw = (trace.parquet.schema_arrow.metadata or {}).get(META_HEADER)
+    if raw is not None and LOSSES_KEY in trace.header.provenance:
+        return json.dumps(trace.header.to_json())  # with the losses written at close
     return raw.decode() if raw is not None else None
 
 

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
+from tdxray.schema.losses import META_LOSSES, parse_losses, with_losses
 from tdxray.schema.td import HeaderError, TraceHeader
 from tdxray.store.valid import check_trace
 
@@ -173,6 +174,9 @@ def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> Tr
             "the original source (tdxray ingest SOURCE -o STORE --replace)", str(path))
     try:
         header = TraceHeader.from_json(json.loads(meta[META_HEADER]))
+        losses = (parquet.metadata.metadata or {}).get(META_LOSSES)
+        if losses is not None:  # a text trace's buffer markers (schema/losses.py)
+            header = with_losses(header, parse_losses(losses))
     except (ValueError, HeaderError) as exc:
         raise InputError(f"malformed trace header in the file metadata: {exc}", str(path)) from exc
     file_id = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)

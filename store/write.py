@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA, META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
+from tdxray.schema.losses import META_LOSSES, Loss, losses_json
 from tdxray.schema.td import TraceHeader
 from tdxray.store.atomic import release, temp_beside
 
@@ -100,6 +101,7 @@ class TraceWriter:
         self._pending_rows = 0
         self._last_seq: int | None = None
         self.rows = 0
+        self.losses: list[Loss] = []  # known once the events are read: written at close
 
     def write_batch(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -155,6 +157,8 @@ class TraceWriter:
         self._flush(final=True)
         self._wait()
         self._encoder.shutdown()
+        if self.losses:  # the Arrow schema's metadata is fixed at open: a key of its own
+            self._writer.add_key_value_metadata({META_LOSSES: losses_json(self.losses)})
         self._writer.close()
         self._writer = None
         publish(self._tmp, self.path, self.replace, f"trace {self.header.trace_id!r}")

@@ -20,6 +20,7 @@ from tdxray.ingest.text.sources import ftrace_role
 from tdxray.schema.constants import Subfn
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
+from tdxray.schema.losses import Loss
 from tdxray.schema.td import Mailbox, TdConfig
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -28,11 +29,13 @@ EXIT = ("vcpu {v} reason {r} rip 0xffffffff81e3c6d4 info1 0x0000000000000000 inf
         "0x0000000000000000 intr_info 0x00000000 error_code 0x00000000")
 
 
-def read(data: bytes | str, skip: bool = False,
-         warnings: list[str] | None = None) -> list[dict[str, Any]]:
+def read(data: bytes | str, skip: bool = False, warnings: list[str] | None = None,
+         losses: list[Loss] | None = None) -> list[dict[str, Any]]:
+    """The events read; `losses` gets the buffer markers' losses (no seq: the merge numbers)."""
     raw = data.encode() if isinstance(data, str) else data
     sink = warnings if warnings is not None else []
-    ctx = SourceContext(TD, BadLines("t.trace", sink.append, skip))
+    ctx = SourceContext(TD, BadLines("t.trace", sink.append, skip),
+                        [] if losses is None else losses)
     table = pa.Table.from_batches(list(read_ftrace(io.BytesIO(raw), "t.trace", ctx)),
                                   schema=EVENT_SCHEMA)
     return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
@@ -95,20 +98,24 @@ def test_header_and_buffer_marker_lines_are_not_events() -> None:
     assert event["line"] == 8
 
 
-def test_lost_events_lines_are_events_of_their_own_kind() -> None:
+def test_lost_events_lines_are_losses_beside_the_events() -> None:
     """print_trace_line() (kernel/trace/trace.c): `CPU:%d [LOST %lu EVENTS]`, or without a
-    count when an iterator was overrun; the header's written minus in-buffer is the overrun."""
+    count when an iterator was overrun; the header's written minus in-buffer is the overrun.
+    FORMATS.md §2: a buffer-marker line becomes no event; the loss is noted beside them."""
     text = ("# entries-in-buffer/entries-written: 2/40   #P:4\nCPU:2 [LOST 3 EVENTS]\n"
             + line("kvm_exit", EXIT.format(v=0, r="HLT"), ts="141.000002")
             + "CPU:1 [LOST EVENTS]\nCPU:3 [7 EVENTS DROPPED]\nCPU:0 [EVENTS DROPPED]\n")
-    events = read(text)
-    assert [(e["kind"], e["ts_ns"], e["vcpu"]) for e in events] == [
-        ("lost_events", 141_000_002_000, 0), ("lost_events", 141_000_002_000, 0),
-        ("tdvmcall", 141_000_002_000, 0), ("lost_events", 141_000_002_000, 0),
-        ("lost_events", 141_000_002_000, 0), ("lost_events", 141_000_002_000, 0)]
-    # the CPU is in extra, never the vCPU: a host trace's CPU 2 is no vCPU of the TD (T004)
-    assert [(x["cpu"], x["lost"]) for e in events if (x := json.loads(e.get("extra", "{}")))
-            and "lost" in x] == [(None, 38), (2, 3), (1, None), (3, 7), (0, None)]
+    losses: list[Loss] = []
+    events = read(text, losses=losses)
+    assert [(e["kind"], e["ts_ns"], e["vcpu"], e["line"]) for e in events] == [
+        ("tdvmcall", 141_000_002_000, 0, 3)]
+    # the CPU is the marker's, never a vCPU: a host trace's CPU 2 is no vCPU of the TD (T004)
+    assert losses == [
+        Loss("t.trace", 1, None, 38, None, "# entries-in-buffer/entries-written: 2/40   #P:4"),
+        Loss("t.trace", 2, 2, 3, None, "CPU:2 [LOST 3 EVENTS]"),
+        Loss("t.trace", 4, 1, None, None, "CPU:1 [LOST EVENTS]"),
+        Loss("t.trace", 5, 3, 7, None, "CPU:3 [7 EVENTS DROPPED]"),
+        Loss("t.trace", 6, 0, None, None, "CPU:0 [EVENTS DROPPED]")]
 
 
 def test_timestamps_going_backwards_are_kept_in_line_order() -> None:
@@ -187,12 +194,14 @@ def test_role_from_content(name: str, role: str) -> None:
 
 
 def test_real_host_files() -> None:
-    events = read((REAL / "host.trace").read_bytes())
-    assert len(events) == 15
+    losses: list[Loss] = []
+    events = read((REAL / "host.trace").read_bytes(), losses=losses)
+    assert len(events) == 14
     assert sum(e["kind"] == "tdvmcall" for e in events) == 5
-    assert [e["line"] for e in events if e["kind"] == "lost_events"] == [24]
-    report = read((REAL / "host-report.txt").read_bytes())
-    assert [e["kind"] for e in report] == ["tdvmcall", "kvm_entry", "lost_events", "tdvmcall"]
+    assert [(x.line, x.cpu, x.lost) for x in losses] == [(24, 2, 3)]
+    report = read((REAL / "host-report.txt").read_bytes(), losses=losses)
+    assert [e["kind"] for e in report] == ["tdvmcall", "kvm_entry", "tdvmcall"]
+    assert [(x.line, x.cpu, x.lost) for x in losses] == [(24, 2, 3), (6, 3, 12)]
 
 
 def test_many_lines_across_chunks_keep_their_numbers() -> None:

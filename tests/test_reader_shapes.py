@@ -17,10 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
+from tdxray.ingest.ftrace.shapes import lost_count
 from tdxray.ingest.text.sources import detect_source_format
+from tdxray.schema.losses import Loss, losses_of
 from tdxray.store.read import open_trace
 
 SHAPES = Path(__file__).parent / "data" / "real" / "shapes"
+REAL = Path(__file__).parent / "data" / "real"
 TD = Path(__file__).parent / "data" / "real" / "qemu" / "td.json"  # -smp 2
 
 
@@ -133,12 +136,6 @@ def test_the_6_1_kernel_latency_format_is_refused(tmp_path: Path) -> None:
         "buffer's start, not the trace clock (echo nolatency-format > trace_options)\n", [])
 
 
-def lost(seq: int, ts: int, vcpu: int, line: int, count: int, cpu: int | None,
-         marker_line: str) -> dict[str, Any]:
-    return {"seq": seq, "ts_ns": ts, "vcpu": vcpu, "kind": "lost_events", "line": line,
-            "extra": json.dumps({"lost": count, "cpu": cpu, "marker": marker_line})}
-
-
 def kept(seq: int, ts: int, line: int, kind: str, fields: str) -> dict[str, Any]:
     return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": kind, "line": line,
             "extra": json.dumps({"fields": fields})}
@@ -150,42 +147,95 @@ ALLOC2 = ("call_site=copy_process+0xfd4/0x2800 ptr=00000000a241dfcf bytes_req=13
           "bytes_alloc=1408 gfp_flags=GFP_KERNEL node=-1 accounted=true")
 
 
-def test_a_wrapped_ring_buffer_is_an_event_and_said_in_coverage(tmp_path: Path) -> None:
+def losses(tmp_path: Path) -> tuple[Loss, ...]:
+    return losses_of(open_trace(tmp_path / "store" / "t.parquet").header)
+
+
+WRAPPED = SHAPES / "6.12" / "trace-wrapped"
+WRAP_HEADER = "# entries-in-buffer/entries-written: 207/270064   #P:2"
+LOST_COVERAGE = ("events lost: 269857 events, 1 buffer marker (269857 across the buffer before "
+                 f"any event ({WRAPPED}:3)): the ring buffer overwrote events before they were "
+                 "read, any rule may have missed its evidence")
+
+
+def test_a_wrapped_ring_buffer_is_no_event_and_said_in_coverage(tmp_path: Path) -> None:
     """buffer_size_kb 4 with the kmem events on: the `trace` header says 207 of 270064 kept
-    (print_event_info(): written minus in-buffer is the overrun); the 6.12 recording, cut."""
-    path = SHAPES / "6.12" / "trace-wrapped"
-    header = "# entries-in-buffer/entries-written: 207/270064   #P:2"
-    assert ingest(tmp_path, path) == (0, "", [
-        lost(1, 115_464_440_000, 0, 3, 270064 - 207, None, header),
-        kept(2, 115_464_440_000, 13, "kmem_cache_alloc", ALLOC),
-        kept(3, 115_464_455_000, 14, "kmem_cache_alloc", ALLOC2),
-        kept(4, 115_464_491_000, 15, "mm_page_alloc", "page=00000000c41b5957 pfn=0x7d34 "
+    (print_event_info(): written minus in-buffer is the overrun); the 6.12 recording, cut.
+    A header line is no event (FORMATS.md §2): the loss is in the trace header."""
+    assert ingest(tmp_path, WRAPPED) == (0, "", [
+        kept(1, 115_464_440_000, 13, "kmem_cache_alloc", ALLOC),
+        kept(2, 115_464_455_000, 14, "kmem_cache_alloc", ALLOC2),
+        kept(3, 115_464_491_000, 15, "mm_page_alloc", "page=00000000c41b5957 pfn=0x7d34 "
              "order=1 migratetype=0 gfp_flags=GFP_KERNEL_ACCOUNT|__GFP_ZERO")])
-    res = CliRunner().invoke(cli, ["check", str(tmp_path / "store")])
+    assert losses(tmp_path) == (Loss(str(WRAPPED), 3, None, 270064 - 207, None, WRAP_HEADER),)
+    store = str(tmp_path / "store")
+    res = CliRunner().invoke(cli, ["check", store])
     assert res.exit_code == 0, res.output
-    assert ("  coverage: events lost: 1 lost-events marker in the trace (the ring buffer "
-            "overwrote events before they were read): any rule may have missed its evidence"
-            ) in res.output.splitlines()
-    res = CliRunner().invoke(cli, ["check", str(tmp_path / "store"), "--format", "markdown"])
-    assert ("- Coverage: events lost: 1 lost-events marker in the trace (the ring buffer "
-            "overwrote events before they were read): any rule may have missed its evidence"
-            ) in res.output.splitlines()
+    assert f"  coverage: {LOST_COVERAGE}" in res.output.splitlines()
+    res = CliRunner().invoke(cli, ["check", store, "--format", "markdown"])
+    assert f"- Coverage: {LOST_COVERAGE}" in res.output.splitlines()
+    res = CliRunner().invoke(cli, ["check", store, "--format", "json"])
+    [trace] = json.loads(res.stdout)["traces"]
+    assert [(d["rule"], d["seq"]) for d in trace["divergences"]
+            if d["message"] == LOST_COVERAGE] == [("T003", None)]
+    res = CliRunner().invoke(cli, ["sql", "--store", store, "--format", "json",
+                                   "SELECT source, line, cpu, lost, after_seq, marker FROM losses"])
+    assert json.loads(res.stdout) == [{"source": str(WRAPPED), "line": 3, "cpu": None,
+                                       "lost": 269857, "after_seq": None, "marker": WRAP_HEADER}]
 
 
-def test_lost_events_in_trace_pipe_are_events_on_their_cpu(tmp_path: Path) -> None:
+PIPE_LOST = SHAPES / "6.12" / "trace_pipe-lost"
+
+
+def test_lost_events_in_trace_pipe_are_losses_on_their_cpu(tmp_path: Path) -> None:
     """The same overrun read through trace_pipe: `CPU:%d [LOST %lu EVENTS]` before the CPU's
-    next event (print_trace_line()); the marker takes that event's time, its CPU goes in extra
-    (the vCPU stays 0, as for every unmodeled event: a host's CPU is no vCPU)."""
-    path = SHAPES / "6.12" / "trace_pipe-lost"
-    assert ingest(tmp_path, path) == (0, "", [
-        lost(1, 115_464_440_000, 0, 1, 111731, 1, "CPU:1 [LOST 111731 EVENTS]"),
-        kept(2, 115_464_440_000, 2, "kmem_cache_alloc", ALLOC),
-        kept(3, 115_464_455_000, 3, "kmem_cache_alloc", ALLOC2),
-        lost(4, 115_544_096_000, 0, 4, 158126, 0, "CPU:0 [LOST 158126 EVENTS]"),
-        kept(5, 115_544_096_000, 5, "kfree", "call_site=__vm_area_free+0x19/0x40 "
+    next event (print_trace_line()). No event: a loss on that CPU after the event before it."""
+    assert ingest(tmp_path, PIPE_LOST) == (0, "", [
+        kept(1, 115_464_440_000, 2, "kmem_cache_alloc", ALLOC),
+        kept(2, 115_464_455_000, 3, "kmem_cache_alloc", ALLOC2),
+        kept(3, 115_544_096_000, 5, "kfree", "call_site=__vm_area_free+0x19/0x40 "
              "ptr=0000000000000000"),
-        kept(6, 115_544_097_000, 6, "kmem_cache_free", "call_site=__vm_area_free+0x29/0x40 "
+        kept(4, 115_544_097_000, 6, "kmem_cache_free", "call_site=__vm_area_free+0x29/0x40 "
              "ptr=0000000060883eda name=vma_lock")])
+    assert losses(tmp_path) == (
+        Loss(str(PIPE_LOST), 1, 1, 111731, None, "CPU:1 [LOST 111731 EVENTS]"),
+        Loss(str(PIPE_LOST), 4, 0, 158126, 2, "CPU:0 [LOST 158126 EVENTS]"))
+
+
+def _without_markers(path: Path, out: Path) -> Path:
+    """The same file with every buffer-marker line deleted (the `trace` header's
+    entries line included: the header's counts are what say the buffer wrapped)."""
+    out.write_bytes(b"".join(x for x in path.read_bytes().splitlines(keepends=True)
+                             if lost_count(x.decode()) is None))
+    return out
+
+
+def _exported(tmp_path: Path, source: Path) -> tuple[list[dict[str, Any]], list[str], list[Any]]:
+    """(events but their line, the JSONL export's event lines, the check's divergences but the
+    loss) of `source` ingested alone."""
+    code, err, events = ingest(tmp_path, source)
+    assert (code, err) == (0, "")
+    store = str(tmp_path / "store")
+    export = CliRunner().invoke(cli, ["export", store, "-q"])
+    check = CliRunner().invoke(cli, ["check", store, "--format", "json"])
+    [trace] = json.loads(check.stdout)["traces"]
+    found = [{k: v for k, v in d.items() if k != "source"} for d in trace["divergences"]
+             if not d["message"].startswith("events lost: ")]
+    return ([{k: v for k, v in e.items() if k != "line"} for e in events],
+            export.stdout.splitlines()[1:], found)
+
+
+@pytest.mark.parametrize("path", [WRAPPED, PIPE_LOST, REAL / "host.trace",
+                                  REAL / "host-report.txt"], ids=lambda p: p.name)
+def test_markers_change_no_seq_event_export_or_divergence(tmp_path: Path, path: Path) -> None:
+    """FORMATS.md §2: a buffer-marker line becomes no event. A trace with markers gives the
+    seqs, events, export and divergences of the same trace with the marker lines deleted."""
+    bare = _without_markers(path, tmp_path / "bare")
+    assert bare.read_bytes() != path.read_bytes()
+    with_markers = _exported(tmp_path / "a", path)
+    assert with_markers == _exported(tmp_path / "b", bare)
+    assert with_markers[0] and with_markers[1]
+    assert losses(tmp_path / "a") and not losses(tmp_path / "b")
 
 
 def log(seq: int, ts: int, line: int, text: str) -> dict[str, Any]:
@@ -363,7 +413,7 @@ def test_a_lost_marker_of_a_host_cpu_is_no_vcpu(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     [trace] = json.loads(res.stdout)["traces"]
     assert [(d["rule"], d["vcpu"], d["seq"]) for d in trace["divergences"]
-            if d["rule"] != "T003" or "lost" in d["message"]] == [("T003", 0, 1)]
+            if d["rule"] != "T003" or "lost" in d["message"]] == [("T003", None, None)]
 
 
 DMESG = SHAPES / "dmesg"  # kmsg.txt (the 6.12 syslog console's first 4 lines), rendered by
@@ -448,3 +498,19 @@ def test_journalctl_short_has_no_year_and_is_refused(tmp_path: Path, output: str
     assert ingest(tmp_path, path) == (
         2, f"tdxray: error: {path}:1: journalctl's short time has no year (and no time zone): "
         "export with journalctl -k -o short-monotonic (or short-iso-precise)\n", [])
+
+
+def test_losses_survive_export_and_re_ingest(tmp_path: Path) -> None:
+    """The losses are in the header: a JSONL export carries them (provenance.losses), and a
+    store made from that export, or from the Parquet trace itself, has them again."""
+    assert ingest(tmp_path, PIPE_LOST)[0] == 0
+    first = losses(tmp_path)
+    exported = tmp_path / "t.jsonl"
+    res = CliRunner().invoke(cli, ["export", str(tmp_path / "store"), "-o", str(exported), "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(exported.read_text().splitlines()[0])["provenance"]["losses"] == [
+        loss.to_json() for loss in first]
+    for again, source in (("jsonl", exported), ("parquet", tmp_path / "store" / "t.parquet")):
+        res = CliRunner().invoke(cli, ["ingest", str(source), "-o", str(tmp_path / again), "-q"])
+        assert res.exit_code == 0, res.output
+        assert losses_of(open_trace(tmp_path / again / "t.parquet").header) == first

@@ -17,6 +17,7 @@ from tdxray.analyses.sql.guard import (
     query_error,
 )
 from tdxray.analyses.sql.lazy import Lazy
+from tdxray.analyses.sql.losses import losses_table
 from tdxray.analyses.sql.macros import scalar_macro_ddl
 from tdxray.analyses.sql.table_macros import table_macro_ddl
 from tdxray.analyses.sql.traces import TraceEntry, store_traces, traces_table
@@ -125,6 +126,9 @@ class Session:
         con.execute("CREATE TABLE traces AS "
                     "SELECT * REPLACE (provenance::JSON AS provenance) FROM _traces_src")
         con.unregister("_traces_src")
+        con.register("_losses_src", losses_table(traces))
+        con.execute("CREATE TABLE losses AS FROM _losses_src")
+        con.unregister("_losses_src")
         files = [TraceFiles(t.trace_id, t.path, self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
         for ddl in [*scalar_macro_ddl(), *store_view_ddl(files)]:

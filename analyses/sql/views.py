@@ -52,6 +52,8 @@ class TraceFiles:
 VIEW_DOCS: dict[str, str] = {
     "traces": "one row per trace: TD configuration, event count, provenance (JSON); from the "
               "store's manifest: kernel_version, td_config_hash, ingested_at, replay_stamp",
+    "losses": "events a trace's recorder lost, one row per buffer marker (not events): source, "
+              "line, cpu, lost (NULL: unknown), after_seq, marker",
     "events": "every event of every trace, raw columns (docs/jsonl-format.md) plus trace_id",
     "tdcalls": "TDCALLs: leaf and leaf_name, status and status_name (TDX module status)",
     "tdvmcalls": "TDG.VP.VMCALLs: subfn and subfn_name, status_name, registers",

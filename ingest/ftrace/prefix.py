@@ -6,8 +6,8 @@ the rare other lines (a tgid column, a comm holding ": ", a print event's `sym+o
 `sym <addr>`, the function tracer's `func <-parent`, a `<stack trace>`, header and
 buffer-marker lines) go through a Python regex. A stack's ` => frame` lines are not events
 (the `kernel_stack` event keeps no frames). A line that says events
-were lost (ftrace/shapes.py) becomes a `lost_events` row with the time of the event line after
-it (the kernel prints the marker before the first event that follows the loss).
+were lost (ftrace/shapes.py) is a buffer marker, not an event (FORMATS.md §2): it is kept beside
+the events, as a loss of the trace (ingest/losses.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.ftrace.scanned import HOT_NAMES, NAME_MAX, Scan
-from tdxray.ingest.ftrace.shapes import LOST_KIND, lost_count, why_not_event
+from tdxray.ingest.ftrace.shapes import lost_count, why_not_event
 from tdxray.ingest.text.bytegrid import unique_words
 from tdxray.ingest.text.chunks import Lines
 from tdxray.schema.events import TS_NS_MAX
@@ -56,6 +56,7 @@ class Prefix:
     fields: np.ndarray   # byte offset where the fields start (== line end if none)
     scanned: Scan        # per row (nothing found on the rows of the per-line path)
     bad: list[tuple[int, str]]  # (line index, why) of lines that are neither events nor headers
+    lost: list[tuple[int, int, int | None, str]]  # (line index, CPU or -1, count, marker line)
 
 
 def parse_prefix(lines: Lines) -> Prefix:
@@ -72,31 +73,17 @@ def parse_prefix(lines: Lines) -> Prefix:
                                     found.name_len[other])
         ids = [_name_index(names, word.decode("ascii")) for word in words]
         name_id[other] = np.array(ids, np.int64)[index]
-    prefix = Prefix(rows, found.ts, found.cpu, name_id, names, found.fields, found, [])
+    prefix = Prefix(rows, found.ts, found.cpu, name_id, names, found.fields, found, [], [])
     slow: list[tuple[int, int, int, int, int]] = []
     for i in np.flatnonzero(~line.ok).tolist():
-        _slow_line(lines, i, names, slow, prefix.bad)
-    return _borrowed_ts(_with_slow(prefix, slow)) if slow else prefix
+        _slow_line(lines, i, names, slow, prefix)
+    return _with_slow(prefix, slow) if slow else prefix
 
 
 def _name_index(names: list[str], name: str) -> int:
     if name not in names:
         names.append(name)
     return names.index(name)
-
-
-def _borrowed_ts(p: Prefix) -> Prefix:
-    """The lost-events rows (ts -1) take the time of the next event row (else the one before)."""
-    missing = p.ts_ns < 0
-    if not missing.any():
-        return p
-    known = np.flatnonzero(~missing)
-    if not len(known):
-        p.ts_ns[:] = 0
-        return p
-    at = np.minimum(np.searchsorted(known, np.flatnonzero(missing)), len(known) - 1)
-    p.ts_ns[missing] = p.ts_ns[known[at]]
-    return p
 
 
 def _with_slow(p: Prefix, slow: list[tuple[int, int, int, int, int]]) -> Prefix:
@@ -110,11 +97,12 @@ def _with_slow(p: Prefix, slow: list[tuple[int, int, int, int, int]]) -> Prefix:
 
     return Prefix(rows[order], merged(p.ts_ns, extra[:, 1]), merged(p.cpu, extra[:, 2]),
                   merged(p.name_id, extra[:, 3]), p.names, merged(p.fields, extra[:, 4]),
-                  p.scanned.concat(Scan.empty(len(extra))).take(order), p.bad)
+                  p.scanned.concat(Scan.empty(len(extra))).take(order), p.bad, p.lost)
 
 
 def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int, int, int, int]],
-               bad: list[tuple[int, str]]) -> None:
+               prefix: Prefix) -> None:
+    bad = prefix.bad
     if lines.garbage[i]:
         bad.append((i, "binary garbage (control bytes or invalid UTF-8)"))
         return
@@ -124,7 +112,7 @@ def _slow_line(lines: Lines, i: int, names: list[str], slow: list[tuple[int, int
     text = lines.text(i)
     lost = lost_count(text)
     if lost is not None:
-        slow.append((i, -1, max(lost[0], 0), _name_index(names, LOST_KIND), int(lines.starts[i])))
+        prefix.lost.append((i, lost[0], lost[1], text.strip()))
         return
     if NOT_EVENT_RE.fullmatch(text):
         return

@@ -9,7 +9,6 @@ merge numbers them), with their line number and source.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,12 +22,12 @@ from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.ftrace.bulk import bulk_rows
 from tdxray.ingest.ftrace.kvm import Event, FieldsError, kvm_event
 from tdxray.ingest.ftrace.prefix import parse_prefix
-from tdxray.ingest.ftrace.shapes import LOST_KIND, lost_count
 from tdxray.ingest.kprobe.decode import GuestDecoder
 from tdxray.ingest.kprobe.recipe import PROBE_BY_EVENT
 from tdxray.ingest.text.chunks import Chunk, read_chunks, split_lines
 from tdxray.ingest.text.prefetch import prefetched
 from tdxray.ingest.text.source import SourceContext, interleaved
+from tdxray.schema.losses import Loss
 
 WORKERS = 2
 AHEAD = 6  # chunks in flight: the workers keep going while the writer compresses a row group
@@ -52,6 +51,7 @@ class Parsed:
     fast: pa.RecordBatch  # the events decoded in bulk
     rest: list[Rest]
     bad: list[tuple[int, str, bool]]  # (line, why, the unterminated last line)
+    lost: list[tuple[int, int, int | None, str]]  # (line, CPU or -1, count, marker): no events
 
 
 class FtraceReader:
@@ -89,12 +89,16 @@ class FtraceReader:
             rest.append(Rest(lines.number(row), prefix.names[int(prefix.name_id[j])], fields,
                              int(prefix.cpu[j]), int(prefix.ts_ns[j]), chunk.tail and row == last))
         bad = [(lines.number(i), why, chunk.tail and i == last) for i, why in prefix.bad]
-        return Parsed(fast, rest, bad)
+        lost = [(lines.number(i), cpu, n, text) for i, cpu, n, text in prefix.lost]
+        return Parsed(fast, rest, bad, lost)
 
     def _finish(self, parsed: Parsed) -> list[pa.RecordBatch]:
         """On this thread, in line order: the lines the vectorised pass found bad and the
         per-line decoders (they keep state), so that the first bad line named is the file's
         first, whichever pass found it."""
+        for number, cpu, count, marker in parsed.lost:
+            self.ctx.losses.append(Loss(self.source, number, cpu if cpu >= 0 else None, count,
+                                        None, marker))
         bad = deque(sorted(parsed.bad))
         if not parsed.rest:
             for number, why, cut in bad:
@@ -116,21 +120,9 @@ class FtraceReader:
         return interleaved(parsed.fast, builder.take())
 
     def _decode(self, name: str, fields: str, cpu: int, ts: int, line: int) -> list[Event]:
-        if name == LOST_KIND:
-            return [lost_event(fields)]
         if name in PROBE_BY_EVENT:
             return self.guest.decode(name, fields, cpu, ts, line)
         return [kvm_event(name, fields, self.vcpu_of)]
-
-
-def lost_event(text: str) -> Event:
-    """The marker line's loss: on one CPU (`cpu` in extra), or on all (the header's count)."""
-    found = lost_count(text)
-    assert found is not None  # the prefix made the row from this very line
-    cpu, lost = found
-    extra = {"lost": lost, "cpu": cpu if cpu >= 0 else None, "marker": text.strip()}
-    # vCPU 0, like every event the model does not know: the CPU of a host trace is no vCPU
-    return Event(LOST_KIND, 0, {"extra": json.dumps(extra)})
 
 
 def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 
-LOST_KIND = "lost_events"  # kept as an event of its own kind: replay says it in coverage
 LOST_RE = re.compile(r"\s*CPU:(?P<cpu>\d{1,6}) \[(?:LOST (?:(?P<lost>\d{1,20}) )?EVENTS|"
                      r"(?:(?P<dropped>\d{1,20}) )?EVENTS DROPPED)\]\s*")
 ENTRIES_RE = re.compile(r"# entries-in-buffer/entries-written: (?P<kept>\d{1,20})/"

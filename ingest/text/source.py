@@ -6,13 +6,14 @@ events of all sources), each row carrying its `source` and `line`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
 from tdxray.ingest.bad_lines import BadLines
 from tdxray.schema.events import EVENT_SCHEMA
+from tdxray.schema.losses import Loss
 from tdxray.schema.td import TdConfig
 
 
@@ -20,6 +21,7 @@ from tdxray.schema.td import TdConfig
 class SourceContext:
     td: TdConfig
     bad: BadLines
+    losses: list[Loss] = field(default_factory=list)  # buffer markers, in line order (no seq yet)
 
 
 SLICES_MAX = 16  # more runs of per-line rows than this: one `take` instead of slices

@@ -18,10 +18,12 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import BadLines, Warn
 from tdxray.ingest.dedupe import deduplicated
+from tdxray.ingest.losses import with_losses_numbered
 from tdxray.ingest.merge import merged_batches
 from tdxray.ingest.text.source import SourceContext
 from tdxray.ingest.text.sources import SOURCE_FORMATS
 from tdxray.schema.errors import InputError
+from tdxray.schema.losses import Loss
 from tdxray.schema.td import HeaderError, TdConfig, TraceHeader, check_trace_id
 
 SOURCES_KEY = "sources"  # provenance: [{path, format, observes, clock_offset_ns}]
@@ -83,13 +85,19 @@ def _default_id(arg: str) -> str:
 
 
 def text_batches(sources: Sequence[OpenSource], header: TraceHeader, options: TextOptions,
-                 warn: Warn) -> Iterator[pa.RecordBatch]:
-    streams = []
+                 warn: Warn, losses: list[Loss]) -> Iterator[pa.RecordBatch]:
+    """The merged events; `losses` gets the buffer markers' losses once they are consumed."""
+    streams, noted = [], []
     for s in sources:
         ctx = SourceContext(header.td, BadLines(s.name, warn, options.skip_bad_lines))
         reader = SOURCE_FORMATS[s.format].read(s.stream, s.name, ctx)
         streams.append((s.name, reader, options.clock_offsets.get(s.arg, 0)))
+        if s.format.startswith("ftrace"):  # the sources that have buffer markers
+            noted.append((s.name, ctx.losses))
     console = frozenset(s.name for s in sources if s.format == "console")
+    merged = merged_batches(streams)
     if console and len(console) < len(sources):
-        return deduplicated(merged_batches(streams), console)
-    return merged_batches(streams)
+        merged = deduplicated(merged, console)
+    if not noted:
+        return merged
+    return with_losses_numbered(merged, noted, losses, alone=len(sources) == 1)
