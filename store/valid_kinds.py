@@ -33,17 +33,17 @@ def kind_codes(kind: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return column.indices.to_numpy(zero_copy_only=False), column.dictionary.to_pylist()
 
 
+KIND_INDEX = {kind: i for i, kind in enumerate(KIND_FIELDS)}
+
+
 def rows_by_kind(codes: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
     """The rows of each known kind the row group holds (an unknown kind's fields are kept in
-    `extra`; a hostile dictionary may name a kind twice)."""
-    rows: dict[str, list[np.ndarray]] = {}
-    for code, name in enumerate(names):
-        if name in KIND_FIELDS:
-            at = np.flatnonzero(codes == code)
-            if len(at):
-                rows.setdefault(name, []).append(at)
-    return {name: np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
-            for name, parts in rows.items()}
+    `extra`). One pass per known kind, however many names the dictionary holds (a hostile one
+    may name a kind many times)."""
+    lookup = np.array([KIND_INDEX.get(name, -1) for name in names] or [-1], np.int64)
+    kinds = lookup[codes] if len(codes) else np.zeros(0, np.int64)
+    counts = np.bincount(kinds + 1, minlength=len(KIND_INDEX) + 1)[1:]
+    return {kind: np.flatnonzero(kinds == i) for kind, i in KIND_INDEX.items() if counts[i]}
 
 
 def columns_needed(present: Iterable[str], nulls: Callable[[str], int | None]) -> list[str]:
@@ -106,8 +106,9 @@ def _outside(rows: dict[str, np.ndarray], read: Read) -> list[Found]:
         if column is None or pc.all(pc.is_in(column.dictionary, pa.array(allowed))).as_py() \
                 is not False:
             continue  # every value the column can hold is allowed
-        outside = pc.invert(pc.is_in(column.cast(pa.string()), pa.array(allowed)))
-        bad = outside.fill_null(False).to_numpy(zero_copy_only=False)
+        values = column.cast(pa.string())
+        outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, pa.array(allowed))))
+        bad = outside.fill_null(False).to_numpy(zero_copy_only=False)  # a null is "missing"
         for kind in kinds:
             row = _first(rows[kind], bad)
             if row is not None:

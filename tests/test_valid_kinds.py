@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ from tdxray.schema.errors import InputError
 from tdxray.schema.events import KIND_FIELDS
 from tdxray.schema.rules import ACROSS_RULES
 from tdxray.store.read import open_trace
+from tdxray.store.valid_kinds import rows_by_kind
 from tdxray.tests.support import Events, number, td_config, write_trace
 
 RETRY = 1
@@ -51,6 +53,9 @@ CASES: dict[str, tuple[Events, str | None]] = {
         [{"kind": "cpu", "apic_id": 0, "action": "online"},
          {"kind": "cpu", "apic_id": 1, "action": "flying"}],
         "(row 1): field 'action': expected one of woken, parked, stopped, online, got 'flying'"),
+    "vocabulary-field-missing": (  # a null is missing, not outside the vocabulary
+        [{"kind": "mailbox_read", "value": 0}, {"kind": "mailbox_read", "field": "doorbell"}],
+        "(row 0): field 'field': missing field (kind mailbox_read needs it)"),
     "ts-negative": ([{"kind": "log", "text": "a", "ts_ns": -5}],
                     "(row 0): field 'ts_ns': -5 is out of range [0, 0x7fffffffffffffff]"),
     "unknown-kind": ([{"kind": "vendor_event"}], None),
@@ -156,3 +161,13 @@ def test_each_rule_is_one_rule_in_both_spellings(rule: Any) -> None:
 
 def test_a_trace_of_no_event_is_valid(tmp_path: Path) -> None:
     assert open_trace(write_trace(tmp_path / "t.parquet", [], td=td_config())).num_rows == 0
+
+
+def test_a_dictionary_naming_a_kind_many_times_is_read_once_per_kind() -> None:
+    """A hostile kind dictionary (a name repeated, unknown names): each row goes to its kind."""
+    names = ["log", "vendor", "log", "map_gpa"] * 1000
+    codes = np.arange(len(names) * 3) % len(names)
+    rows = rows_by_kind(codes, names)
+    assert sorted(rows) == ["log", "map_gpa"]
+    assert rows["log"].tolist() == [i for i, c in enumerate(codes) if names[c] == "log"]
+    assert rows["map_gpa"].tolist() == [i for i, c in enumerate(codes) if names[c] == "map_gpa"]
