@@ -4,7 +4,9 @@ or as the text a source would have recorded (host or guest ftrace, QEMU log, con
 from __future__ import annotations
 
 import io
+import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -16,13 +18,15 @@ from tdxray.analyses.escape import EscapingWriter
 from tdxray.cli.progress import EventProgress
 from tdxray.export.ftrace import guest_lines, host_lines
 from tdxray.export.jsonl import write_jsonl
+from tdxray.export.loss import dropped_line, nothing, refusal
 from tdxray.export.text import console_lines, qemu_lines
 from tdxray.ingest.materialize import trace_file_for
+from tdxray.schema.errors import InputError
 from tdxray.schema.td import TraceHeader
 from tdxray.store.atomic import atomic_path
-from tdxray.store.read import open_trace
+from tdxray.store.read import TraceFile, open_trace
 
-Render = Callable[[TraceHeader, Iterable[pa.RecordBatch]], Iterator[str]]
+Render = Callable[[TraceHeader, Iterable[pa.RecordBatch], Counter[str]], Iterator[str]]
 RENDERS: dict[str, Render] = {
     "ftrace-host": host_lines,
     "ftrace-guest": guest_lines,
@@ -38,12 +42,43 @@ RENDERS: dict[str, Render] = {
               show_default=True, help="jsonl, or the text of one source (for re-ingest).")
 @click.option("-o", "--output", default="-", show_default=True,
               help="Output file (written atomically); - for stdout.")
+@click.option("--partial", is_flag=True,
+              help="Text formats: write the events the format holds and name the rest on "
+                   "stderr (without it, a trace holding others is refused).")
+@click.option("--td-json", "td_json", type=click.Path(dir_okay=False),
+              help="Also write the TD configuration (which no text holds) to this file, for "
+                   "`tdxray ingest --td`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def command(trace: str, trace_id: str | None, fmt: str, output: str, quiet: bool) -> None:
+def command(trace: str, trace_id: str | None, fmt: str, output: str, partial: bool,
+            td_json: str | None, quiet: bool) -> None:
     """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1, or as
-    ftrace-host, ftrace-guest, qemu or console text."""
+    ftrace-host, ftrace-guest, qemu or console text.
+
+    A text format holds what one source records. A trace with events the format cannot hold is
+    refused (exit 2, nothing written), naming them; --partial writes the rest and names what it
+    dropped on stderr."""
     (ref,) = trace_file_for(trace, trace_id, allow_many=False, results=False)
     trace_file = open_trace(ref.path)
+    total = trace_file.num_rows
+    dropped: Counter[str] = Counter()
+    if fmt != "jsonl":
+        written = sum(1 for _ in RENDERS[fmt](trace_file.header, trace_file.iter_batches(),
+                                              dropped))
+        if not written:
+            raise InputError(nothing(trace_file.trace_id, fmt, total))
+        if dropped and not partial:
+            raise InputError(refusal(trace_file.trace_id, fmt, dropped, total))
+    if td_json is not None:
+        with atomic_path(Path(td_json)) as tmp:
+            tmp.write_text(json.dumps(trace_file.header.td.to_json(), indent=2) + "\n",
+                           encoding="utf-8")
+    _export(fmt, trace_file, output, quiet)
+    if dropped:
+        click.echo(f"tdxray: warning: {dropped_line(trace_file.trace_id, fmt, dropped, total)}",
+                   err=True)
+
+
+def _export(fmt: str, trace_file: TraceFile, output: str, quiet: bool) -> None:
     if output == "-":
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
@@ -63,4 +98,4 @@ def _write(fmt: str, header: TraceHeader, batches: Iterable[pa.RecordBatch],
     if fmt == "jsonl":
         write_jsonl(header, batches, out)
         return
-    out.writelines(RENDERS[fmt](header, batches))
+    out.writelines(RENDERS[fmt](header, batches, Counter()))

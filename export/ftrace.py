@@ -10,11 +10,13 @@ function's bool result, not the TDX status; kexec shutdown and boot are console 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
+from tdxray.export.loss import what
 from tdxray.ingest.ftrace.kvm import MEM_ATTR_PRIVATE, SUBFN_EXIT
 from tdxray.ingest.kprobe.recipe import CPU_ACTION_OF, PHASE_OF
 from tdxray.schema.constants import (
@@ -30,6 +32,7 @@ RIP = "0xffffffff81000000"
 PROBE_OF_PHASE = {phase: event for event, phase in PHASE_OF.items() if phase != "shutdown"}
 PROBE_OF_ACTION = {"parked": "play_dead", "stopped": "stop_cpu", "woken": "start_secondary",
                    "online": "start_secondary"}
+NEXT_KERNEL = "kexec boot of a next kernel"
 assert set(CPU_ACTION_OF.values()) <= set(PROBE_OF_ACTION)  # every action has a probe line
 
 
@@ -48,14 +51,17 @@ def c_hash_hex(value: int, width: int) -> str:
     return "0" * width if value == 0 else f"{value:#0{width}x}"
 
 
-def host_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
+def host_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
+               dropped: Counter[str]) -> Iterator[str]:
     apic = header.td.apic_ids
     for e in rows(batches):
         vcpu = e["vcpu"]
         kvm_id = apic[vcpu] if vcpu < len(apic) else vcpu
         comm, pid, ts = f"CPU {vcpu}/KVM", 2000 + vcpu, e["ts_ns"]
         fields = _host_fields(e, kvm_id)
-        if fields is not None:
+        if fields is None:
+            dropped[what(e)] += 1
+        else:
             yield ftrace_line(comm, pid, vcpu, ts, *fields)
 
 
@@ -81,18 +87,28 @@ def _host_fields(e: dict[str, Any], kvm_id: int) -> tuple[str, str] | None:
 class GuestRender:
     """Per-CPU state the guest probes imply: last CR4 value, the mailbox command in flight."""
 
-    def __init__(self, header: TraceHeader) -> None:
+    def __init__(self, header: TraceHeader, dropped: Counter[str]) -> None:
         self.td = header.td
+        self.dropped = dropped
         self.cr4: dict[int, int] = {}
         self.mailbox: dict[str, int] = {}
         self.pending: tuple[int, int] | None = None  # (command, writer's vCPU)
+        self.jumped = False  # a kexec jump seen: the next boot is another kernel's
 
     def lines(self, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
         for e in rows(batches):
-            for cpu, event, fields in self._event(e):
+            lines, name = self._event(e), what(e)
+            if lines is None:
+                self.dropped[NEXT_KERNEL if self.jumped and name == "kexec boot" else name] += 1
+            self.jumped = self.jumped or name == "kexec jump"
+            if lines is None:
+                continue
+            for cpu, event, fields in lines:
                 yield ftrace_line(f"kworker/{cpu}", 100 + cpu, cpu, e["ts_ns"], event, fields)
 
-    def _event(self, e: dict[str, Any]) -> list[tuple[int, str, str]]:
+    def _event(self, e: dict[str, Any]) -> list[tuple[int, str, str]] | None:
+        """The probe lines of `e` (none for one a later line carries), or None: no probe sees
+        it."""
         kind, cpu = e["kind"], e["vcpu"]
         if kind == "map_gpa" or (kind == "tdvmcall" and e["subfn"] == Subfn.MAP_GPA):
             gpa, size, resume = ((e["gpa"], e["size"], e["resume_gpa"]) if kind == "map_gpa"
@@ -120,7 +136,7 @@ class GuestRender:
             symbol = {"kexec_load": "machine_kexec_prepare", "kexec_begin": "tdx_kexec_begin",
                       "kexec_finish": "tdx_kexec_finish", "crash_kexec": "__crash_kexec"}
             return [(cpu, event, f"({symbol.get(event, event)}+0x0/0x100)")]
-        return []
+        return None
 
     def _cr4(self, cpu: int, old: int, new: int, site: str | None) -> list[tuple[int, str, str]]:
         out = []
@@ -131,9 +147,9 @@ class GuestRender:
         return out
 
     def _mailbox(self, cpu: int, kind: str, field: str,
-                 value: int) -> list[tuple[int, str, str]]:
+                 value: int) -> list[tuple[int, str, str]] | None:
         if kind == "mailbox_write" and field != "command":
-            self.mailbox[field] = value
+            self.mailbox[field] = value  # carried by the wakeup_cpu line's apicid, start_ip
             return []
         if kind == "mailbox_write" and value in (MAILBOX_COMMAND_WAKEUP, MAILBOX_COMMAND_TEST):
             self.pending = (value, cpu)
@@ -144,8 +160,8 @@ class GuestRender:
             apic = self.mailbox.get("apic_id", 0)
             index = self.td.apic_ids.index(apic) if apic in self.td.apic_ids else apic
             return [(cpu, "cpu_die", f"(acpi_mp_cpu_die+0x0/0x100) cpu={index}")]
-        if value != 0 or self.pending is None:
-            return []
+        if kind == "mailbox_write" or value != 0 or self.pending is None:
+            return None
         command, writer = self.pending
         self.pending = None
         if command == MAILBOX_COMMAND_WAKEUP:
@@ -154,5 +170,6 @@ class GuestRender:
         return [(writer, "cpu_die_ret", "(native_cpu_die+0x30/0x90 <- acpi_mp_cpu_die)")]
 
 
-def guest_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
-    return GuestRender(header).lines(batches)
+def guest_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
+                dropped: Counter[str]) -> Iterator[str]:
+    return GuestRender(header, dropped).lines(batches)

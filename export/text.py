@@ -8,11 +8,13 @@ QEMU log gets the conversions (`kvm_convert_memory`) and the events a QEMU log w
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
 from tdxray.export.ftrace import rows
+from tdxray.export.loss import what
 from tdxray.ingest.console.reader import phase_of
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
 from tdxray.schema.td import TraceHeader
@@ -26,7 +28,8 @@ def stamp(ts: int) -> str:
     return f"[{ts // 1_000_000_000:5d}.{ts % 1_000_000_000 // 1000:06d}]"
 
 
-def console_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
+def console_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
+                  dropped: Counter[str]) -> Iterator[str]:
     marked: str | None = None  # phase of the marker line just written
     for e in rows(batches):
         if e["kind"] == "log":
@@ -36,9 +39,12 @@ def console_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Ite
             if marked != e["phase"]:
                 yield f"{stamp(e['ts_ns'])} {MARKER_TEXT[e['phase']]}\n"
             marked = None
+        else:
+            dropped[what(e)] += 1
 
 
-def qemu_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
+def qemu_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
+               dropped: Counter[str]) -> Iterator[str]:
     for e in rows(batches):
         ts = e["ts_ns"]
         head = f"{QEMU_PID}@{ts // 1_000_000_000}.{ts % 1_000_000_000 // 1000:06d}:"
@@ -47,3 +53,5 @@ def qemu_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch]) -> Iterat
             yield f"{head}kvm_convert_memory start 0x{e['gpa']:x} size 0x{e['size']:x} {way}\n"
         elif e["kind"].startswith(("kvm_hc_", "kvm_memory_fault")) and e.get("extra"):
             yield f"{head}{e['kind']} {json.loads(e['extra']).get('fields', '')}\n"
+        else:
+            dropped[what(e)] += 1

@@ -48,7 +48,8 @@ def pair_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def guest_text(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The unfixed kernel as the guest's ftrace would have recorded it."""
     path = tmp_path_factory.mktemp("text") / "unfixed.trace"
-    run = invoke("export", str(UNFIXED), "--format", "ftrace-guest", "-o", str(path), "-q")
+    run = invoke("export", str(UNFIXED), "--format", "ftrace-guest", "--partial", "-o", str(path),
+                 "-q")
     assert run.exit_code == 0, run.output
     return path
 

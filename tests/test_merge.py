@@ -130,7 +130,8 @@ def test_exported_sources_replay_like_the_simulation(tmp_path: Path, scenario: s
     files = []
     for fmt in ("ftrace-host", "ftrace-guest", "console"):
         out = tmp_path / f"{fmt}.txt"
-        assert run("export", str(original), "--format", fmt, "-o", str(out)).exit_code == 0
+        assert run("export", str(original), "--format", fmt, "--partial", "-o",
+                   str(out)).exit_code == 0
         files.append(str(out))
     result = run("ingest", *files, "-o", str(tmp_path / "s"), "--trace-id", "re",
                  "--td", str(td))

@@ -38,8 +38,8 @@ def shrunk(tmp_path: Path, *args: str) -> tuple[str, list[dict[str, object]]]:
 
 def exported(tmp_path: Path, fmt: str) -> Path:
     path = tmp_path / f"unfixed.{fmt}"
-    run = CliRunner().invoke(cli, ["export", str(UNFIXED), "--format", fmt, "-o", str(path),
-                                   "-q"])
+    run = CliRunner().invoke(cli, ["export", str(UNFIXED), "--format", fmt, "--partial", "-o",
+                                   str(path), "-q"])
     assert run.exit_code == 0, run.output
     return path
 

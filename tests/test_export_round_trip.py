@@ -1,0 +1,143 @@
+"""`tdxray export --format TEXT` is honest about what one source can hold: every sample × text
+format is refused with the events the format cannot hold named (exit 2, no file); `--partial`
+writes the rest and names the same events on stderr; the host, guest and console renderings of
+each sample, ingested together with the `--td-json` the export wrote, replay to the JSONL's
+exact divergences. A trace a format holds whole exports silently and reads back the same."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tdxray.cli.main import cli
+from tdxray.model.replay import replay_trace
+
+SAMPLES = sorted((Path(__file__).parent.parent / "sample_traces").glob("*.jsonl"))
+REAL = Path(__file__).parent / "data" / "real"
+TEXT = ("ftrace-host", "ftrace-guest", "qemu", "console")
+SOURCE = {"ftrace-host": "host ftrace", "ftrace-guest": "guest ftrace", "qemu": "QEMU log",
+          "console": "console log"}
+HELD = {  # what each format writes: never named as dropped
+    "ftrace-host": {"mem_access", "convert"},
+    "ftrace-guest": {"map_gpa", "accept", "cr4_write", "kexec jump", "kexec load",
+                     "kexec begin", "kexec finish", "kexec crash"},
+    "qemu": {"convert"},
+    "console": {"log", "kexec shutdown", "kexec boot"},
+}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def export(tmp_path: Path, sample: Path, fmt: str, *more: str) -> tuple[Result, Path]:
+    out = tmp_path / f"{sample.stem}.{fmt}"
+    return run("export", str(sample), "--format", fmt, "-o", str(out), "-q", *more), out
+
+
+def dropped(line: str) -> dict[str, int]:
+    listed = re.search(r" \(([^)]*)\)", line)
+    assert listed is not None, line
+    return {name: int(n) for n, name in (item.split(" ", 1)
+                                          for item in listed.group(1).split(", "))}
+
+
+def events(sample: Path) -> int:
+    return len(sample.read_text().splitlines()) - 1
+
+
+@pytest.mark.parametrize("fmt", TEXT)
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_a_text_format_refuses_what_it_cannot_hold(tmp_path: Path, sample: Path,
+                                                   fmt: str) -> None:
+    result, out = export(tmp_path, sample, fmt)
+    assert result.exit_code == 2 and not out.exists()
+    (line,) = result.stderr.splitlines()
+    name, total = json.loads(sample.read_text().splitlines()[0])["trace_id"], events(sample)
+    if fmt == "qemu":  # no sample converts memory through QEMU
+        assert line == (f"tdxray: error: {name}: a QEMU log holds none of its {total} events; "
+                        "--format jsonl keeps them all")
+        return
+    assert line.startswith(f"tdxray: error: {name}: a {SOURCE[fmt]} cannot hold ")
+    assert line.endswith("); --format jsonl keeps them all, --partial writes the rest")
+    refused = dropped(line)
+    assert not set(refused) & HELD[fmt]
+    assert f"cannot hold {sum(refused.values())} of its {total} events" in line
+    partial, out = export(tmp_path, sample, fmt, "--partial")
+    assert partial.exit_code == 0 and out.exists()
+    (warning,) = partial.stderr.splitlines()
+    assert warning.startswith(f"tdxray: warning: {name}: dropped {sum(refused.values())} of "
+                              f"{total} events a {SOURCE[fmt]} cannot hold (")
+    assert dropped(warning) == refused
+
+
+def test_the_unfixed_kernel_names_what_each_format_drops(tmp_path: Path) -> None:
+    unfixed = next(s for s in SAMPLES if s.stem == "unfixed-kernel")
+    lines = {fmt: export(tmp_path, unfixed, fmt)[0].stderr for fmt in TEXT}
+    head = "tdxray: error: sample-unfixed-kernel: a"
+    end = "; --format jsonl keeps them all, --partial writes the rest\n"
+    assert lines == {
+        "ftrace-host": (f"{head} host ftrace cannot hold 22 of its 150 events (7 accept, 5 log, "
+                        "5 map_gpa, 1 cr4_write, 1 kexec boot, 1 kexec jump, 1 kexec load, "
+                        "1 kexec shutdown)" + end),
+        "ftrace-guest": (f"{head} guest ftrace cannot hold 135 of its 150 events (124 tdvmcall, "
+                         "5 log, 4 mem_access, 1 kexec boot, 1 kexec shutdown)" + end),
+        "qemu": (f"{head} QEMU log holds none of its 150 events; --format jsonl keeps them "
+                 "all\n"),
+        "console": (f"{head} console log cannot hold 143 of its 150 events (124 tdvmcall, "
+                    "7 accept, 5 map_gpa, 4 mem_access, 1 cr4_write, 1 kexec jump, "
+                    "1 kexec load)" + end),
+    }
+
+
+def test_a_guest_ftrace_past_a_kexec_says_the_console_starts_each_kernel(tmp_path: Path) -> None:
+    sample = next(s for s in SAMPLES if s.stem == "single-vcpu-kexec")
+    result, _ = export(tmp_path, sample, "ftrace-guest", "--partial")
+    assert result.stderr == (
+        "tdxray: warning: sample-single-vcpu-kexec: dropped 99 of 150 events a guest ftrace "
+        "cannot hold (79 tdvmcall, 9 log, 8 mem_access, 1 kexec boot, 1 kexec boot of a next "
+        "kernel, 1 kexec shutdown); a guest's ftrace buffer holds one kernel: read it with the "
+        "console export, whose boot lines start each next kernel\n")
+
+
+def _above_info(trace: Path) -> list[tuple[str, str]]:
+    return sorted((d.rule, d.fingerprint) for d in replay_trace(trace).divergences
+                  if d.severity != "info")
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_host_guest_and_console_together_replay_like_the_jsonl(tmp_path: Path,
+                                                               sample: Path) -> None:
+    td = tmp_path / "td.json"
+    files = []
+    for fmt in ("ftrace-host", "ftrace-guest", "console"):
+        result, out = export(tmp_path, sample, fmt, "--partial", "--td-json", str(td))
+        assert result.exit_code == 0, result.output
+        files.append(str(out))
+    header = json.loads(sample.read_text().splitlines()[0])
+    assert json.loads(td.read_text()) == header["td"]
+    result = run("ingest", *files, "-o", str(tmp_path / "s"), "--trace-id", "re", "--td", str(td),
+                 "-q")
+    assert result.exit_code == 0, result.output
+    assert run("ingest", str(sample), "-o", str(tmp_path / "s"), "--trace-id", "jsonl",
+               "-q").exit_code == 0
+    expected = _above_info(tmp_path / "s" / "jsonl.parquet")
+    assert _above_info(tmp_path / "s" / "re.parquet") == expected
+
+
+def test_a_trace_the_console_holds_whole_exports_silently_and_reads_back(tmp_path: Path) -> None:
+    assert run("ingest", str(REAL / "serial.log"), "-o", str(tmp_path / "s"), "--trace-id", "con",
+               "-q").exit_code == 0
+    out = tmp_path / "con.log"
+    result = run("export", str(tmp_path / "s"), "--format", "console", "-o", str(out), "-q")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert run("ingest", str(out), "-o", str(tmp_path / "s"), "--trace-id", "back",
+               "-q").exit_code == 0
+    a, b = (run("export", str(tmp_path / "s"), "--trace", t).stdout.splitlines()[1:]
+            for t in ("con", "back"))
+    assert [json.loads(x) | {"source": None} for x in a] == [json.loads(x) | {"source": None}
+                                                             for x in b]
