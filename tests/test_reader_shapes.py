@@ -514,3 +514,17 @@ def test_losses_survive_export_and_re_ingest(tmp_path: Path) -> None:
         res = CliRunner().invoke(cli, ["ingest", str(source), "-o", str(tmp_path / again), "-q"])
         assert res.exit_code == 0, res.output
         assert losses_of(open_trace(tmp_path / again / "t.parquet").header) == first
+
+
+def test_a_loss_follows_the_last_event_of_its_own_source(tmp_path: Path) -> None:
+    """Merged with a console: the marker on line 4 comes after the trace's seq 2, though a
+    console line (seq 3) lies between its neighbours in time; the console adds no loss."""
+    console = tmp_path / "console.log"
+    console.write_text("[  115.500000] between the two reads\n")
+    code, err, events = ingest(tmp_path, PIPE_LOST, console)
+    assert (code, err) == (0, "")
+    assert [(e["seq"], e["kind"], e["line"]) for e in events] == [
+        (1, "kmem_cache_alloc", 2), (2, "kmem_cache_alloc", 3), (3, "log", 1), (4, "kfree", 5),
+        (5, "kmem_cache_free", 6)]
+    assert [(x.source, x.line, x.after_seq) for x in losses(tmp_path)] == [
+        (str(PIPE_LOST), 1, None), (str(PIPE_LOST), 4, 2)]
