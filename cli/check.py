@@ -27,6 +27,7 @@ from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.outputs import STAMP_FILE
 from tdxray.schema.errors import InputError
+from tdxray.schema.td import TdConfig
 from tdxray.store.atomic import atomic_path
 from tdxray.store.layout import TraceRef, results_dir_for
 from tdxray.store.manifest import record_check
@@ -39,13 +40,14 @@ def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
 
 
 def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
-               quiet: bool) -> list[CheckedTrace]:
+               quiet: bool, td: TdConfig | None = None) -> list[CheckedTrace]:
     """Resolve each TRACE (a Parquet file, every trace of a store, a text trace converted on
     the fly), replay each trace (its results when fresh): one progress bar for the run. A
     store's manifest then records the replay stamps, as after a fleet check."""
     out = []
     with EventProgress("checking", quiet=quiet) as progress:
-        per_arg = [(arg, trace_file_for(arg, trace_id, allow_many=True, track=progress.reading))
+        per_arg = [(arg, trace_file_for(arg, trace_id, allow_many=True, track=progress.reading,
+                                        td=td))
                    for arg in traces]
         total = sum(len(refs) for _, refs in per_arg)
         n = 0
@@ -60,6 +62,15 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
                     out.append(checked_trace(ref, result, fmt in WANT_LINES))
             record_check(arg, [(ref.path, _stamp_text(ref)) for ref in refs])
     return out
+
+
+def _td(td_file: str | None) -> TdConfig | None:
+    """--td FILE.json, read only when given (the text readers stay unimported otherwise)."""
+    if td_file is None:
+        return None
+    from tdxray.ingest.text.trace import load_td
+
+    return load_td(td_file)
 
 
 def _stamp_text(ref: TraceRef) -> str | None:
@@ -128,6 +139,9 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.argument("traces", nargs=-1, required=True, metavar="TRACE...")
 @click.option("--trace", "trace_id", metavar="ID",
               help="In a store directory, check only this trace.")
+@click.option("--td", "td_file", type=click.Path(dir_okay=False), metavar="FILE.json",
+              help="TD configuration of text traces (ftrace, QEMU, console logs): JSON like "
+                   "the JSONL header's td.")
 @click.option("--format", "fmt", type=click.Choice([*FORMATS, "html"]), default="text",
               show_default=True, help="Report format.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="error", show_default=True,
@@ -153,13 +167,15 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
               help="No progress bar (with --workers/--scheduler: no summary line either).")
 @click.option("--schema", is_flag=True, expose_value=False, is_eager=True, callback=_print_schema,
               help="Print the JSON Schema of the --format json report and exit.")
-def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: str,
+def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, fmt: str,
+            fail_on: str,
             baseline_path: Path | None, write_baseline: Path | None, output: Path | None,
             include_info: bool, uri_base: Path | None, fail_on_stale: bool,
             color: bool | None, workers: int | None, scheduler: str | None,
             quiet: bool) -> None:
-    """Replay each TRACE (a Parquet trace, a store directory: all its traces, or a JSONL file)
-    and report every divergence from the TDX kexec model.
+    """Replay each TRACE (a Parquet trace, a store directory: all its traces, a JSONL file or a
+    text trace: ftrace, QEMU or console log, with --td for its TD) and report every divergence
+    from the TDX kexec model.
 
     Exit status: 0 when no divergence at or above --fail-on is left after the baseline,
     1 when some is, 2 when an input or the command line cannot be used (with --workers or
@@ -167,12 +183,17 @@ def command(traces: tuple[str, ...], trace_id: str | None, fmt: str, fail_on: st
     """
     baseline = read_baseline(baseline_path) if baseline_path is not None else None
     failed: list[str] = []
+    td = _td(td_file)
     if workers is not None or scheduler is not None:
+        if td is not None:
+            raise click.UsageError("--td is for traces checked here; with --workers or "
+                                   "--scheduler ingest text traces first: tdxray ingest FILE "
+                                   "--td FILE.json -o STORE")
         from tdxray.cli.check_fleet import check_on_cluster
 
         checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler, quiet)
     else:
-        checked = _check_all(traces, trace_id, fmt, quiet)
+        checked = _check_all(traces, trace_id, fmt, quiet, td)
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)

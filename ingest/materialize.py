@@ -22,6 +22,7 @@ from tdxray.ingest.inputs import STDIN, is_parquet_file
 from tdxray.ingest.trace_dir import has_parquet, no_traces_error, text_traces_in
 from tdxray.schema.errors import InputError
 from tdxray.schema.escape import escape_control
+from tdxray.schema.td import TdConfig
 from tdxray.store.fs import is_url
 from tdxray.store.layout import TraceRef, resolve_traces, results_dir_for
 from tdxray.store.read import open_trace
@@ -34,7 +35,8 @@ Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
                    workdir: Path | None = None, warn: Warn | None = None,
-                   track: Track | None = None, results: bool = True) -> list[TraceRef]:
+                   track: Track | None = None, results: bool = True,
+                   td: TdConfig | None = None) -> list[TraceRef]:
     """The traces TRACE names, each as (Parquet path, results dir, source as given).
 
     Parquet files are opened once to check them (corrupt file or other schema version: an
@@ -42,14 +44,15 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     removed when the process exits); their results dir is a temporary too; `track` sees
     their batches go by. A command that writes no replay results (`results=False`: info,
     export) gets the store's own results dir even when the store is read-only: no stand-in,
-    no note.
+    no note. `td` is the TD configuration of text sources (ftrace, QEMU, console: `--td`).
     """
     warn = warn or _warn_stderr
     if is_url(arg):
         return _remote(arg, trace_id, allow_many, workdir or _default_workdir())
     path = Path(arg)
     if arg != STDIN and path.is_dir() and not has_parquet(path):
-        return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn, track)
+        return _text_dir(path, trace_id, allow_many, workdir or _default_workdir(), warn, track,
+                         td)
     place = results_place if results else _as_it_is
     if arg != STDIN and path.is_dir():
         refs = [TraceRef(p, place(results_dir_for(p)), str(p))
@@ -62,7 +65,7 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     if is_parquet_file(arg):
         _check_trace_id(open_trace(path).trace_id, trace_id, arg)
         return [TraceRef(path, place(results_dir_for(path)), arg)]
-    return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track)]
+    return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track, td)]
 
 
 def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> list[TraceRef]:
@@ -81,12 +84,12 @@ def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> 
 
 
 def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,
-              warn: Warn, track: Track | None) -> list[TraceRef]:
+              warn: Warn, track: Track | None, td: TdConfig | None) -> list[TraceRef]:
     """Each text trace of a directory converted: all of them, or the one with trace_id."""
     files = text_traces_in(path)
     if not files:
         raise no_traces_error(path)
-    refs = [_convert(str(f), None, workdir, warn, track) for f in files]
+    refs = [_convert(str(f), None, workdir, warn, track, td) for f in files]
     if trace_id is not None:
         refs = [r for r in refs if r.path.stem == trace_id]
         if not refs:
@@ -98,12 +101,13 @@ def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,
 
 
 def _convert(arg: str, trace_id: str | None, workdir: Path, warn: Warn,
-             track: Track | None) -> TraceRef:
+             track: Track | None, td: TdConfig | None = None) -> TraceRef:
     # the readers are imported only here: opening a store or a Parquet trace needs none of them
     from tdxray.ingest.registry import AUTO, read_traces
+    from tdxray.ingest.text.trace import TextOptions
     from tdxray.ingest.to_store import write_trace
 
-    with contextlib.closing(read_traces([arg], AUTO, warn)) as traces:
+    with contextlib.closing(read_traces([arg], AUTO, warn, TextOptions(td=td))) as traces:
         trace = next(traces)
         _check_trace_id(trace.header.trace_id, trace_id, arg)
         if track is not None:

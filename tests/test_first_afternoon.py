@@ -1,0 +1,47 @@
+"""What a new user tries on the first afternoon: the rough edges found walking the docs, each
+pinned to the exact message or behaviour it has now."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tdxray.cli.main import cli
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+def _errors(report: str) -> set[str]:
+    """The rule ids above info in a --format json report."""
+    return {d["rule"] for t in json.loads(report)["traces"] for d in t["divergences"]
+            if d["severity"] != "info"}
+
+
+def test_check_takes_the_td_of_a_text_trace() -> None:
+    """check's warning says "give --td FILE.json": check takes it, like ingest does."""
+    with_td = CliRunner().invoke(cli, ["check", str(REAL / "guest.trace"), "--td",
+                                       str(REAL / "td.json"), "--format", "json"])
+    assert with_td.exit_code == 1, with_td.output
+    assert "no --td" not in with_td.stderr
+    assert _errors(with_td.stdout) == {"G004", "K001"}
+    without = CliRunner().invoke(cli, ["check", str(REAL / "guest.trace"), "--format", "json"])
+    assert "tdxray: warning: no --td: assuming the default TD" in without.stderr
+    assert _errors(without.stdout) == {"G004", "K001", "M004", "T004"}  # APIC id 1 unknown
+
+
+def test_check_names_a_bad_td_file(tmp_path: Path) -> None:
+    res = CliRunner().invoke(cli, ["check", str(REAL / "guest.trace"), "--td",
+                                   str(tmp_path / "td.json")])
+    assert res.exit_code == 2
+    missing = tmp_path / "td.json"
+    assert res.stderr == f"tdxray: error: {missing}: cannot open: No such file or directory\n"
+
+
+def test_check_td_with_a_cluster_says_to_ingest_first() -> None:
+    res = CliRunner().invoke(cli, ["check", str(REAL / "guest.trace"), "--td",
+                                   str(REAL / "td.json"), "--workers", "1"])
+    assert res.exit_code == 2
+    assert ("Error: --td is for traces checked here; with --workers or --scheduler ingest text "
+            "traces first: tdxray ingest FILE --td FILE.json -o STORE") in res.stderr
