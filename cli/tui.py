@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
+
+from tdxray.ingest.inputs import STDIN
+from tdxray.schema.errors import InputError
+from tdxray.store.fs import is_url
+
+
+def _can_open(traces: tuple[str, ...]) -> None:
+    """Refuse before the screen is taken: no terminal to draw on, or a TRACE that is not there
+    (the app would show it on a full screen, the shell would get no exit status 2)."""
+    for arg in traces:
+        if arg != STDIN and not is_url(arg) and not os.path.lexists(arg):
+            raise InputError("no such file or directory", arg)
+    if not sys.stdout.isatty():
+        raise click.UsageError("tui needs a terminal (stdout is not one); for a report on a "
+                               "file or pipe: tdxray check TRACE")
 
 
 @click.command("tui")
@@ -26,6 +44,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, diff: bool, trace_a: 
     if diff:
         if len(traces) != 2:
             raise click.UsageError("--diff takes two traces: A B")
+        _can_open(traces)
         from tdxray.tui.diff_app import DiffApp
 
         DiffApp(traces[0], traces[1], trace_a, trace_b).run()
@@ -34,6 +53,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, diff: bool, trace_a: 
         raise click.UsageError("--trace-a and --trace-b go with --diff (one TRACE: --trace)")
     if len(traces) != 1:
         raise click.UsageError("tui takes one TRACE (or --diff A B)")
+    _can_open(traces)
     from tdxray.tui.app import TdxrayApp
 
     TdxrayApp(traces[0], trace_id).run()

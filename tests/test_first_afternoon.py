@@ -45,3 +45,21 @@ def test_check_td_with_a_cluster_says_to_ingest_first() -> None:
     assert res.exit_code == 2
     assert ("Error: --td is for traces checked here; with --workers or --scheduler ingest text "
             "traces first: tdxray ingest FILE --td FILE.json -o STORE") in res.stderr
+
+
+def test_tui_names_a_missing_trace_before_taking_the_screen(tmp_path: Path) -> None:
+    """It used to open the full screen and say "opening nofile …" there: no exit status 2."""
+    missing = tmp_path / "nofile.jsonl"
+    said = f"tdxray: error: {missing}: no such file or directory\n"
+    res = CliRunner().invoke(cli, ["tui", str(missing)])
+    assert (res.exit_code, res.stderr) == (2, said)
+    res = CliRunner().invoke(cli, ["tui", "--diff", str(REAL / "td.json"), str(missing)])
+    assert (res.exit_code, res.stderr) == (2, said)
+
+
+def test_tui_without_a_terminal_says_so() -> None:
+    """`tdxray tui TRACE | less` used to paint escape sequences into the pipe and wait for keys."""
+    res = CliRunner().invoke(cli, ["tui", str(REAL / "guest.trace")])
+    assert res.exit_code == 2
+    assert res.stderr.endswith("Error: tui needs a terminal (stdout is not one); for a report on a "
+                               "file or pipe: tdxray check TRACE\n")
