@@ -136,11 +136,12 @@ class PageHistoryWriter:
     def flush(self) -> None:
         if not self._rows:
             return
-        rows = np.concatenate(self._rows)
-        n = len(rows)
+        parts = self._rows
+        n = self._pending
 
         def column(i: int, kind: pa.DataType) -> pa.Array:
-            values = rows[:, i]
+            # column by column: a column-major part (open_intervals) is read contiguously
+            values = parts[0][:, i] if len(parts) == 1 else np.concatenate([r[:, i] for r in parts])
             missing = values == NO_SEQ
             return pa.array(values.astype(kind.to_pandas_dtype()),
                             mask=missing if missing.any() else None, type=kind)

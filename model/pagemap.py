@@ -309,12 +309,20 @@ class PageMap:
         return int((self._ends()[mask] - self.starts[mask]).sum()) >> PAGE_SHIFT
 
     def open_intervals(self) -> np.ndarray:
-        """The intervals still current at the end of the trace (to_seq = NO_SEQ), as rows."""
-        idx = np.flatnonzero(self.attrs[:, STATE] != _N)
-        a = self.attrs[idx]
-        none = np.full(len(idx), NO_SEQ, dtype=np.int64)
-        return np.column_stack([self.starts[idx], self._ends()[idx], a[:, STATE], a[:, SINCE],
-                                a[:, SINCE_TS], none, none, a[:, GEN], a[:, CAUSE]])
+        """The intervals still current at the end of the trace (to_seq = NO_SEQ), as rows.
+
+        The rows are a column-major array's transpose: each column is filled, then read by the
+        history writer, in one contiguous pass (np.column_stack's row-major copy of a whole
+        map was a third of a second at 5e5 pieces)."""
+        attrs = self.attrs
+        idx = np.flatnonzero(attrs[:, STATE] != _N)
+        columns = np.empty((HISTORY_COLUMNS, len(idx)), dtype=np.int64)
+        columns[0] = self.starts[idx]
+        columns[1] = self._ends()[idx]
+        for row, field in ((2, STATE), (3, SINCE), (4, SINCE_TS), (7, GEN), (8, CAUSE)):
+            columns[row] = attrs[idx, field]
+        columns[5:7] = NO_SEQ
+        return columns.T
 
     def take_history(self) -> np.ndarray:
         """The history rows closed since the last call (an (n, 9) int64 array)."""
