@@ -3,6 +3,7 @@ or as the text a source would have recorded (host or guest ftrace, QEMU log, con
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import sys
@@ -45,57 +46,64 @@ RENDERS: dict[str, Render] = {
 @click.option("--partial", is_flag=True,
               help="Text formats: write the events the format holds and name the rest on "
                    "stderr (without it, a trace holding others is refused).")
+@click.option("--tp-printk", is_flag=True,
+              help="console: also the guest probe events, as a kernel booted with tp_printk "
+                   "and CONFIG_PRINTK_CALLER prints them (the one text that spans a kexec).")
 @click.option("--td-json", "td_json", type=click.Path(dir_okay=False),
               help="Also write the TD configuration (which no text holds) to this file, for "
                    "`tdxray ingest --td`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def command(trace: str, trace_id: str | None, fmt: str, output: str, partial: bool,
-            td_json: str | None, quiet: bool) -> None:
+            tp_printk: bool, td_json: str | None, quiet: bool) -> None:
     """Write TRACE (Parquet file, store directory or JSONL file) as tdxray JSON Lines v1, or as
     ftrace-host, ftrace-guest, qemu or console text.
 
     A text format holds what one source records. A trace with events the format cannot hold is
     refused (exit 2, nothing written), naming them; --partial writes the rest and names what it
     dropped on stderr."""
+    if tp_printk and fmt != "console":
+        raise click.UsageError("--tp-printk is for --format console")
+    render = functools.partial(console_lines, tp_printk=True) if tp_printk else RENDERS.get(fmt)
+    source = "console --tp-printk" if tp_printk else fmt
     (ref,) = trace_file_for(trace, trace_id, allow_many=False, results=False)
     trace_file = open_trace(ref.path)
     total = trace_file.num_rows
     dropped: Counter[str] = Counter()
-    if fmt != "jsonl":
-        written = sum(1 for _ in RENDERS[fmt](trace_file.header, trace_file.iter_batches(),
-                                              dropped))
+    if render is not None:
+        written = sum(1 for _ in render(trace_file.header, trace_file.iter_batches(), dropped))
         if not written:
-            raise InputError(nothing(trace_file.trace_id, fmt, total))
+            raise InputError(nothing(trace_file.trace_id, source, total))
         if dropped and not partial:
-            raise InputError(refusal(trace_file.trace_id, fmt, dropped, total))
+            raise InputError(refusal(trace_file.trace_id, source, dropped, total))
     if td_json is not None:
         with atomic_path(Path(td_json)) as tmp:
             tmp.write_text(json.dumps(trace_file.header.td.to_json(), indent=2) + "\n",
                            encoding="utf-8")
-    _export(fmt, trace_file, output, quiet)
+    _export(render, trace_file, output, quiet)
     if dropped:
-        click.echo(f"tdxray: warning: {dropped_line(trace_file.trace_id, fmt, dropped, total)}",
-                   err=True)
+        line = dropped_line(trace_file.trace_id, source, dropped, total)
+        click.echo(f"tdxray: warning: {line}", err=True)
 
 
-def _export(fmt: str, trace_file: TraceFile, output: str, quiet: bool) -> None:
+def _export(render: Render | None, trace_file: TraceFile, output: str, quiet: bool) -> None:
+    """Write the trace with `render` (None: JSON Lines)."""
     if output == "-":
         sys.stdout.flush()
         out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
         # a terminal gets the text escaped (trace strings could drive it); a pipe gets it as is
         shown: IO[str] = EscapingWriter(out) if sys.stdout.isatty() else out  # type: ignore[assignment]
-        _write(fmt, trace_file.header, trace_file.iter_batches(), shown)
+        _write(render, trace_file.header, trace_file.iter_batches(), shown)
         out.flush()
         out.detach()
         return
     with (EventProgress(f"exporting {trace_file.trace_id}", trace_file.num_rows, quiet) as progress,
           atomic_path(Path(output)) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as out):
-        _write(fmt, trace_file.header, progress.track(trace_file.iter_batches()), out)
+        _write(render, trace_file.header, progress.track(trace_file.iter_batches()), out)
 
 
-def _write(fmt: str, header: TraceHeader, batches: Iterable[pa.RecordBatch],
+def _write(render: Render | None, header: TraceHeader, batches: Iterable[pa.RecordBatch],
            out: IO[str]) -> None:
-    if fmt == "jsonl":
+    if render is None:
         write_jsonl(header, batches, out)
         return
-    out.writelines(RENDERS[fmt](header, batches, Counter()))
+    out.writelines(render(header, batches, Counter()))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from tdxray.export.loss import what
+from tdxray.export.loss import NEXT_KERNEL, what
 from tdxray.ingest.ftrace.kvm import MEM_ATTR_PRIVATE, SUBFN_EXIT
 from tdxray.ingest.kprobe.recipe import CPU_ACTION_OF, PHASE_OF
 from tdxray.schema.constants import (
@@ -32,7 +32,6 @@ RIP = "0xffffffff81000000"
 PROBE_OF_PHASE = {phase: event for event, phase in PHASE_OF.items() if phase != "shutdown"}
 PROBE_OF_ACTION = {"parked": "play_dead", "stopped": "stop_cpu", "woken": "start_secondary",
                    "online": "start_secondary"}
-NEXT_KERNEL = "kexec boot of a next kernel"
 assert set(CPU_ACTION_OF.values()) <= set(PROBE_OF_ACTION)  # every action has a probe line
 
 
@@ -97,7 +96,7 @@ class GuestRender:
 
     def lines(self, batches: Iterable[pa.RecordBatch]) -> Iterator[str]:
         for e in rows(batches):
-            lines, name = self._event(e), what(e)
+            lines, name = self.event(e), what(e)
             if lines is None:
                 self.dropped[NEXT_KERNEL if self.jumped and name == "kexec boot" else name] += 1
             self.jumped = self.jumped or name == "kexec jump"
@@ -106,7 +105,7 @@ class GuestRender:
             for cpu, event, fields in lines:
                 yield ftrace_line(f"kworker/{cpu}", 100 + cpu, cpu, e["ts_ns"], event, fields)
 
-    def _event(self, e: dict[str, Any]) -> list[tuple[int, str, str]] | None:
+    def event(self, e: dict[str, Any]) -> list[tuple[int, str, str]] | None:
         """The probe lines of `e` (none for one a later line carries), or None: no probe sees
         it."""
         kind, cpu = e["kind"], e["vcpu"]
@@ -160,8 +159,10 @@ class GuestRender:
             apic = self.mailbox.get("apic_id", 0)
             index = self.td.apic_ids.index(apic) if apic in self.td.apic_ids else apic
             return [(cpu, "cpu_die", f"(acpi_mp_cpu_die+0x0/0x100) cpu={index}")]
-        if kind == "mailbox_write" or value != 0 or self.pending is None:
-            return None
+        if value != 0 or self.pending is None:
+            # a read of 0 after the acknowledgement is the wait the _ret line ended; no probe
+            # sees a poll of a pending command or another write
+            return [] if kind == "mailbox_read" and value == 0 else None
         command, writer = self.pending
         self.pending = None
         if command == MAILBOX_COMMAND_WAKEUP:

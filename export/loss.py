@@ -13,7 +13,11 @@ from collections import Counter
 from typing import Any
 
 SOURCE_OF = {"ftrace-host": "host ftrace", "ftrace-guest": "guest ftrace",
-             "qemu": "QEMU log", "console": "console log"}
+             "qemu": "QEMU log", "console": "console log",
+             "console --tp-printk": "console log with tp_printk"}
+NEXT_KERNEL = "kexec boot of a next kernel"
+ONE_KERNEL = ("; a guest's ftrace buffer holds one kernel: --format console --tp-printk holds "
+              "every kernel's probe events")
 
 
 def what(e: dict[str, Any]) -> str:
@@ -33,8 +37,8 @@ def listed(dropped: Counter[str]) -> str:
 
 def refusal(trace_id: str, fmt: str, dropped: Counter[str], total: int) -> str:
     return (f"{trace_id}: a {SOURCE_OF[fmt]} cannot hold {sum(dropped.values())} of its {total} "
-            f"events ({listed(dropped)}); --format jsonl keeps them all, --partial writes the "
-            "rest")
+            f"events ({listed(dropped)}){ONE_KERNEL if dropped[NEXT_KERNEL] else ''}; --format "
+            "jsonl keeps them all, --partial writes the rest")
 
 
 def nothing(trace_id: str, fmt: str, total: int) -> str:
@@ -43,9 +47,6 @@ def nothing(trace_id: str, fmt: str, total: int) -> str:
 
 
 def dropped_line(trace_id: str, fmt: str, dropped: Counter[str], total: int) -> str:
-    line = (f"{trace_id}: dropped {sum(dropped.values())} of {total} events a {SOURCE_OF[fmt]} "
-            f"cannot hold ({listed(dropped)})")
-    if dropped["kexec boot of a next kernel"]:
-        line += ("; a guest's ftrace buffer holds one kernel: read it with the console export, "
-                 "whose boot lines start each next kernel")
-    return line
+    return (f"{trace_id}: dropped {sum(dropped.values())} of {total} events a {SOURCE_OF[fmt]} "
+            f"cannot hold ({listed(dropped)})"
+            f"{ONE_KERNEL + ', or read it with the console' if dropped[NEXT_KERNEL] else ''}")

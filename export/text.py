@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
-from tdxray.export.ftrace import rows
+from tdxray.export.ftrace import GuestRender, rows
 from tdxray.export.loss import what
 from tdxray.ingest.console.reader import phase_of
 from tdxray.schema.constants import LOG_BOOT_MARKER, LOG_SHUTDOWN_MARKER
@@ -29,16 +29,24 @@ def stamp(ts: int) -> str:
 
 
 def console_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
-                  dropped: Counter[str]) -> Iterator[str]:
+                  dropped: Counter[str], tp_printk: bool = False) -> Iterator[str]:
+    """The console's lines; with `tp_printk`, as a kernel booted with `tp_printk` and
+    CONFIG_PRINTK_CALLER prints them: every guest probe event too, each line with its CPU."""
     marked: str | None = None  # phase of the marker line just written
+    guest = GuestRender(header, Counter())
     for e in rows(batches):
+        ts = e["ts_ns"]
+        caller = f"[{'C' + str(e['vcpu']):>6}] " if tp_printk else " "
         if e["kind"] == "log":
             marked = phase_of(e["text"])
-            yield f"{stamp(e['ts_ns'])} {e['text']}\n"
+            yield f"{stamp(ts)}{caller}{e['text']}\n"
         elif e["kind"] == "kexec" and e["phase"] in MARKER_TEXT:
             if marked != e["phase"]:
-                yield f"{stamp(e['ts_ns'])} {MARKER_TEXT[e['phase']]}\n"
+                yield f"{stamp(ts)}{caller}{MARKER_TEXT[e['phase']]}\n"
             marked = None
+        elif tp_printk and (probes := guest.event(e)) is not None:
+            for cpu, event, fields in probes:
+                yield f"{stamp(ts)}[{'C' + str(cpu):>6}] {event}: {fields}\n"
         else:
             dropped[what(e)] += 1
 

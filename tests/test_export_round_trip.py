@@ -63,8 +63,15 @@ def test_a_text_format_refuses_what_it_cannot_hold(tmp_path: Path, sample: Path,
                         "--format jsonl keeps them all")
         return
     assert line.startswith(f"tdxray: error: {name}: a {SOURCE[fmt]} cannot hold ")
-    assert line.endswith("); --format jsonl keeps them all, --partial writes the rest")
     refused = dropped(line)
+    one_kernel = ("; a guest's ftrace buffer holds one kernel: --format console --tp-printk "
+                  "holds every kernel's probe events")
+    past_kexec = "kexec boot of a next kernel" in refused
+    assert past_kexec == (fmt == "ftrace-guest" and "kexec jump" not in refused
+                          and sample.stem not in ("mailbox-misuse", "unfixed-kernel",
+                                                  "cr4-mce-cleared"))
+    assert line.endswith(f"){one_kernel if past_kexec else ''}; --format jsonl keeps them all, "
+                         "--partial writes the rest")
     assert not set(refused) & HELD[fmt]
     assert f"cannot hold {sum(refused.values())} of its {total} events" in line
     partial, out = export(tmp_path, sample, fmt, "--partial")
@@ -94,14 +101,19 @@ def test_the_unfixed_kernel_names_what_each_format_drops(tmp_path: Path) -> None
     }
 
 
-def test_a_guest_ftrace_past_a_kexec_says_the_console_starts_each_kernel(tmp_path: Path) -> None:
+def test_a_guest_ftrace_past_a_kexec_points_at_the_console_with_tp_printk(tmp_path: Path) -> None:
     sample = next(s for s in SAMPLES if s.stem == "single-vcpu-kexec")
+    lost = ("cannot hold 99 of its 150 events (79 tdvmcall, 9 log, 8 mem_access, 1 kexec boot, "
+            "1 kexec boot of a next kernel, 1 kexec shutdown); a guest's ftrace buffer holds one "
+            "kernel: --format console --tp-printk holds every kernel's probe events")
+    refused, _ = export(tmp_path, sample, "ftrace-guest")
+    assert refused.stderr == (f"tdxray: error: sample-single-vcpu-kexec: a guest ftrace {lost}"
+                              "; --format jsonl keeps them all, --partial writes the rest\n")
     result, _ = export(tmp_path, sample, "ftrace-guest", "--partial")
-    assert result.stderr == (
-        "tdxray: warning: sample-single-vcpu-kexec: dropped 99 of 150 events a guest ftrace "
-        "cannot hold (79 tdvmcall, 9 log, 8 mem_access, 1 kexec boot, 1 kexec boot of a next "
-        "kernel, 1 kexec shutdown); a guest's ftrace buffer holds one kernel: read it with the "
-        "console export, whose boot lines start each next kernel\n")
+    assert result.stderr == ("tdxray: warning: sample-single-vcpu-kexec: dropped 99 of 150 "
+                             "events a guest ftrace " + lost.replace("cannot hold 99 of its 150 "
+                                                                     "events ", "cannot hold ")
+                             + ", or read it with the console\n")
 
 
 def _above_info(trace: Path) -> list[tuple[str, str]]:
@@ -141,3 +153,34 @@ def test_a_trace_the_console_holds_whole_exports_silently_and_reads_back(tmp_pat
             for t in ("con", "back"))
     assert [json.loads(x) | {"source": None} for x in a] == [json.loads(x) | {"source": None}
                                                              for x in b]
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_the_console_with_tp_printk_replays_like_the_jsonl(tmp_path: Path, sample: Path) -> None:
+    """Every guest probe event and log line in one text, across kernels: only the host's
+    events are lost (kdump-shared-read's A001 is a host page fault); with the host ftrace
+    beside it, every divergence is back."""
+    td = tmp_path / "td.json"
+    console, out = export(tmp_path, sample, "console", "--tp-printk", "--partial", "--td-json",
+                          str(td))
+    assert console.exit_code == 0, console.output
+    assert not set(dropped(console.stderr)) - {"tdvmcall", "mem_access", "mailbox_write",
+                                                "mailbox_read", "cpu woken"}
+    host, host_out = export(tmp_path, sample, "ftrace-host", "--partial")
+    assert host.exit_code == 0, host.output
+    for trace_id, files in (("tp", [out]), ("both", [out, host_out])):
+        result = run("ingest", *map(str, files), "-o", str(tmp_path / "s"), "--trace-id",
+                     trace_id, "--td", str(td), "-q")
+        assert result.exit_code == 0, result.output
+    assert run("ingest", str(sample), "-o", str(tmp_path / "s"), "--trace-id", "jsonl",
+               "-q").exit_code == 0
+    expected = _above_info(tmp_path / "s" / "jsonl.parquet")
+    host_only = [("A001", "09436e2e0e0644ab")] if sample.stem == "kdump-shared-read" else []
+    assert _above_info(tmp_path / "s" / "tp.parquet") == sorted(set(expected) - set(host_only))
+    assert _above_info(tmp_path / "s" / "both.parquet") == expected
+
+
+def test_tp_printk_is_for_the_console(tmp_path: Path) -> None:
+    result, out = export(tmp_path, SAMPLES[0], "qemu", "--tp-printk")
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr.splitlines()[-1] == "Error: --tp-printk is for --format console"
