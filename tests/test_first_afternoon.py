@@ -6,11 +6,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
 
 REAL = Path(__file__).parent / "data" / "real"
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+
+
+@pytest.fixture(scope="module")
+def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The unfixed-kernel sample ingested and replayed."""
+    store = tmp_path_factory.mktemp("store")
+    res = CliRunner().invoke(cli, ["ingest", str(SAMPLES / "unfixed-kernel.jsonl"), "-o",
+                                   str(store), "-q"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["replay", str(store)])
+    assert res.exit_code == 0, res.output
+    return store
 
 
 def _errors(report: str) -> set[str]:
@@ -63,3 +77,17 @@ def test_tui_without_a_terminal_says_so() -> None:
     assert res.exit_code == 2
     assert res.stderr.endswith("Error: tui needs a terminal (stdout is not one); for a report on a "
                                "file or pipe: tdxray check TRACE\n")
+
+
+def test_sql_keeps_duckdb_hint_on_a_wrong_name(sample_store: Path) -> None:
+    """DuckDB's "Did you mean" was cut off with the rest of its message's second line."""
+    res = CliRunner().invoke(cli, ["sql", "SELECT * FROM divergence", "--store",
+                                   str(sample_store)])
+    assert (res.exit_code, res.stderr) == (2, (
+        'tdxray: error: Catalog Error: Table with name divergence does not exist! Did you mean '
+        '"divergences"? (SHOW TABLES lists the views; docs/sql.md says what each holds)\n'))
+    res = CliRunner().invoke(cli, ["sql", "SELECT rul FROM divergences", "--store",
+                                   str(sample_store)])
+    assert (res.exit_code, res.stderr) == (2, (
+        'tdxray: error: Binder Error: Referenced column "rul" not found in FROM clause! '
+        'Candidate bindings: "rule"\n'))

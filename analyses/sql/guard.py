@@ -37,8 +37,10 @@ class QueryError(InputError):
 
 
 def one_line(exc: BaseException) -> str:
+    """DuckDB's first paragraph on one line: the error and its hint ("Did you mean", the
+    candidate columns), not the quoted query below it."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return " ".join(text.split("\n\n")[0].splitlines()) if text else type(exc).__name__
 
 
 def lockdown_statements(store: Path, also: Sequence[Path] = ()) -> list[str]:
@@ -84,6 +86,9 @@ def _explains_a_select(text: str) -> bool:
         return False
 
 
+_NO_TABLE = "Catalog Error: Table with name "
+
+
 def query_error(exc: duckdb.Error) -> QueryError:
     """DuckDB's message as a QueryError; a permission error says what was refused."""
     message = one_line(exc)
@@ -91,4 +96,8 @@ def query_error(exc: duckdb.Error) -> QueryError:
         message = f"refused: {message} (tdxray sql reads only the store)"
     elif isinstance(exc, duckdb.OutOfMemoryException):
         message = f"{message} (--memory-limit SIZE raises the limit)"
+    elif isinstance(exc, duckdb.CatalogException) and message.startswith(_NO_TABLE):
+        # DuckDB may suggest an internal _view; the public view of the same name is the one
+        message = message.replace('Did you mean "_', 'Did you mean "')
+        message = f"{message} (SHOW TABLES lists the views; docs/sql.md says what each holds)"
     return QueryError(message)
