@@ -190,7 +190,8 @@ def _info_findings(scan: Prescan, skipped: list[tuple[str, str]],
                    losses: tuple[Loss, ...] = ()) -> list[Divergence]:
     out = [lost_finding(losses)] if losses else []
     for u in scan.unmodeled.values():
-        out.append(Divergence("T002", f"{u.what} is not modeled ({u.count} events)", seq=u.seq,
+        noun = "event" if u.count == 1 else "events"
+        out.append(Divergence("T002", f"{u.what} is not modeled ({u.count} {noun})", seq=u.seq,
                               ts_ns=u.ts, vcpu=u.vcpu, location=u.what))
     for rule, why in skipped:
         out.append(Divergence("T003", f"{rule} skipped: {why}", location=f"skipped:{rule}"))

@@ -174,4 +174,4 @@ def test_kvm_mmio_pio_msr_cpuid_are_tdvmcall_class_never_unmodeled(tmp_path: Pat
     assert res.exit_code == 0, res.output
     [checked] = json.loads(report.read_text())["traces"]
     assert [d["message"] for d in checked["divergences"] if d["rule"] == "T002"] == [
-        "event kind 'sched_switch' is not modeled (1 events)"]
+        "event kind 'sched_switch' is not modeled (1 event)"]
