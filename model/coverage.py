@@ -22,6 +22,9 @@ class Observed:
     mem_access: bool
     log: bool
     retry: bool = True  # a MapGPA RETRY seen (a guest's tdx_map_gpa probes never show one)
+    # an ACCEPT answered with a TDX status other than SUCCESS or OPERAND_INVALID seen (a guest's
+    # tdx_accept_memory probe returns a bool: it never shows TDX_PAGE_ALREADY_ACCEPTED)
+    accept_status: bool = True
     # no source declared what it can observe (a JSONL or Parquet trace): its kinds are all
     # the evidence there is, so a missing kind is not taken as a blind spot
     undeclared: bool = True
@@ -54,6 +57,11 @@ ACCEPT_STATE: Need = (("map_gpa", "accept", "undeclared"),
 # loop, its resume GPA (R11) and an operation left open are invisible unless a RETRY shows.
 RETRY: Need = (("retry", "undeclared"), "no MapGPA RETRY events: a guest's tdx_map_gpa probe "
                "cannot see the RETRYs or resume GPAs inside the call")
+# tdx_accept_memory() returns false for any failed 4 KiB ACCEPT (try_accept_one() drops the
+# status), so a guest kprobe trace cannot tell TDX_PAGE_ALREADY_ACCEPTED from a failure.
+ACCEPT_STATUS: Need = (("accept_status", "undeclared"),
+                       "no TDX status of an ACCEPT: a guest's tdx_accept_memory probe sees only "
+                       "whether the range was accepted")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -75,7 +83,8 @@ _NEEDS: dict[str, list[Need]] = {
     "G001": [MAPGPA, RETRY],
     "G002": [MAPGPA, RETRY],
     "G003": [MAPGPA],
-    **{rule: [ACCEPT] for rule in ("G004", "G005", "G006")},
+    **{rule: [ACCEPT] for rule in ("G004", "G005")},
+    "G006": [ACCEPT, ACCEPT_STATUS],
     "A001": [ACCESS],
     "A002": [ACCESS],
     "A003": [ACCESS, ACCEPT_STATE],

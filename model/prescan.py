@@ -23,6 +23,7 @@ from tdxray.schema.constants import (
     LOG_SHUTDOWN_MARKER,
     SUBFN_NAMES,
     TDVMCALL_RETRY,
+    TDX_OPERAND_INVALID,
 )
 from tdxray.schema.events import KNOWN_KINDS
 from tdxray.store.read import TraceFile
@@ -47,6 +48,7 @@ class Prescan:
     accept_generic: int = 0
     relocate_cr4: int = 0  # CR4 writes in relocate_kernel: a jump even without a jump event
     retries: int = 0  # MapGPA RETRYs, counted only when the sources declare what they observe
+    accept_statuses: int = 0  # ACCEPTs with a TDX status a bool cannot carry (the same way)
     phase_items: list[tuple[int, str, bool]] = field(default_factory=list)  # seq, phase, explicit
     unmodeled: dict[str, Unmodeled] = field(default_factory=dict)
     last: tuple[int, int, int] | None = None  # seq, ts, vcpu of the last event
@@ -67,6 +69,7 @@ class Prescan:
             mem_access=k["mem_access"] > 0,
             log=k["log"] > 0,
             retry=self.retries > 0,
+            accept_status=self.accept_statuses > 0,
             undeclared=not self.declared,
         )
 
@@ -148,6 +151,8 @@ def observe(scan: Prescan, view: BatchView) -> None:
         _note_values(scan, view, odd, leaf, "TDCALL leaf")
     if scan.declared and not scan.retries:
         scan.retries += _retries(view, names)
+    if scan.declared and not scan.accept_statuses:
+        scan.accept_statuses += _accept_statuses(view, names)
     if "cr4_write" in names:
         rows = np.flatnonzero(view.is_kind("cr4_write"))
         scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
@@ -169,6 +174,21 @@ def _retries(view: BatchView, names: set[str]) -> int:
         calls |= view.generic_mapgpa()
     return int((calls & (view.number("status", fill=0) == TDVMCALL_RETRY)).sum()) \
         if calls.any() else 0
+
+
+def _accept_statuses(view: BatchView, names: set[str]) -> int:
+    """ACCEPTs in the batch, in either spelling, whose TDX status class is neither SUCCESS nor
+    OPERAND_INVALID (the only two a guest's tdx_accept_memory probe can give)."""
+    calls = np.zeros(view.rows, dtype=bool)
+    if "accept" in names:
+        calls |= view.is_kind("accept")
+    if "tdcall" in names:
+        calls |= view.generic_accept()
+    if not calls.any():
+        return 0
+    status_class = view.number("status", fill=0) >> np.uint64(32)
+    return int((calls & (status_class != 0)
+                & (status_class != np.uint64(TDX_OPERAND_INVALID >> 32))).sum())
 
 
 _KNOWN_SUBFNS = np.array(sorted(SUBFN_NAMES), dtype=np.uint64)
