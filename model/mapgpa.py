@@ -135,10 +135,15 @@ class MapGpaRules(ModelBase):
         op.open = True
         op.last_retry_seq = seq
         r11 = (resume if resume is not None else start) & ~self.sbit
-        if not start <= r11 < end:
-            self.emit("G003", f"MapGPA RETRY with R11 {r11:#x} outside {hex_range(start, end)} "
-                      "(an invalid host answer)", seq, ts, vcpu, gpa=(start, end),
-                      location=f"r11:{r11:x}")
+        # tdx_map_gpa() compares R11 with start and end as issued, shared bit included: an R11
+        # whose shared bit differs from R12's is outside the range, and the kernel gives up
+        bit_differs = resume is not None and bool(resume & self.sbit) == op.to_private
+        if bit_differs or not start <= r11 < end:
+            why = ": its shared bit differs from R12's" if bit_differs else ""
+            shown = resume if bit_differs and resume is not None else r11
+            self.emit("G003", f"MapGPA RETRY with R11 {shown:#x} outside {hex_range(start, end)}"
+                      f"{why} (an invalid host answer)", seq, ts, vcpu, gpa=(start, end),
+                      location=f"r11:{shown:x}")
             if r11 > start:
                 self._convert(start, min(r11, end), change, seq, ts, gen)
             op.abandoned, op.abandon_seq = "r11", seq
