@@ -21,6 +21,7 @@ from tdxray.schema.constants import (
     LEAF_NAMES,
     LOG_BOOT_MARKER,
     LOG_SHUTDOWN_MARKER,
+    QEMU_CONVERSION_REQUEST_KINDS,
     SUBFN_NAMES,
     TDVMCALL_RETRY,
     TDX_OPERAND_INVALID,
@@ -156,7 +157,8 @@ def observe(scan: Prescan, view: BatchView) -> None:
     if "cr4_write" in names:
         rows = np.flatnonzero(view.is_kind("cr4_write"))
         scan.relocate_cr4 += view.strings_at("site", rows).count("relocate_kernel")
-    for name in names - set(KNOWN_KINDS) - set(HOST_TDVMCALL_KINDS):
+    for name in (names - set(KNOWN_KINDS) - set(HOST_TDVMCALL_KINDS)
+                 - set(QEMU_CONVERSION_REQUEST_KINDS)):
         rows = np.flatnonzero(view.is_kind(name))
         if name in DEATH_KINDS and scan.deaths:  # the TD's death is modeled (death.py)
             rows = rows[~np.isin(view.seq[rows], np.fromiter(scan.deaths, dtype=np.uint64))]

@@ -212,6 +212,10 @@ MEMORY_MODES = ("accepted", "lazy")
 # Host tracepoints of the TDVMCALL exits KVM handles itself (FORMATS.md §2): background
 # traffic of the TDVMCALL class, kept as events of their own name, never unmodeled (T002)
 HOST_TDVMCALL_KINDS = ("kvm_mmio", "kvm_pio", "kvm_msr", "kvm_cpuid")
+# QEMU trace events of FORMATS.md §3 the model knows ("other lines are kept as unmodeled
+# events"): the MapGPA hypercall and the memory fault QEMU receives, each followed by the
+# kvm_convert_memory that is the model's `convert` event; kept as is, never unmodeled (T002)
+QEMU_CONVERSION_REQUEST_KINDS = ("kvm_hc_map_gpa_range", "kvm_memory_fault")
 LOG_SHUTDOWN_MARKER = "kexec_core: Starting new kernel"
 LOG_BOOT_MARKER = "Linux version "
 LOG_ACCOUNTING_OFF = "shared page accounting is off"
