@@ -88,13 +88,20 @@ def test_spec_case(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     judge(case, report, res.exit_code)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in TEXT.glob("*.trace")))
+@pytest.mark.parametrize("name", sorted(p.name for p in TEXT.glob("*.trace"))
+                         + sorted(p.name for p in TEXT.glob("*.log")))
 def test_spec_text_case(name: str, tmp_path: Path) -> None:
-    """A text trace, ingested as a user would (`tdxray ingest FILE --td td.json`), then checked."""
+    """A text trace, ingested as a user would (`tdxray ingest FILE --td td.json`), then checked.
+    A console capture (`*.log`) has no comment syntax: its `#` lines are dropped first."""
     case = load(TEXT / name)
+    source = TEXT / name
+    if source.suffix == ".log":
+        source = tmp_path / name
+        source.write_text("".join(line for line in (TEXT / name).read_text().splitlines(True)
+                                  if not line.startswith("#")))
     store = tmp_path / "store"
     runner = CliRunner()
-    res = runner.invoke(cli, ["ingest", str(TEXT / name), "--td", str(TEXT / "td.json"),
+    res = runner.invoke(cli, ["ingest", str(source), "--td", str(TEXT / "td.json"),
                               "-o", str(store), "--trace-id", "t"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["check", str(store), "--format", "json"])
