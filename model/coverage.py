@@ -25,6 +25,10 @@ class Observed:
     # an ACCEPT answered with a TDX status other than SUCCESS or OPERAND_INVALID seen (a guest's
     # tdx_accept_memory probe returns a bool: it never shows TDX_PAGE_ALREADY_ACCEPTED)
     accept_status: bool = True
+    # kexec_finish / the jump seen (a phase event, a relocate_kernel CR4 write, a later boot, the
+    # TD's death): a guest's trace_pipe stops at stop_other_cpus(), before both
+    finish_seen: bool = True
+    jump_seen: bool = True
     # no source declared what it can observe (a JSONL or Parquet trace): its kinds are all
     # the evidence there is, so a missing kind is not taken as a blind spot
     undeclared: bool = True
@@ -62,6 +66,12 @@ RETRY: Need = (("retry", "undeclared"), "no MapGPA RETRY events: a guest's tdx_m
 ACCEPT_STATUS: Need = (("accept_status", "undeclared"),
                        "no TDX status of an ACCEPT: a guest's tdx_accept_memory probe sees only "
                        "whether the range was accepted")
+# Events after stop_other_cpus() never reach trace_pipe (FORMATS.md §2): a guest ftrace capture
+# without the console (tp_printk, which declares `log`) cannot show finish or the jump.
+_AFTER_STOP = ("a guest's trace_pipe stops at stop_other_cpus(); only the console (tp_printk) "
+               "shows what follows")
+FINISH_SEEN: Need = (("finish_seen", "undeclared", "log"), f"no kexec_finish seen: {_AFTER_STOP}")
+JUMP_SEEN: Need = (("jump_seen", "undeclared", "log"), f"no jump seen: {_AFTER_STOP}")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -69,17 +79,17 @@ ACCESS: Need = (("mem_access",), "no mem_access events")
 LOG: Need = (("log",), "no log events")
 
 _NEEDS: dict[str, list[Need]] = {
-    "K001": [KEXEC, CONVERSIONS],
-    "K002": [KEXEC, GUEST_CONVERSIONS],
-    "K003": [KEXEC, GUEST_CONVERSIONS],
-    "K004": [KEXEC, CONVERSIONS],
+    "K001": [KEXEC, CONVERSIONS, JUMP_SEEN],
+    "K002": [KEXEC, GUEST_CONVERSIONS, JUMP_SEEN],
+    "K003": [KEXEC, GUEST_CONVERSIONS, FINISH_SEEN],
+    "K004": [KEXEC, CONVERSIONS, JUMP_SEEN],
     "K005": [KEXEC, MAPGPA],
-    "K006": [KEXEC, MAPGPA, RETRY],
+    "K006": [KEXEC, MAPGPA, RETRY, FINISH_SEEN],
     "K007": [LOG],
     "C001": [CR4],
     "C002": [CR4],
     **{rule: [MAILBOX] for rule in ("M001", "M002", "M003", "M004", "M005", "M006", "M007")},
-    "M008": [KEXEC, CPUS],
+    "M008": [KEXEC, CPUS, JUMP_SEEN],
     "G001": [MAPGPA, RETRY],
     "G002": [MAPGPA, RETRY],
     "G003": [MAPGPA],

@@ -71,8 +71,18 @@ class Prescan:
             log=k["log"] > 0,
             retry=self.retries > 0,
             accept_status=self.accept_statuses > 0,
+            finish_seen=self._jump_seen() or any(p == "finish" for _, p, _ in self.phase_items),
+            jump_seen=self._jump_seen(),
             undeclared=not self.declared,
         )
+
+    def _jump_seen(self) -> bool:
+        """A jump, explicit or implied (relocate_kernel CR4 write, a boot after another phase),
+        or the TD's death (the jump-time checks run at it during a kexec)."""
+        phases = [phase for _, phase, _ in self.phase_items]
+        later_boot = "boot" in phases[next((i for i, p in enumerate(phases) if p != "boot"),
+                                           len(phases)):]
+        return "jump" in phases or later_boot or self.relocate_cr4 > 0 or bool(self.deaths)
 
     def console_markers(self) -> dict[int, str]:
         """Console lines that act as phase markers: seq -> phase.
