@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from tdxray import __version__
 from tdxray.analyses.baseline import Baseline, BaselineEntry, apply_baseline, stale_entries
+from tdxray.analyses.choices import FAIL_ON_LEVELS as FAIL_ON_LEVELS
 from tdxray.model.catalogue import SEVERITIES, SEVERITY_RANK
 from tdxray.model.divergence import Divergence
 from tdxray.model.result import ReplayResult
 
 REPORT_VERSION = 1
-FAIL_ON_LEVELS = ("fatal", "error", "warning")
 
 
 @dataclass(frozen=True)

@@ -6,36 +6,24 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from tdxray.analyses.baseline import (
-    Baseline,
-    BaselineEntry,
-    baseline_from,
-    read_baseline,
-    stale_entries,
-    write_baseline,
-)
-from tdxray.analyses.check_run import checked_trace, replay_file
-from tdxray.analyses.escape import escape_control
-from tdxray.analyses.formats import FORMATS, WANT_LINES, render
-from tdxray.analyses.formats.base import RenderOptions
-from tdxray.analyses.formats.text import verdict
-from tdxray.analyses.report import FAIL_ON_LEVELS, CheckedTrace, as_checked, exit_status
-from tdxray.cli.progress import EventProgress
-from tdxray.ingest.materialize import trace_file_for
-from tdxray.model.outputs import STAMP_FILE
+from tdxray.analyses.choices import FAIL_ON_LEVELS, FORMAT_NAMES, WANT_LINES
 from tdxray.schema.errors import InputError
-from tdxray.schema.td import TdConfig
-from tdxray.store.atomic import atomic_path
-from tdxray.store.layout import TraceRef, results_dir_for
-from tdxray.store.manifest import record_check
-from tdxray.store.mirror import Publisher
+
+if TYPE_CHECKING:  # the check path is imported by the command, not by `check --help`
+    from tdxray.analyses.baseline import Baseline, BaselineEntry
+    from tdxray.analyses.report import CheckedTrace
+    from tdxray.schema.td import TdConfig
+    from tdxray.store.layout import TraceRef
 
 
 def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
     """The traces one TRACE argument names (no progress)."""
+    from tdxray.ingest.materialize import trace_file_for
+
     return trace_file_for(arg, trace_id, allow_many=True)
 
 
@@ -44,6 +32,13 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
     """Resolve each TRACE (a Parquet file, every trace of a store, a text trace converted on
     the fly), replay each trace (its results when fresh): one progress bar for the run. A
     store's manifest then records the replay stamps, as after a fleet check."""
+    from tdxray.analyses.check_run import checked_trace, replay_file
+    from tdxray.analyses.escape import escape_control
+    from tdxray.cli.progress import EventProgress
+    from tdxray.ingest.materialize import trace_file_for
+    from tdxray.store.manifest import record_check
+    from tdxray.store.mirror import Publisher
+
     out = []
     with EventProgress("checking", quiet=quiet) as progress:
         per_arg = [(arg, trace_file_for(arg, trace_id, allow_many=True, track=progress.reading,
@@ -75,6 +70,9 @@ def _td(td_file: str | None) -> TdConfig | None:
 
 def _stamp_text(ref: TraceRef) -> str | None:
     """The replay.json of a trace's results in its store (None for a stand-in's)."""
+    from tdxray.model.outputs import STAMP_FILE
+    from tdxray.store.layout import results_dir_for
+
     stamp = ref.results_dir / STAMP_FILE
     if ref.results_dir != results_dir_for(ref.path) or not stamp.is_file():
         return None
@@ -82,6 +80,8 @@ def _stamp_text(ref: TraceRef) -> str | None:
 
 
 def _emit(text: str, output: Path | None, color: bool) -> None:
+    from tdxray.store.atomic import atomic_path
+
     if output is None:
         click.echo(text, nl=False, color=color)
         return
@@ -104,6 +104,8 @@ def _step_summary(fmt: str) -> Path | None:
 
 
 def _new_baseline(path: Path, traces: Sequence[CheckedTrace]) -> Baseline:
+    from tdxray.analyses.baseline import baseline_from, write_baseline
+
     baseline = baseline_from(t.result for t in traces)
     try:
         write_baseline(path, baseline)
@@ -115,6 +117,8 @@ def _new_baseline(path: Path, traces: Sequence[CheckedTrace]) -> Baseline:
 
 def _stale(baseline: Baseline | None, traces: Sequence[CheckedTrace],
            rewritten: bool) -> tuple[BaselineEntry, ...]:
+    from tdxray.analyses.baseline import stale_entries
+
     if baseline is None or rewritten:
         return ()
     return tuple(stale_entries(baseline, [t.result for t in traces]))
@@ -122,6 +126,8 @@ def _stale(baseline: Baseline | None, traces: Sequence[CheckedTrace],
 
 def _status(traces: Sequence[CheckedTrace], fail_on: str, stale: Sequence[BaselineEntry],
             fail_on_stale: bool, rewritten: bool) -> int:
+    from tdxray.analyses.report import exit_status
+
     if rewritten:
         return 0
     return exit_status(traces, fail_on) or int(fail_on_stale and bool(stale))
@@ -142,7 +148,7 @@ def _print_schema(ctx: click.Context, _param: click.Parameter, value: bool) -> N
 @click.option("--td", "td_file", type=click.Path(dir_okay=False), metavar="FILE.json",
               help="TD configuration of text traces (ftrace, QEMU, console logs): JSON like "
                    "the JSONL header's td.")
-@click.option("--format", "fmt", type=click.Choice([*FORMATS, "html"]), default="text",
+@click.option("--format", "fmt", type=click.Choice([*FORMAT_NAMES, "html"]), default="text",
               show_default=True, help="Report format.")
 @click.option("--fail-on", type=click.Choice(FAIL_ON_LEVELS), default="error", show_default=True,
               help="Exit 1 when a divergence at or above this severity is not baselined.")
@@ -181,6 +187,12 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
     1 when some is, 2 when an input or the command line cannot be used (with --workers or
     --scheduler: the other traces are still reported, the failed ones are named on stderr).
     """
+    from tdxray.analyses.baseline import read_baseline
+    from tdxray.analyses.formats import render
+    from tdxray.analyses.formats.base import RenderOptions
+    from tdxray.analyses.formats.text import verdict
+    from tdxray.analyses.report import as_checked
+
     baseline = read_baseline(baseline_path) if baseline_path is not None else None
     failed: list[str] = []
     td = _td(td_file)

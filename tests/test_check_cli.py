@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tdxray.cli import check as check_cli
+from tdxray.analyses import check_run
 from tdxray.cli.main import cli
 from tdxray.model.catalogue import RULES
 from tdxray.model.divergence import Divergence
@@ -48,7 +48,7 @@ def replayed(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path | None]]:
         progress(2, 2)
         return result_for(path.stem)
 
-    monkeypatch.setattr(check_cli, "replay_file", fake_replay)
+    monkeypatch.setattr(check_run, "replay_file", fake_replay)  # cli/check imports it per call
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     return calls
 

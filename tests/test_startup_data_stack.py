@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,30 @@ def test_the_probe_sees_a_heavy_import() -> None:
     loaded = result["loaded"]
     assert isinstance(loaded, list)
     assert "numpy" in loaded
+
+
+def test_check_help_imports_no_data_stack() -> None:
+    """`check --help` needs only its option choices (analyses/choices), not the check path."""
+    result = _run("check", "--help")
+    assert result["code"] == 0
+    assert "--fail-on [fatal|error|warning]" in str(result["out"])
+    assert result["loaded"] == []
+
+
+def test_a_small_check_imports_no_textual_polars_or_dask() -> None:
+    sample = Path(__file__).resolve().parent.parent / "sample_traces" / "retry-skip.jsonl"
+    result = _run("check", "-q", "--format", "json", str(sample))
+    assert result["code"] in (0, 1)
+    assert json.loads(str(result["out"]))["traces"][0]["trace_id"]
+    loaded = {name.split(".")[0] for name in result["loaded"]}  # type: ignore[attr-defined]
+    assert loaded.isdisjoint({"textual", "polars", "dask", "distributed", "pandas", "duckdb"})
+    assert "pyarrow" in loaded  # the probe sees what the replay needs
+
+
+def test_the_check_choices_are_the_formats_and_levels() -> None:
+    from tdxray.analyses.choices import FAIL_ON_LEVELS, FORMAT_NAMES, WANT_LINES
+    from tdxray.analyses.formats import FORMATS
+
+    assert tuple(FORMATS) == FORMAT_NAMES
+    assert set(FORMAT_NAMES) >= WANT_LINES
+    assert FAIL_ON_LEVELS == ("fatal", "error", "warning")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from tdxray.analyses.choices import WANT_LINES
 from tdxray.analyses.formats import github, json_, junit, markdown, sarif, text
 from tdxray.analyses.formats.base import RenderOptions
 from tdxray.analyses.report import CheckedTrace
+
+__all__ = ["FORMATS", "WANT_LINES", "Renderer", "render"]
 
 Renderer = Callable[[Sequence[CheckedTrace], RenderOptions], str]
 
@@ -20,8 +23,6 @@ FORMATS: dict[str, Renderer] = {
     "github": github.render,
     "markdown": markdown.render,
 }
-# Formats that point at source lines (the others need no event lookup).
-WANT_LINES = frozenset({"text", "json", "jsonl", "junit", "xunit", "sarif", "github"})
 
 
 def render(name: str, traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
