@@ -96,6 +96,10 @@ VALID_ODD = {
     "long hex with leading zeros": [json.dumps(event(20, gpa="0x" + "0" * 30 + "1000"))],
     "upper-case hex": [json.dumps(event(20, gpa="0XABCDEF000", size="0x1000"))],
     "unknown kind": [json.dumps(event(20, "vmexit", reason=7))],
+    "brackets in text": [json.dumps(event(20, "log", text='virtio2: [vda] {x}, [[ "q" \\ '))],
+    "array value": [json.dumps(event(20, note=[1, {"a": [2]}]))],
+    "array after an escaped quote": [json.dumps(event(20, "log", text='say \\"[', note=[1]))],
+    "brace value after text": [json.dumps(event(20, "log", text="a{", note={"b": 1}))],
 }
 
 INVALID_ODD = {
@@ -141,7 +145,10 @@ def test_a_plain_block_takes_the_column_path() -> None:
     assert batch is not None
     assert batch.column("line").to_pylist() == [7, 8, 9, 10]
     assert batch.column("gpa").to_pylist() == [4096] * 4
-    for name in ("null key of another kind", "mixed int and hex", "key of another kind"):
+    text = [json.dumps(event(i, "log", text=f"virtio2: [vda] {{{i}}} \\\" [")) for i in (5, 6)]
+    assert block_batch(("\n".join([*lines, *text]) + "\n").encode(), 7, None, None) is not None
+    for name in ("null key of another kind", "mixed int and hex", "key of another kind",
+                 "array value", "array after an escaped quote", "brace value after text"):
         assert block_batch(("\n".join([*lines, *VALID_ODD[name]]) + "\n").encode(), 7,
                            None, None) is None, name
 

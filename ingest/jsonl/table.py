@@ -48,17 +48,30 @@ PLAIN_KEYS = frozenset(COMMON_KEYS) | frozenset(KINDS_OF)
 NOT_PLAIN = (b"null", b"\\u")
 # An array or object as a value: never plain (every column is a scalar), and pyarrow's parser
 # takes time quadratic in nesting depth (2 s for one line 2,000 deep; deeper ones crash it).
+QUOTE, NEWLINE = ord('"'), ord("\n")
+OPENS = (ord("["), ord("{"))
+
+
 def _nested(block: bytes) -> bool:
-    """Whether an array or object may be a value: a `[` or `{` after `:`, `,` or `[` once
-    JSON's blanks are taken out (or inside a string that looks like one: the line path reads
-    it then)."""
+    """Whether an array or object may be a value: a `[`, or a `{` not opening its line,
+    outside the strings (a log line's "[vda]" is text). A line with an odd number of unescaped
+    quotes is not plain either (the strings cannot be told apart: the line path reads it)."""
     if not block.count(b"[") and block.count(b"{") == block.count(b"\n"):
         return False
-    squeezed = np.frombuffer(block.translate(None, b" \t\r"), np.uint8)
-    after, before = squeezed[1:], squeezed[:-1]
-    opens = (after == ord("[")) | (after == ord("{"))
-    return bool(np.any(opens & ((before == ord(":")) | (before == ord(",")) |
-                                (before == ord("[")))))
+    squeezed = block.translate(None, b" \t\r")
+    if b"\\" in squeezed:  # escaped backslashes first, then escaped quotes: no longer quotes
+        squeezed = squeezed.replace(b"\\\\", b"").replace(b'\\"', b"")
+    chars = np.frombuffer(squeezed, np.uint8)
+    quotes = np.flatnonzero(chars == QUOTE)
+    ends = np.flatnonzero(chars == NEWLINE)
+    if np.any(np.searchsorted(quotes, ends) % 2):  # parity carries over a line's end
+        return True
+    opens = np.flatnonzero((chars == OPENS[0]) | (chars == OPENS[1]))
+    outside = opens[np.searchsorted(quotes, opens) % 2 == 0]
+    if np.any(chars[outside] == OPENS[0]):
+        return True
+    starts = outside[outside > 0]
+    return bool(np.any(chars[starts - 1] != NEWLINE))
 
 
 def block_batch(block: bytes, first_line: int, source: str | None,
