@@ -28,7 +28,8 @@ from tdxray.schema.constants import (
 )
 from tdxray.schema.td import TraceHeader
 
-RIP = "0xffffffff81000000"
+# KVM cannot read a TD's registers: kvm_exit and kvm_page_fault print rip 0x0 (FORMATS.md §2)
+RIP = "0x0"
 PROBE_OF_PHASE = {phase: event for event, phase in PHASE_OF.items() if phase != "shutdown"}
 PROBE_OF_ACTION = {"parked": "play_dead", "stopped": "stop_cpu", "woken": "start_secondary",
                    "online": "start_secondary"}
@@ -67,9 +68,10 @@ def host_lines(header: TraceHeader, batches: Iterable[pa.RecordBatch],
 def _host_fields(e: dict[str, Any], kvm_id: int) -> tuple[str, str] | None:
     kind = e["kind"]
     if kind == "tdvmcall" and e["subfn"] in SUBFN_EXIT:
-        return "kvm_exit", (f"vcpu {kvm_id} reason {SUBFN_EXIT[e['subfn']]} rip {RIP} info1 "
-                            f"0x{0:016x} info2 0x{0:016x} intr_info 0x{0:08x} error_code "
-                            f"0x{0:08x}")
+        # a TD runs on a 6.16+ host: the 6.14+ shape, with the requests tail
+        return "kvm_exit", (f"vcpu {kvm_id} reason {SUBFN_EXIT[e['subfn']]} rip {RIP} "
+                            f"info1 0x{0:016x} info2 0x{0:016x} intr_info 0x{0:08x} "
+                            f"error_code 0x{0:08x} requests 0x{0:016x}")
     if kind == "convert":
         start, end = e["gpa"] >> PAGE_SHIFT, (e["gpa"] + e["size"]) >> PAGE_SHIFT
         attr = MEM_ATTR_PRIVATE if e["to_private"] else 0

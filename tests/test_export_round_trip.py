@@ -184,3 +184,25 @@ def test_tp_printk_is_for_the_console(tmp_path: Path) -> None:
     result, out = export(tmp_path, SAMPLES[0], "qemu", "--tp-printk")
     assert result.exit_code == 2 and not out.exists()
     assert result.stderr.splitlines()[-1] == "Error: --tp-printk is for --format console"
+
+
+def test_the_host_export_prints_a_tds_exits_as_a_616_host_does(tmp_path: Path) -> None:
+    """FORMATS.md §2: a TD runs on a 6.16+ host, whose kvm_exit has the `requests` tail, and KVM
+    cannot read a TD's registers: kvm_exit and kvm_page_fault print `rip 0x0`."""
+    unfixed = next(s for s in SAMPLES if s.stem == "unfixed-kernel")
+    result, out = export(tmp_path, unfixed, "ftrace-host", "--partial")
+    assert result.exit_code == 0, result.output
+    fields = [line.split(": ", 1)[1] for line in out.read_text().splitlines()]
+    exits = [f for f in fields if f.startswith("kvm_exit: ")]
+    faults = [f for f in fields if f.startswith("kvm_page_fault: ")]
+    assert (len(exits), len(faults)) == (124, 4)
+    assert exits[0] == ("kvm_exit: vcpu 0 reason EPT_MISCONFIG rip 0x0 info1 0x0000000000000000 "
+                        "info2 "
+                        "0x0000000000000000 intr_info 0x00000000 error_code 0x00000000 "
+                        "requests 0x0000000000000000")
+    shape = re.compile(r"kvm_exit: vcpu \d+ reason (CPUID|HLT|IO_INSTRUCTION|MSR_READ|MSR_WRITE"
+                       r"|EPT_MISCONFIG) rip 0x0 info1 0x0{16} info2 0x0{16} intr_info 0x0{8} "
+                       r"error_code 0x0{8} requests 0x0{16}")
+    assert [f for f in exits if not shape.fullmatch(f)] == []
+    assert [f for f in faults if not re.fullmatch(
+        r"kvm_page_fault: vcpu \d+ rip 0x0 address 0x[0-9a-f]{16} error_code 0x[02]", f)] == []
