@@ -153,7 +153,18 @@ class PageMap:
         new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
         new &= bounds > window[0]
         bounds, pos = bounds[new], pos[new]
-        return np.insert(window, pos, bounds), np.insert(table, pos, table[pos - 1], axis=0)
+        if not len(pos):
+            return window.copy(), table.copy()
+        # one gather of the attribute rows (a cut piece copies its left part's), the bounds
+        # written where they go: a single pass over the window's rows
+        at = pos + np.arange(len(pos))
+        src = np.ones(len(window) + len(pos), dtype=np.int64)
+        src[0] = 0
+        src[at] = 0
+        np.cumsum(src, out=src)
+        starts = window[src]
+        starts[at] = bounds
+        return starts, table[src]
 
     def _splice(self, w: _Window, starts: np.ndarray, table: np.ndarray,
                 touched: np.ndarray | None = None) -> None:
@@ -201,23 +212,28 @@ class PageMap:
             self.accepted.add_many(lo[change == ACCEPT], hi[change == ACCEPT])
         w = self._window(int(lo[0]), int(hi[-1]))
         starts, table = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
-        ends = np.append(starts[1:], w.end)
-        j = np.searchsorted(lo, starts, side="right") - 1
-        covered = (j >= 0) & (starts < hi[np.maximum(j, 0)])
-        idx = np.flatnonzero(covered)
-        cj = j[idx]
+        # every bound is a piece start now: change k covers the pieces first[k]..last[k]-1
+        first = np.searchsorted(starts, lo)
+        count = np.searchsorted(starts, hi) - first
+        cj = np.repeat(np.arange(len(lo)), count)
+        idx = np.arange(len(cj)) + np.repeat(first - (np.cumsum(count) - count), count)
+        nxt = idx + 1
+        ends = np.empty(len(idx), dtype=np.int64)
+        inner = nxt < len(starts)
+        ends[inner] = starts[nxt[inner]]
+        ends[~inner] = w.end
         new = CHANGE_TABLE[change[cj], table[idx, STATE]]
         changed = new != table[idx, STATE]
-        idx, cj, new = idx[changed], cj[changed], new[changed]
+        idx, cj, new, ends = idx[changed], cj[changed], new[changed], ends[changed]
         if self.record_history and len(idx):
             old = table[idx]
             self.history.append(np.column_stack([
-                starts[idx], ends[idx], old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
+                starts[idx], ends, old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
                 seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
         table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
         cuts = np.searchsorted(starts, np.concatenate([lo, hi]))
         self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
-        np.add.at(moved, cj, (ends[idx] - starts[idx]) >> PAGE_SHIFT)
+        np.add.at(moved, cj, (ends - starts[idx]) >> PAGE_SHIFT)
         return moved
 
     def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,
