@@ -528,3 +528,34 @@ def test_a_loss_follows_the_last_event_of_its_own_source(tmp_path: Path) -> None
         (5, "kmem_cache_free", 6)]
     assert [(x.source, x.line, x.after_seq) for x in losses(tmp_path)] == [
         (str(PIPE_LOST), 1, None), (str(PIPE_LOST), 4, 2)]
+
+
+# printk.time=0 on a CONFIG_PRINTK_CALLER kernel: info_print_prefix() in kernel/printk/printk.c
+# prints the syslog priority (console_msg_format=syslog), then `[%6s]` of `T<pid>`/`C<cpu>`, then
+# a space. Debian's kernels are built without CONFIG_PRINTK_CALLER: the lines follow the source.
+CALLER_NOTIME = (b"[    T0] Linux version 6.12.0 (builder@host) #1 SMP\r\n"
+                 b"[  T145] kexec_load: (machine_kexec_prepare+0x4/0x740) "
+                 b"image=0xff26417f81ba1c00\r\n"
+                 b"[  T145] kexec_load_ret: (do_kexec_load+0x2a3/0x340 <- machine_kexec_prepare)"
+                 b" ret=0\r\n"
+                 b"<4>[    C1] stop_cpu: (stop_this_cpu+0x4/0xc0)\r\n"
+                 b"[  T145] kexec_core: Starting new kernel\r\n")
+
+
+def test_a_console_with_caller_ids_and_no_printk_time(tmp_path: Path) -> None:
+    """The caller id is no text: the banner is the boot, the tp_printk lines are probe events, a
+    `[    C1]` caller names the CPU; CRLF line ends (a serial capture) change nothing."""
+    path = tmp_path / "serial.log"
+    path.write_bytes(CALLER_NOTIME)
+    assert ingest(tmp_path, path) == (0, "", [
+        log(1, 0, 1, "Linux version 6.12.0 (builder@host) #1 SMP"),
+        event(2, 0, 1, "kexec", phase="boot"),
+        event(3, 0, 2, "kexec", phase="load"),
+        event(4, 0, 4, "cpu", vcpu=1, apic_id=1, action="stopped"),
+        log(5, 0, 5, "kexec_core: Starting new kernel"),
+        event(6, 0, 5, "kexec", phase="shutdown")])
+
+
+def test_a_capture_starting_at_a_caller_id_is_a_console() -> None:
+    assert detect_source_format(CALLER_NOTIME.split(b"\r\n", 1)[1], "capture") == "console"
+    assert detect_source_format(b"<4>" + CALLER_NOTIME.split(b"\r\n", 1)[1], "x") == "console"

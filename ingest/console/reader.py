@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.console.stamps import JOURNAL, LEVEL, YEARLESS, stamp_of
+from tdxray.ingest.console.stamps import CALLER, JOURNAL, LEVEL, YEARLESS, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -86,7 +86,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             if m is not None and max(ts, base) + m.ns > TS_NS_MAX:
                 ctx.bad.bad(number, TS_TOO_LARGE, chunk.tail)
                 continue
-            vcpu = 0
+            cpu: int | None = None  # the CPU a `[    C1]` caller id names
             if m is not None:
                 stamp = m.ns
                 line = line[m.end:]
@@ -94,14 +94,19 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                     journal = JOURNAL.match(line) is not None
                 if journal and (j := JOURNAL.match(line)) is not None:
                     line = line[j.end():]
-                if phase_of(line) == "boot":
-                    aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
-                    if base + stamp < ts:
-                        base = ts  # the next kernel's printk clock starts again
+                if phase_of(line) == "boot" and base + stamp < ts:
+                    base = ts  # the next kernel's printk clock starts again
                 ts = max(ts, base + stamp)
-                vcpu = m.cpu if m.cpu is not None else 0
-            elif (level := LEVEL.match(line)) is not None:
-                line = line[level.end():]  # console_msg_format=syslog with printk.time=0
+                cpu = m.cpu
+            else:  # printk.time=0: a syslog priority, a caller id, or neither
+                if (level := LEVEL.match(line)) is not None:
+                    line = line[level.end():]  # console_msg_format=syslog
+                if (caller := CALLER.match(line)) is not None:
+                    line = line[caller.end():]
+                    cpu = int(caller["id"]) if caller["who"] == "C" else None
+            vcpu = cpu if cpu is not None else 0
+            if phase_of(line) == "boot":
+                aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
             if not line.strip():
                 continue
             if not dumped and "us" in line and _dumped_probe(line):
@@ -109,7 +114,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 ctx.bad.warn(f"{source}:{number}: {DUMP_KEPT}")
             event = TRACE_EVENT.fullmatch(line.rstrip())
             if event is not None and event["name"] in PROBE_BY_EVENT:
-                if event["name"] in AP_EVENTS and (m is None or m.cpu is None):
+                if event["name"] in AP_EVENTS and cpu is None:
                     vcpu, last_ap = aps.next(event["name"], last_ap)
                 try:
                     decoded = guest.decode(event["name"], event["fields"], vcpu, ts, number)
@@ -162,6 +167,8 @@ class _Aps:
 def looks_like_console(head: bytes) -> bool:
     text = head[:4096].decode("utf-8", "replace")
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    level = LEVEL.match(first)
     return (stamp_of(first) is not None or YEARLESS.match(first) is not None
+            or CALLER.match(first, level.end() if level is not None else 0) is not None
             or LOG_BOOT_MARKER in text[:2048])
 

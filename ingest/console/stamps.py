@@ -16,6 +16,8 @@
 - `console_msg_format=syslog` puts the syslog priority before the stamp on the console,
   `<4>[   16.909315] ` (`<12>` for a user's /dev/kmsg record), and before the text alone with
   printk.time=0: `<4>kexec_load: …` (info_print_prefix() in kernel/printk/printk.c).
+- printk.time=0 on a CONFIG_PRINTK_CALLER kernel (Debian's) keeps the caller id, and its
+  space: `[  T145] kexec_load: …`, `<4>[    C1] …` (CALLER; the line has no time of its own).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ JOURNAL = re.compile(r"\S+ kernel: ")
 UNIX = re.compile(r"(?P<sec>\d{1,12})\.(?P<usec>\d{6}) (?=\S+ kernel: )")
 FULL = re.compile(r"[A-Z][a-z]{2} (?P<day>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(?P<usec>\d{6}))?"
                   r" (?:UTC|GMT) (?=\S+ kernel: )")
+CALLER = re.compile(r"\[\s*(?P<who>[TC])(?P<id>\d{1,10})\] ?")
 YEARLESS = re.compile(r"[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{6})? \S+ kernel: ")
 # before the stamp, or alone: a syslog priority (`<4>`), or dmesg -x's facility and level
 LEVEL = re.compile(r"<\d{1,3}>|(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|"
