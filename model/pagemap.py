@@ -138,23 +138,31 @@ class PageMap:
         if start >= end:
             return
         w = self._window(start, end)
-        starts, table = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], np.array([start]),
-                                  np.array([end]))
+        starts, table, _, _ = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b],
+                                        np.array([start]), np.array([end]))
         inside = (starts >= start) & (starts < end)
         table[inside] = attrs
         self._splice(w, starts, table)
 
-    def _cut(self, window: np.ndarray, table: np.ndarray, lo: np.ndarray,
-             hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The pieces of `window` split at every bound of the changes (attributes copied)."""
+    def _cut(self, window: np.ndarray, table: np.ndarray, lo: np.ndarray, hi: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The pieces of `window` split at every bound of the changes (attributes copied),
+        and where each lo and each hi lands among them (the first piece at or after it)."""
         bounds = np.sort(np.concatenate([lo, hi[hi < self.limit]]))
         bounds = bounds[np.append(True, bounds[1:] != bounds[:-1])]
         pos = np.searchsorted(window, bounds)
         new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
         new &= bounds > window[0]
+        added = int(new.sum())
+        # each bound's place after the cut: its place before, moved by the new bounds before it
+        place = np.empty(len(bounds) + 1, dtype=np.int64)
+        place[:-1] = pos + np.cumsum(new) - new
+        place[-1] = len(window) + added  # a hi at the limit: past every piece
+        lo_at = place[np.searchsorted(bounds, lo)]
+        hi_at = place[np.searchsorted(bounds, hi)]
+        if not added:
+            return window.copy(), table.copy(), lo_at, hi_at
         bounds, pos = bounds[new], pos[new]
-        if not len(pos):
-            return window.copy(), table.copy()
         # one gather of the attribute rows (a cut piece copies its left part's), the bounds
         # written where they go: a single pass over the window's rows
         at = pos + np.arange(len(pos))
@@ -164,7 +172,7 @@ class PageMap:
         np.cumsum(src, out=src)
         starts = window[src]
         starts[at] = bounds
-        return starts, table[src]
+        return starts, table[src], lo_at, hi_at
 
     def _splice(self, w: _Window, starts: np.ndarray, table: np.ndarray,
                 touched: np.ndarray | None = None) -> None:
@@ -179,7 +187,8 @@ class PageMap:
             p = touched[(touched > 0) & (touched < len(starts))]
             keep[p] = (table[p] != table[p - 1]).any(axis=1)
         if not keep.all():
-            starts, table = starts[keep], table[keep]
+            rows = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
+            starts, table = starts[rows], table.take(rows, axis=0)
         if len(w.starts) - (w.b - w.a) > SPLICE_COPY:
             # a long region: the untouched pieces before and after stay where they are (views
             # of chunks nobody changes), so the cost is the window's, not the region's
@@ -211,10 +220,9 @@ class PageMap:
         if self.accepted is not None:
             self.accepted.add_many(lo[change == ACCEPT], hi[change == ACCEPT])
         w = self._window(int(lo[0]), int(hi[-1]))
-        starts, table = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
+        starts, table, first, last = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
         # every bound is a piece start now: change k covers the pieces first[k]..last[k]-1
-        first = np.searchsorted(starts, lo)
-        count = np.searchsorted(starts, hi) - first
+        count = last - first
         cj = np.repeat(np.arange(len(lo)), count)
         idx = np.arange(len(cj)) + np.repeat(first - (np.cumsum(count) - count), count)
         nxt = idx + 1
@@ -231,7 +239,7 @@ class PageMap:
                 starts[idx], ends, old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
                 seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
         table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
-        cuts = np.searchsorted(starts, np.concatenate([lo, hi]))
+        cuts = np.concatenate([first, last])
         self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
         np.add.at(moved, cj, (ends - starts[idx]) >> PAGE_SHIFT)
         return moved
