@@ -559,3 +559,32 @@ def test_a_console_with_caller_ids_and_no_printk_time(tmp_path: Path) -> None:
 def test_a_capture_starting_at_a_caller_id_is_a_console() -> None:
     assert detect_source_format(CALLER_NOTIME.split(b"\r\n", 1)[1], "capture") == "console"
     assert detect_source_format(b"<4>" + CALLER_NOTIME.split(b"\r\n", 1)[1], "x") == "console"
+
+
+GUEST = "           kexec-145     [001] .....     2.81782{}: {}\n"
+
+
+def test_probe_arguments_in_the_kernels_default_type_are_read(tmp_path: Path) -> None:
+    """A fetch arg without `:type` is u64, printed in decimal (DEFAULT_FETCH_TYPE in
+    kernel/trace/trace_probe.h): the same MapGPA as with `:x64`."""
+    path = tmp_path / "guest.trace"
+    path.write_text(GUEST.format(0, "map_gpa: (tdx_map_gpa+0x4/0x1d0) start=4096 end=12288 enc=1")
+                    + GUEST.format(1, "map_gpa_ret: (set_memory_decrypted+0x40/0x100 <- "
+                                      "tdx_map_gpa) ret=1"))
+    status, stderr, rows = ingest(tmp_path, path)
+    assert (status, stderr) == (0, "")
+    assert [(r["kind"], r["gpa"], r["size"], r["line"]) for r in rows] == [
+        ("map_gpa", 0x1000, 0x2000, 2)]
+
+
+def test_unnamed_probe_arguments_are_refused_with_the_definition_to_write(
+        tmp_path: Path) -> None:
+    """`p:tdxray/map_gpa tdx_map_gpa %di %si %dx` names its arguments arg1..arg3
+    (generate_probe_arg_name() in kernel/trace/trace_probe.c): their meaning is unknown."""
+    path = tmp_path / "guest.trace"
+    path.write_text(GUEST.format(0, "map_gpa: (tdx_map_gpa+0x4/0x1d0) arg1=0x1000 arg2=0x3000 "
+                                    "arg3=0x1"))
+    assert ingest(tmp_path, path) == (2, (
+        f"tdxray: error: {path}:1: map_gpa: expected arguments start, end, enc, got arg1=0x1000 "
+        "arg2=0x3000 arg3=0x1; define the probe as `p:tdxray/map_gpa tdx_map_gpa start=%di:x64 "
+        "end=%si:x64 enc=%dx:u8` (`tdxray probes` prints the set)\n"), [])

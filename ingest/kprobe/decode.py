@@ -65,7 +65,8 @@ def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
     if tuple(args) != want or any(not (-(1 << 31) if k in signed else 0) <= v <= U64
                                   for k, v in args.items()):
         raise FieldsError(f"{name}: expected arguments {', '.join(want) or 'none'}, "
-                          f"got {m['args'].strip() or 'none'}")
+                          f"got {m['args'].strip() or 'none'}; define the probe as "
+                          f"`{probe.line()}` (`tdxray probes` prints the set)")
     return m["site"].split("+", 1)[0], args
 
 
