@@ -588,3 +588,29 @@ def test_unnamed_probe_arguments_are_refused_with_the_definition_to_write(
         f"tdxray: error: {path}:1: map_gpa: expected arguments start, end, enc, got arg1=0x1000 "
         "arg2=0x3000 arg3=0x1; define the probe as `p:tdxray/map_gpa tdx_map_gpa start=%di:x64 "
         "end=%si:x64 enc=%dx:u8` (`tdxray probes` prints the set)\n"), [])
+
+
+def exec_of(seq: int, ts: int, line: int, filename: str, pid: int) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": "sched_process_exec",
+            "extra": json.dumps({"fields": f"filename={filename} pid={pid} old_pid={pid}"}),
+            "line": line}
+
+
+def test_trace_instances_read_to_their_own_events(tmp_path: Path) -> None:
+    """instances/a and instances/b of a real 6.12 guest (tests/realkernel/shapes.sh): each
+    buffer has its own tracing_on, so a (off for the first `kexec -l`) holds the second load
+    only; b also records sched_process_exec, interleaved and kept as unmodeled events, one with
+    the `<...>` comm of a task whose name was not saved and one with the need-resched flag."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert ingest(tmp_path / "a", SHAPES / "6.12" / "trace-instance-a") == (0, "", [
+        event(1, 92_856_327_000, 13, "kexec", vcpu=1, phase="load")])
+    assert ingest(tmp_path / "b", SHAPES / "6.12" / "trace-instance-b") == (0, "", [
+        exec_of(1, 88_831_192_000, 13, "/usr/sbin/kexec", 259),
+        event(2, 90_447_826_000, 14, "kexec", vcpu=1, phase="load"),
+        exec_of(3, 91_143_057_000, 16, "/usr/sbin/kexec", 260),
+        exec_of(4, 91_201_621_000, 17, "/usr/sbin/kexec", 261),
+        event(5, 92_856_448_000, 18, "kexec", vcpu=1, phase="load"),
+        exec_of(6, 93_646_582_000, 20, "/usr/sbin/kexec", 262),
+        exec_of(7, 93_710_053_000, 21, "/proc/self/exe", 263),
+        exec_of(8, 93_728_076_000, 22, "/proc/self/exe", 264)])

@@ -89,5 +89,19 @@ echo 0 > $T/tracing_on; echo > $T/trace; echo 1 > $T/tracing_on
 load
 console sysrq-z sh -c 'echo z > /proc/sysrq-trigger'
 echo 1 > $T/tracing_on
+# Two instances (instances/NAME: a buffer and a tracing_on of their own), the probes enabled in
+# each; instance a is off for the first load, so it holds the second load only.
+for i in a b; do
+    mkdir $T/instances/$i
+    echo 1 > $T/instances/$i/events/tdxray/kexec_load/enable
+    echo 1 > $T/instances/$i/events/tdxray/kexec_load_ret/enable
+done
+echo 1 > $T/instances/b/events/sched/sched_process_exec/enable
+echo 0 > $T/instances/a/tracing_on
+load
+echo 1 > $T/instances/a/tracing_on
+load
+dump instance-a $T/instances/a/trace
+dump instance-b $T/instances/b/trace
 echo "@@@ shape end" >&3
 exec 3>&-
