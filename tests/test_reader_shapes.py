@@ -614,3 +614,26 @@ def test_trace_instances_read_to_their_own_events(tmp_path: Path) -> None:
         exec_of(6, 93_646_582_000, 20, "/usr/sbin/kexec", 262),
         exec_of(7, 93_710_053_000, 21, "/proc/self/exe", 263),
         exec_of(8, 93_728_076_000, 22, "/proc/self/exe", 264)])
+
+
+def test_cpu_numbers_past_nine_in_the_trace_and_on_the_console(tmp_path: Path) -> None:
+    """A 16-vCPU guest: the trace's `[%03d]` CPU column names vCPUs 10 and 15; on the console
+    (tp_printk names no CPU) the k-th AP to stop is vCPU k, past 9 too."""
+    td = tmp_path / "td.json"
+    td.write_text(json.dumps({"gpaw": 48, "apic_ids": list(range(16)),
+                              "ram": [["0x0", "0x40000000"]], "memory": "accepted"}))
+    trace = tmp_path / "guest.trace"
+    trace.write_text("".join(
+        f"          <idle>-0       [{cpu:03d}] d..1.     5.00000{i}: stop_cpu: "
+        "(stop_this_cpu+0x4/0xc0)\n" for i, cpu in enumerate((10, 15))))
+    console = tmp_path / "console.log"
+    console.write_text("".join(f"[    5.{i:06d}] stop_cpu: (stop_this_cpu+0x4/0xc0)\n"
+                               for i in range(1, 16)))
+    for path, want in ((trace, [(10, 1), (15, 2)]), (console, [(k, k) for k in range(1, 16)])):
+        store = tmp_path / path.stem
+        res = CliRunner().invoke(cli, ["ingest", str(path), "-o", str(store), "--td", str(td),
+                                       "--trace-id", "t", "-q"])
+        assert (res.exit_code, res.stderr) == (0, "")
+        rows = open_trace(store / "t.parquet").read().to_pylist()
+        assert [(r["kind"], r["action"]) for r in rows] == [("cpu", "stopped")] * len(want)
+        assert [(r["vcpu"], r["line"]) for r in rows] == want
