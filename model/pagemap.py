@@ -85,6 +85,7 @@ class _Window:
     a: int  # the pieces a..b-1 of them a change works on
     b: int
     end: int  # where piece b-1 ends
+    stop: int  # where the chunks end
 
 
 class PageMap:
@@ -131,7 +132,8 @@ class PageMap:
         starts, table, end = self.chunks.get(ca, cb)
         a = max(int(starts.searchsorted(lo, side="right")) - 2, 0)
         b = min(int(starts.searchsorted(hi, side="left")) + 1, len(starts))
-        return _Window(ca, cb, starts, table, a, b, int(starts[b]) if b < len(starts) else end)
+        return _Window(ca, cb, starts, table, a, b, int(starts[b]) if b < len(starts) else end,
+                       end)
 
     def _assign(self, start: int, end: int, attrs: tuple[int, int, int, int, int]) -> None:
         """Set [start, end) to `attrs` without history (building the initial map)."""
@@ -220,6 +222,10 @@ class PageMap:
         if self.accepted is not None:
             self.accepted.add_many(lo[change == ACCEPT], hi[change == ACCEPT])
         w = self._window(int(lo[0]), int(hi[-1]))
+        if len(w.starts) - (w.b - w.a) <= SPLICE_COPY:
+            # the few pieces around the window join it: cut with it (one gather), not
+            # concatenated after (never compared: a change's first piece follows piece a)
+            w = _Window(w.ca, w.cb, w.starts, w.table, 0, len(w.starts), w.stop, w.stop)
         starts, table, first, last = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
         # every bound is a piece start now: change k covers the pieces first[k]..last[k]-1
         count = last - first
