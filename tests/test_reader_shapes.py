@@ -637,3 +637,21 @@ def test_cpu_numbers_past_nine_in_the_trace_and_on_the_console(tmp_path: Path) -
         rows = open_trace(store / "t.parquet").read().to_pylist()
         assert [(r["kind"], r["action"]) for r in rows] == [("cpu", "stopped")] * len(want)
         assert [(r["vcpu"], r["line"]) for r in rows] == want
+
+
+@pytest.mark.parametrize("fields,why", [
+    ("kvm_exit: vcpu 0 reason HLT rip 0x0",
+     "kvm_exit: fields do not match the kernel's format `vcpu %u reason %s rip 0x%lx info1 "
+     "0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x[ requests 0x%016llx]`: keep "
+     "the kernel's print format (not the raw/hex/bin trace options, nor trace-cmd report -R), "
+     "or pass --skip-bad-lines"),
+    ('kexec_load: (machine_kexec_prepare+0x4/0x740) image="vmlinuz"',
+     "kexec_load: not a kprobe event line ((site) name=value …); define the probe as "
+     "`p:tdxray/kexec_load machine_kexec_prepare image=%di:x64` (`tdxray probes` prints the "
+     "set)"),
+])
+def test_a_line_off_the_kernels_format_says_what_to_change(tmp_path: Path, fields: str,
+                                                          why: str) -> None:
+    path = tmp_path / "t.trace"
+    path.write_text(GUEST.format(0, fields))
+    assert ingest(tmp_path, path) == (2, f"tdxray: error: {path}:1: {why}\n", [])

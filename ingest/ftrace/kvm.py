@@ -56,6 +56,19 @@ FORMATS: dict[str, re.Pattern[str]] = {
     "kvm_userspace_exit": re.compile(
         r"reason (?P<exit>KVM_EXIT_[A-Z0-9_]+|0x[0-9a-f]+|restart|error) \((?P<code>\d+)\)"),
 }
+# The TP_printk formats FORMATS.md §2 names (6.14+; older shapes are read too), for messages.
+PRINTK: dict[str, str] = {
+    "kvm_exit": "vcpu %u reason %s rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x "
+                "error_code 0x%08x[ requests 0x%016llx]",
+    "kvm_entry": "vcpu %u, rip 0x%lx[ intr_info 0x%08x error_code 0x%08x][ [immediate exit]]",
+    "kvm_page_fault": "vcpu %u rip 0x%lx address 0x%016llx error_code 0x%llx",
+    "kvm_vm_set_mem_attributes": "%#016llx -- %#016llx [0x%lx]",
+    "kvm_hypercall": "nr 0x%lx a0 0x%lx a1 0x%lx a2 0x%lx a3 0x%lx",
+    "kvm_userspace_exit": "reason %s (%d)",
+}
+assert set(PRINTK) == set(FORMATS)
+OFF_FORMAT = ("keep the kernel's print format (not the raw/hex/bin trace options, nor trace-cmd "
+              "report -R), or pass --skip-bad-lines")
 
 
 @dataclass
@@ -83,7 +96,7 @@ def kvm_event(name: str, fields: str, vcpu_of: dict[int, int]) -> Event:
     m = fmt.fullmatch(fields)
     if m is None:
         raise FieldsError(f"{name}: fields do not match the kernel's format "
-                          f"({fmt.pattern[:60]}…)")
+                          f"`{PRINTK[name]}`: {OFF_FORMAT}")
     groups = m.groupdict()
     vcpu = vcpu_of.get(int(groups["vcpu"]), int(groups["vcpu"])) if groups.get("vcpu") else 0
     if name == "kvm_exit" and m["reason"] in EXIT_SUBFN:

@@ -55,7 +55,9 @@ def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
         fields = f"({site}){raw['args']}"
     m = FIELDS_RE.fullmatch(fields)
     if m is None:
-        raise FieldsError(f"{name}: not a kprobe event line ((site) name=value …)")
+        raise FieldsError(f"{name}: not a kprobe event line ((site) name=value …); define the "
+                          f"probe as `{PROBE_BY_EVENT[name].line()}` (`tdxray probes` prints the "
+                          "set)")
     args = {k: _number(v) for k, v in ARG_RE.findall(m["args"])}
     probe = PROBE_BY_EVENT[name]
     want = probe.arg_names
