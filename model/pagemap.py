@@ -187,6 +187,10 @@ class PageMap:
             keep[1:] = (table[1:] != table[:-1]).any(axis=1)
         else:
             p = touched[(touched > 0) & (touched < len(starts))]
+            if len(p) > len(starts) // 8:  # each piece once (touched repeats most of them)
+                seen = np.zeros(len(starts), dtype=bool)
+                seen[p] = True
+                p = np.flatnonzero(seen)
             keep[p] = (table[p] != table[p - 1]).any(axis=1)
         if not keep.all():
             rows = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
