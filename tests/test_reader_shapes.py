@@ -655,3 +655,23 @@ def test_a_line_off_the_kernels_format_says_what_to_change(tmp_path: Path, field
     path = tmp_path / "t.trace"
     path.write_text(GUEST.format(0, fields))
     assert ingest(tmp_path, path) == (2, f"tdxray: error: {path}:1: {why}\n", [])
+
+
+@pytest.mark.parametrize("ret", ["-95", "4294967201", "0xffffffa1", "18446744073709551521"])
+def test_an_int_return_reads_the_same_in_any_fetch_type(tmp_path: Path, ret: str) -> None:
+    """`ret=$retval` without `:s32` prints the u64 rax (`return -EOPNOTSUPP` leaves 0xffffffa1
+    in it), `:x32` prints hex: each is acpi_wakeup_cpu's -EOPNOTSUPP (no mailbox: no write)."""
+    path = tmp_path / "guest.trace"
+    path.write_text(GUEST.format(0, "wakeup_cpu: (acpi_wakeup_cpu+0x4/0x100) apicid=1 "
+                                    "start_ip=0x9a000")
+                    + GUEST.format(1, f"wakeup_cpu_ret: (do_boot_cpu+0x1/0x2 <- acpi_wakeup_cpu) "
+                                      f"ret={ret}")
+                    + GUEST.format(2, "wakeup_cpu: (acpi_wakeup_cpu+0x4/0x100) apicid=1 "
+                                      "start_ip=0x9a000")
+                    + GUEST.format(3, "wakeup_cpu_ret: (do_boot_cpu+0x1/0x2 <- acpi_wakeup_cpu) "
+                                      "ret=0"))
+    status, stderr, rows = ingest(tmp_path, path)
+    assert (status, stderr) == (0, "")
+    assert [(r["kind"], r["field"], r["value"], r["line"]) for r in rows] == [
+        ("mailbox_write", "apic_id", 1, 4), ("mailbox_write", "wakeup_vector", 0x9a000, 4),
+        ("mailbox_write", "command", 1, 4), ("mailbox_read", "command", 0, 4)]

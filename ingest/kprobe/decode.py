@@ -69,7 +69,16 @@ def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
         raise FieldsError(f"{name}: expected arguments {', '.join(want) or 'none'}, "
                           f"got {m['args'].strip() or 'none'}; define the probe as "
                           f"`{probe.line()}` (`tdxray probes` prints the set)")
+    for k in signed & args.keys():
+        args[k] = _int32(args[k])
     return m["site"].split("+", 1)[0], args
+
+
+def _int32(value: int) -> int:
+    """An `int` return read as s32, or without a type as the u64 rax (`mov $-95, %eax` leaves
+    4294967201, a sign-extended one 18446744073709551521), or as x32/x64: the same int."""
+    value &= 0xFFFF_FFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 def _number(text: str) -> int:
