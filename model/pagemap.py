@@ -162,8 +162,8 @@ class PageMap:
         place[-1] = len(window) + added  # a hi at the limit: past every piece
         lo_at = place[np.searchsorted(bounds, lo)]
         hi_at = place[np.searchsorted(bounds, hi)]
-        if not added:
-            return window.copy(), table.copy(), lo_at, hi_at
+        if not added:  # the starts are only read (chunks never change in place): no copy
+            return window, table.copy(), lo_at, hi_at
         bounds, pos = bounds[new], pos[new]
         # one gather of the attribute rows (a cut piece copies its left part's), the bounds
         # written where they go: a single pass over the window's rows
