@@ -31,6 +31,7 @@ TDXRAY = [sys.executable, "-m", "tdxray"]
 ESC = "\x1b]52;c;SGVsbG8=\x07"  # OSC 52: writes the reader's clipboard
 LIMIT = 60.0
 OLD = "the old result\n"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_traces"
 
 
 def run(*args: str, stdin: str | None = None, fsize: int | None = None,
@@ -273,6 +274,38 @@ def _(w: Path) -> str:
 def _(w: Path) -> str:
     store = store_of(w, hostile_jsonl(w))
     return verdict(run("diff", str(store / "h.parquet"), str(store / "h.parquet")), (0, 1))
+
+
+@attack("CI formats: a file name holding a newline, '::error', ESC, <&%0A", "test_escape_paths")
+def _(w: Path) -> str:
+    name = w / "b\n::error file=x::pwned\x1b]52;c;AA\x07<x>&%0A.jsonl"
+    shutil.copy(SAMPLES / "cr4-mce-cleared.jsonl", name)
+    for fmt in ("github", "junit", "sarif", "markdown", "text"):
+        p = run("check", str(name), "--format", fmt)
+        v = verdict(p, (1,))
+        if not v.startswith("ok"):
+            return f"{fmt}: {v}"
+        if fmt == "github" and any(not line.startswith("::error file=") for line in
+                                   p.stdout.splitlines()[:-1]):
+            return "FAIL github: the file name split a workflow command"
+        if fmt == "junit":
+            import xml.dom.minidom
+            xml.dom.minidom.parseString(p.stdout)
+        if fmt == "sarif":
+            json.loads(p.stdout)
+    return "ok one annotation line, JUnit and SARIF parse, no raw ESC"
+
+
+@attack("HTML report: a path holding </script><script>", "test_html_report")
+def _(w: Path) -> str:
+    where = w / "x<" / "script><script>alert(1)<!--"
+    where.mkdir(parents=True)
+    shutil.copy(SAMPLES / "cr4-mce-cleared.jsonl", where / "t.jsonl")
+    p = run("report", str(where / "t.jsonl"), "-o", str(w / "r.html"))
+    html = (w / "r.html").read_text()
+    if "<script>alert(1)" in html:
+        return "FAIL the path reached the HTML raw"
+    return f"ok escaped ({html.count('&lt;script&gt;alert(1)')} place); {verdict(p, (0,))}"
 
 
 @attack("parquet: seq column of strings", "test_valid_trace")
