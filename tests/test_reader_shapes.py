@@ -675,3 +675,19 @@ def test_an_int_return_reads_the_same_in_any_fetch_type(tmp_path: Path, ret: str
     assert [(r["kind"], r["field"], r["value"], r["line"]) for r in rows] == [
         ("mailbox_write", "apic_id", 1, 4), ("mailbox_write", "wakeup_vector", 0x9a000, 4),
         ("mailbox_write", "command", 1, 4), ("mailbox_read", "command", 0, 4)]
+
+
+@pytest.mark.parametrize("ret,status", [("0", 1 << 63), ("0xffff8d8700000000", 1 << 63),
+                                        ("0xffff8d8700000001", 0)])
+def test_a_bool_return_is_its_low_byte(tmp_path: Path, ret: str, status: int) -> None:
+    """`ret=$retval` without `:u8` prints all of rax; tdx_map_gpa returns a bool, whose bits
+    above %al the ABI leaves undefined: false (INVALID_OPERAND) stays false."""
+    path = tmp_path / "guest.trace"
+    path.write_text(GUEST.format(0, "map_gpa: (tdx_map_gpa+0x4/0x1d0) start=0x1000 end=0x3000 "
+                                    "enc=1")
+                    + GUEST.format(1, "map_gpa_ret: (set_memory_decrypted+0x40/0x100 <- "
+                                      f"tdx_map_gpa) ret={ret}"))
+    status_, stderr, rows = ingest(tmp_path, path)
+    assert (status_, stderr) == (0, "")
+    assert [(r["kind"], r["status"], r["gpa"], r["size"]) for r in rows] == [
+        ("map_gpa", status, 0x1000, 0x2000)]

@@ -69,16 +69,23 @@ def probe_args(name: str, fields: str) -> tuple[str, dict[str, int]]:
         raise FieldsError(f"{name}: expected arguments {', '.join(want) or 'none'}, "
                           f"got {m['args'].strip() or 'none'}; define the probe as "
                           f"`{probe.line()}` (`tdxray probes` prints the set)")
-    for k in signed & args.keys():
-        args[k] = _int32(args[k])
+    for arg in probe.args:
+        key, kind = arg.split("=", 1)[0], arg.rsplit(":", 1)[1]
+        if key in args:
+            args[key] = _as_type(args[key], kind)
     return m["site"].split("+", 1)[0], args
 
 
-def _int32(value: int) -> int:
-    """An `int` return read as s32, or without a type as the u64 rax (`mov $-95, %eax` leaves
-    4294967201, a sign-extended one 18446744073709551521), or as x32/x64: the same int."""
-    value &= 0xFFFF_FFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
+def _as_type(value: int, kind: str) -> int:
+    """The argument as the recipe's type (`u8`, `s32`, `x64`) reads it, whatever type the
+    user's definition printed: without one a fetch arg is the whole u64 register, and the ABI
+    leaves the bits above a bool or an int undefined (`return -EOPNOTSUPP` leaves 4294967201
+    in rax; a bool in %dx or rax may carry garbage above its byte)."""
+    bits = int(kind[1:])
+    if bits >= 64:
+        return value
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if kind[0] == "s" and value >= 1 << (bits - 1) else value
 
 
 def _number(text: str) -> int:
