@@ -51,13 +51,13 @@ def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Rep
 def _replay_remote(url: str, options: dict[str, str], want_lines: bool,
                    listing: Listing | None) -> Replayed:
     from tdxray.store.fs import Location, locate
-    from tdxray.store.mirror import fetch, publish
+    from tdxray.store.mirror import CHECK_RESULTS, fetch, publish
 
     where = locate(url, options)
     if listing is not None:  # the client listed the store: no request to find what exists
         where = Location(where.url, where.fs, where.path, listing)
     with scratch_dir("tdxray-task-") as scratch:
-        ref = fetch(where, Path(scratch))
+        ref = fetch(where, Path(scratch), results=CHECK_RESULTS)
         try:
             done = _replay_local(ref.path, ref.results_dir, want_lines)
         except InputError as exc:  # named by its URL, not the scratch copy

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 RESULT_FILES = ("divergences.parquet", "page_history.parquet", "filter_index.parquet")
+# what a check reads of fresh results: a stale trace is replayed and all its results uploaded,
+# fresh ones are not published again, so the page history stays in the bucket untouched
+CHECK_RESULTS = ("divergences.parquet",)
 STAMP_FILE = "replay.json"
 MANIFEST_DIR = "_manifest"  # store/manifest.py's (which imports this module)
 
@@ -131,20 +134,23 @@ def results_for(trace_url: str) -> str:
     return trace_url[: -len(TRACE_SUFFIX)] + RESULTS_SUFFIX
 
 
-def fetch(trace: Location, workdir: Path, flat: bool = False) -> TraceRef:
+def fetch(trace: Location, workdir: Path, flat: bool = False,
+          results: Sequence[str] = RESULT_FILES) -> TraceRef:
     """The trace and its results, copied under `workdir` (flat: as a store directory's files);
     the ref remembers where they came from. What exists comes from the trace's listing (one
-    request when it has none): a trace costs one GET, and one per results file it has."""
-    return fetch_all([trace], workdir, flat)[0]
+    request when it has none): a trace costs one GET, and one per results file it has, of
+    `results` (and the stamp)."""
+    return fetch_all([trace], workdir, flat, results)[0]
 
 
 FETCH_AT_ONCE = 64  # objects in flight at a time (s3fs's own batch size is 128)
 
 
-def fetch_all(traces: Sequence[Location], workdir: Path, flat: bool = False) -> list[TraceRef]:
+def fetch_all(traces: Sequence[Location], workdir: Path, flat: bool = False,
+              results: Sequence[str] = RESULT_FILES) -> list[TraceRef]:
     """fetch() for many traces, their objects downloaded FETCH_AT_ONCE at a time: a store of
     many small traces waits for a few round trips instead of one per object."""
-    plans = [_plan(t, workdir, flat) for t in traces]
+    plans = [_plan(t, workdir, flat, results) for t in traces]
     gets = [(t, key, path) for t, plan in zip(traces, plans, strict=True)
             for key, path in plan.gets]
     for start in range(0, len(gets), FETCH_AT_ONCE):
@@ -171,7 +177,7 @@ class _Plan:
                         fetched_stamp=stamp.read_bytes() if stamp.is_file() else None)
 
 
-def _plan(trace: Location, workdir: Path, flat: bool) -> _Plan:
+def _plan(trace: Location, workdir: Path, flat: bool, results_wanted: Sequence[str]) -> _Plan:
     listed = trace if trace.listing is not None else _list_trace(trace)
     assert listed.listing is not None
     if trace.path not in listed.listing:
@@ -181,7 +187,7 @@ def _plan(trace: Location, workdir: Path, flat: bool) -> _Plan:
     local.parent.mkdir(parents=True, exist_ok=True)
     results = results_dir_for(local)
     remote = _results_location(trace)
-    present = [name for name in (*RESULT_FILES, STAMP_FILE)
+    present = [name for name in (*results_wanted, STAMP_FILE)
                if f"{remote.path}/{name}" in listed.listing]
     gets = [(trace.path, local)]
     if STAMP_FILE in present:
