@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -84,3 +85,31 @@ def test_workers_must_be_positive(store: Path) -> None:
     res = run(str(store), "--workers", "0")
     assert res.exit_code == 2
     assert "--workers" in res.stderr
+
+
+def test_a_corrupt_trace_among_1000_is_named_and_the_999_others_are_reported(
+        tmp_path: Path) -> None:
+    """Issue 15's bad-input case at its size: copies of one small trace (150 events) and one
+    file that is not Parquet, on a 2-worker cluster."""
+    need_modules("distributed", install="dask[distributed]")
+    out = tmp_path / "store"
+    res = CliRunner().invoke(cli, ["ingest", str(SAMPLES / "single-vcpu-kexec.jsonl"),
+                                   "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    (original,) = out.glob("*.parquet")
+    data = original.read_bytes()
+    for i in range(998):
+        (out / f"copy-{i:03}.parquet").write_bytes(data)
+    bad = out / "copy-500x.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    report = tmp_path / "report.json"
+    res = run(str(out), "--workers", "2", "--format", "json", "-o", str(report))
+    assert res.exit_code == 2
+    errors = [line for line in res.stderr.splitlines() if line.startswith("tdxray: error:")]
+    assert len(errors) == 1  # pyarrow's own reason follows the prefix
+    assert errors[0].startswith(f"tdxray: error: {bad}: not a readable Parquet file: ")
+    assert "tdxray: 999/1000 traces replayed on the cluster" in res.stderr
+    sources = sorted(t["source"] for t in json.loads(report.read_text())["traces"])
+    assert sources == sorted([str(original), *(str(out / f"copy-{i:03}.parquet")
+                                               for i in range(998))])
+    assert len(list(out.glob("*.replay"))) == 999  # results beside every good trace
