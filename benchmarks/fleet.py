@@ -32,6 +32,7 @@ from pathlib import Path
 from tdxray.benchmarks.fleet_sql import TARGET as SQL_TARGET
 from tdxray.benchmarks.fleet_sql import build_store as build_sql_store
 from tdxray.benchmarks.fleet_sql import sql_ratio
+from tdxray.benchmarks.ladder import event_count
 from tdxray.model.replay import replay_trace
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import SCENARIOS
@@ -207,7 +208,7 @@ def main(argv: Sequence[str], log: Callable[[str], None]) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--traces", type=int, default=1_000,
                    help="traces for the worker figures [default: 1000]")
-    p.add_argument("--events", type=int, default=100_000,
+    p.add_argument("--events", type=event_count, default=100_000,
                    help="events per trace [default: 1e5]")
     p.add_argument("--s3-traces", type=int, default=100,
                    help="of those, traces for the S3 figure [default: 100]")
