@@ -13,6 +13,7 @@ from tdxray import __version__
 from tdxray.analyses.escape import escape_control
 from tdxray.cli.failures import (
     EXIT_TERMINATED,
+    exit_now,
     failure_line,
     handle_sigterm,
     quiet_broken_pipe,
@@ -103,4 +104,8 @@ def cli(storage: tuple[str, ...]) -> None:
 
 def main() -> None:
     handle_sigterm()
-    cli(prog_name="tdxray")
+    try:
+        cli(prog_name="tdxray")
+    except SystemExit as done:  # click ends every command so, its status in code
+        exit_now(done.code)
+    exit_now(0)

@@ -13,17 +13,16 @@ import pytest
 
 HEAVY = ("pyarrow", "numpy", "duckdb", "polars", "dask", "distributed", "pandas", "textual")
 
-# Runs the real entry point, then prints what it printed and which heavy packages it loaded.
+# Runs the real command group, then prints what it printed and which heavy packages it loaded.
 RUN = """
 import contextlib, io, json, sys
 {pre}
 out = io.StringIO()
 code = 0
 with contextlib.redirect_stdout(out):
-    from tdxray.cli.main import main
-    sys.argv = ["tdxray", *{args!r}]
+    from tdxray.cli.main import cli  # main() itself ends the process (cli/failures.exit_now)
     try:
-        main()
+        cli({args!r}, prog_name="tdxray")
     except SystemExit as exc:
         code = exc.code or 0
 heavy = {heavy!r}
