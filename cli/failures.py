@@ -80,8 +80,7 @@ def exit_now(code: object) -> None:
     else:
         print(code, file=sys.stderr)
         status = 1
-    if threading.active_count() > 1 and any(
-            not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(status)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

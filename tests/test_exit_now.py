@@ -34,3 +34,20 @@ def test_a_message_as_status_goes_to_stderr_with_status_1(tmp_path: Path) -> Non
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                           check=False)
     assert (done.returncode, done.stderr) == (1, "tdxray: gone\n")
+
+
+def test_a_running_non_daemon_thread_is_joined_first(tmp_path: Path) -> None:
+    mark = tmp_path / "mark"
+    child = f"""
+import threading, time
+from pathlib import Path
+from tdxray.cli.failures import exit_now
+def late() -> None:
+    time.sleep(0.2)
+    Path({str(mark)!r}).write_text("thread done")
+threading.Thread(target=late).start()
+exit_now(3)
+"""
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                          check=False)
+    assert (done.returncode, mark.read_text()) == (3, "thread done")
