@@ -16,6 +16,8 @@ from tdxray.model.catalogue import SEVERITIES, SEVERITY_RANK
 from tdxray.model.divergence import Divergence
 from tdxray.model.result import ReplayResult
 
+EXIT_UNUSABLE = 2  # `tdxray check`: an input or the command line could not be used
+
 REPORT_VERSION = 1
 
 
@@ -105,24 +107,30 @@ def entry_json(entry: BaselineEntry) -> dict[str, object]:
 
 def build_report(traces: Iterable[TraceLike], baseline: Baseline | None = None, *,
                  fail_on: str = "error", stale: Sequence[BaselineEntry] | None = None,
-                 status: int | None = None) -> dict[str, object]:
+                 status: int | None = None, unreadable: Sequence[str] = ()
+                 ) -> dict[str, object]:
     """The JSON document for traces (CheckedTrace or (ReplayResult, source) pairs).
 
     stale: the baseline entries nothing matched (computed from baseline when not given);
     status: the run's exit status when it is not the divergences' verdict (--write-baseline,
-    --fail-on-stale); the verdict follows it."""
+    --fail-on-stale); the verdict follows it ("error" for 2: an input could not be used);
+    unreadable: those inputs, one line each (a fleet check reports the others), listed under
+    "unreadable" when there are any."""
     checked = as_checked(traces, baseline)
     if stale is None:
         stale = stale_entries(baseline, [t.result for t in checked]) if baseline else []
     if status is None:
         status = exit_status(checked, fail_on)
-    return {
+    report: dict[str, object] = {
         "tdxray": REPORT_VERSION,
         "tool": {"name": "tdxray", "version": __version__},
-        "verdict": "fail" if status else "pass",
+        "verdict": "error" if status == EXIT_UNUSABLE else "fail" if status else "pass",
         "exit_status": status,
         "fail_on": fail_on,
         "traces": [trace_json(t) for t in checked],
         "summary": summarize(checked, len(stale)),
         "stale_baseline": [entry_json(e) for e in stale],
     }
+    if unreadable:
+        report["unreadable"] = list(unreadable)
+    return report

@@ -211,12 +211,13 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
     checked = as_checked(checked, baseline)
     rewritten = write_baseline is not None
     stale = _stale(baseline, checked, rewritten)
-    status = _status(checked, fail_on, stale, fail_on_stale, rewritten)
+    status = 2 if failed else _status(checked, fail_on, stale, fail_on_stale, rewritten)
     use_color = _use_color(color, output)
     opts = RenderOptions(fail_on=fail_on, color=use_color and fmt == "text",
                          step_summary=_step_summary(fmt), stale=stale, status=status,
                          include_info=include_info,
-                         uri_base=str(uri_base) if uri_base is not None else None)
+                         uri_base=str(uri_base) if uri_base is not None else None,
+                         unreadable=tuple(failed))
     if fmt == "html":  # the page of `tdxray report` (report/, a layer above the formats)
         from tdxray.report.page import report_html
 
@@ -229,4 +230,4 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
         click.echo(f"tdxray: report written to {output}: {said}", err=True)
     for line in failed:
         click.echo(f"tdxray: error: {line}", err=True)
-    sys.exit(2 if failed else status)
+    sys.exit(status)

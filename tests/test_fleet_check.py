@@ -64,6 +64,13 @@ def test_a_corrupt_trace_is_named_and_the_others_are_reported(store: Path) -> No
     quiet = run(str(store), "--workers", "2", "--format", "text", "-q")
     assert quiet.exit_code == 2 and quiet.stdout == res.stdout
     assert quiet.stderr.splitlines() == errors  # -q: the failed trace named, nothing else
+    res_json = run(str(store), "--workers", "2", "--format", "json", "-q")
+    assert res_json.stdout.startswith("{"), (res_json.stdout[:300], res_json.stderr[:300])
+    doc = json.loads(res_json.stdout)
+    assert (doc["verdict"], doc["exit_status"]) == ("error", 2)  # not "pass", 0
+    assert doc["unreadable"] == [errors[0].removeprefix("tdxray: error: ")]
+    assert sorted(t["trace_id"] for t in doc["traces"]) == sorted(
+        p.stem for p in store.glob("*.parquet") if p.stem != "zz-corrupt")
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(store: Path,

@@ -482,7 +482,7 @@ def test_reports_validate_against_the_shipped_schema(traces: list[CheckedTrace])
 
 @pytest.mark.parametrize("spoil", [
     lambda doc: doc.pop("verdict"),
-    lambda doc: doc.update(exit_status=2),
+    lambda doc: doc.update(exit_status=3),
     lambda doc: doc["traces"][0]["divergences"][0].pop("source"),
     lambda doc: doc["traces"][0]["divergences"][0].update(gpa_start="1a0000"),
     lambda doc: doc["summary"].update(extra=1),

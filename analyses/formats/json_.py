@@ -11,7 +11,8 @@ from tdxray.analyses.report import CheckedTrace, build_report, divergence_json
 
 
 def report(traces: Sequence[CheckedTrace], opts: RenderOptions) -> dict[str, object]:
-    return build_report(traces, fail_on=opts.fail_on, stale=opts.stale, status=opts.status)
+    return build_report(traces, fail_on=opts.fail_on, stale=opts.stale, status=opts.status,
+                        unreadable=opts.unreadable)
 
 
 def records(traces: Sequence[CheckedTrace]) -> list[dict[str, object]]:
