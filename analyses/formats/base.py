@@ -22,4 +22,4 @@ class RenderOptions:
     status: int | None = None  # the run's exit status when it is not the verdict's
     include_info: bool = False  # sarif: info findings as notes too
     uri_base: str | None = None  # sarif: paths relative to this directory (originalUriBaseIds)
-    unreadable: tuple[str, ...] = ()  # json: the inputs a fleet check could not use, a line each
+    unreadable: tuple[str, ...] = ()  # the inputs a fleet check could not use, a line each

@@ -61,7 +61,9 @@ def _append_summary(path: Path, traces: Sequence[CheckedTrace], opts: RenderOpti
 
 def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
     pairs = worst(traces)
-    lines = [_annotation(t, d) for t, d in pairs[:MAX_ANNOTATIONS]]
+    lines = [f"::error title=tdxray unreadable trace::{_data(escape_control(line))}"
+             for line in opts.unreadable]
+    lines += [_annotation(t, d) for t, d in pairs[:MAX_ANNOTATIONS]]
     if len(pairs) > MAX_ANNOTATIONS:
         where = "the job summary" if opts.step_summary else "the full report (--format text)"
         lines.append(f"::notice title=tdxray::{len(pairs) - MAX_ANNOTATIONS} more divergences "

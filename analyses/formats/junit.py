@@ -4,7 +4,8 @@ Testcases: one per (rule, fingerprint) above info, named by rule, rule name and 
 the fingerprint, so that a name survives re-recording and unrelated new divergences (the place,
 time and counts are in the message); failed when it fails the check, skipped when baselined,
 passed otherwise. Each rule that ran and found nothing passes; each rule skipped for lack of
-coverage is skipped. `--format xunit` is the same without the `file`/`line` attributes, which
+coverage is skipped. A fleet check's unreadable traces are a suite "unreadable" of testcases in
+error. `--format xunit` is the same without the `file`/`line` attributes, which
 the Jenkins xunit plugin's schema does not allow.
 """
 
@@ -116,8 +117,20 @@ def _suite(root: ET.Element, trace: CheckedTrace, opts: RenderOptions, strict: b
     suite.set("skipped", str(outcomes.count("skipped")))
 
 
+def _unreadable_suite(root: ET.Element, unreadable: Sequence[str]) -> None:
+    """A fleet check's traces it could not use: a testcase in error each."""
+    suite = ET.SubElement(root, "testsuite", name="unreadable", tests=str(len(unreadable)),
+                          failures="0", errors=str(len(unreadable)), skipped="0")
+    for line in unreadable:
+        case = ET.SubElement(suite, "testcase", classname="tdxray.unreadable",
+                             name=_xml_text(line), time="0")
+        ET.SubElement(case, "error", message=_xml_text(line), type="unreadable")
+
+
 def _render(traces: Sequence[CheckedTrace], opts: RenderOptions, strict: bool) -> str:
     root = ET.Element("testsuites", name="tdxray check")
+    if opts.unreadable:
+        _unreadable_suite(root, opts.unreadable)
     for trace in traces:
         _suite(root, trace, opts, strict)
     suites = root.findall("testsuite")

@@ -67,8 +67,15 @@ def _head(traces: Sequence[CheckedTrace], opts: RenderOptions) -> list[str]:
             f"{human.counts_line(traces)}; fails on `{opts.fail_on}` and above.", ""]
 
 
+def _unreadable(opts: RenderOptions) -> list[str]:
+    if not opts.unreadable:
+        return []
+    return ["### Not checked: unreadable traces", "",
+            *(f"- {cell(line)}" for line in opts.unreadable), ""]
+
+
 def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
-    lines = _head(traces, opts)
+    lines = _head(traces, opts) + _unreadable(opts)
     for trace in traces:
         lines.extend(_trace(trace))
     return "\n".join(lines)
@@ -91,7 +98,7 @@ def render_capped(traces: Sequence[CheckedTrace], opts: RenderOptions, budget: i
     budget -= RESERVE
     lines: list[str] = []
     used, left_out, full_up = 0, 0, False
-    for line in _head(traces, opts):
+    for line in _head(traces, opts) + _unreadable(opts):
         _, used = _fits(lines, line, used, budget)
     for trace in traces:
         block = _trace(trace)

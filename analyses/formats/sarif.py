@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 
 from tdxray import __version__
+from tdxray.analyses.escape import escape_control
 from tdxray.analyses.formats import human
 from tdxray.analyses.formats.base import RenderOptions
 from tdxray.analyses.report import CheckedTrace
@@ -95,15 +96,22 @@ def selected(traces: Sequence[CheckedTrace], include_info: bool,
     return ranked[:limit], len(pairs) - limit
 
 
-def _invocation(dropped: int, limit: int) -> dict[str, object]:
-    out: dict[str, object] = {"executionSuccessful": True}
+def _invocation(dropped: int, limit: int, unreadable: Sequence[str] = ()) -> dict[str, object]:
+    """executionSuccessful is false when a fleet check could not use some traces: each is an
+    error notification (the results are those of the others)."""
+    out: dict[str, object] = {"executionSuccessful": not unreadable}
+    notes: list[dict[str, object]] = [
+        {"level": "error", "descriptor": {"id": "tdxray/unreadable-trace"},
+         "message": {"text": escape_control(line)}} for line in unreadable]
     if dropped:
-        out["toolExecutionNotifications"] = [{
+        notes.append({
             "level": "warning",
             "descriptor": {"id": "tdxray/results-capped"},
             "message": {"text": f"{dropped} results not included: a run holds at most {limit} "
                                 "(the most severe are kept); see tdxray check --format json "
-                                "for all of them"}}]
+                                "for all of them"}})
+    if notes:
+        out["toolExecutionNotifications"] = notes
     return out
 
 
@@ -116,7 +124,7 @@ def sarif_log(traces: Sequence[CheckedTrace], opts: RenderOptions | None = None,
     pairs, dropped = selected(traces, opts.include_info, limit)
     run: dict[str, object] = {
         "tool": {"driver": driver},
-        "invocations": [_invocation(dropped, limit)],
+        "invocations": [_invocation(dropped, limit, opts.unreadable)],
         "results": [_result(t, d, base) for t, d in pairs],
         "columnKind": "unicodeCodePoints",
     }

@@ -111,6 +111,15 @@ def stale_lines(stale: Sequence[BaselineEntry]) -> list[str]:
     return out
 
 
+def unreadable_lines(unreadable: Sequence[str]) -> list[str]:
+    """The inputs a fleet check could not use, one line each (already escaped)."""
+    if not unreadable:
+        return []
+    noun = "trace" if len(unreadable) == 1 else "traces"
+    return [f"unreadable: {len(unreadable)} {noun} not checked",
+            *(f"  {escape_control(line)}" for line in unreadable)]
+
+
 def verdict(traces: Sequence[CheckedTrace], fail_on: str, style: Style = _plain,
             status: int | None = None) -> str:
     failed = (exit_status(traces, fail_on) if status is None else status) != 0
@@ -127,5 +136,7 @@ def render(traces: Sequence[CheckedTrace], opts: RenderOptions) -> str:
         lines.append("")
     stale = stale_lines(opts.stale)
     lines.extend([*stale, ""] if stale else [])
+    lost = unreadable_lines(opts.unreadable)
+    lines.extend([*lost, ""] if lost else [])
     lines.append(verdict(traces, opts.fail_on, style, opts.status))
     return "\n".join(lines) + "\n"
