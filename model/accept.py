@@ -32,17 +32,18 @@ class AcceptRules(ModelBase):
                 and self.pages.accept_pending(gpa, gpa + size, seq, ts, self.k.generation)):
             return
         cls = tdx_status_class(status)
+        # RAM holds private GPAs: compare without the shared bit; an unaligned ACCEPT (or one
+        # of a level outside 0-2) names no level-sized range (the module refuses it), only the
+        # page at its GPA
+        start = gpa & ~self.sbit
+        end = start + (size if size is not None and not gpa % size else PAGE_SIZE)
         if gpa >= self.gpa_limit:
+            # the range it names, as for one outside RAM (§5: the GPA range involved)
             self.emit("T004", f"ACCEPT of {gpa:#x} lies beyond GPAW {self.td.gpaw}", seq, ts, vcpu,
-                      location=f"gpa:{gpa:x}")
-        elif size is not None:
-            # RAM holds private GPAs: compare without the shared bit; an unaligned ACCEPT
-            # names no level-sized range (the module refuses it), only the page at its GPA
-            start = gpa & ~self.sbit
-            end = start + (size if not gpa % size else PAGE_SIZE)
-            if self._outside_ram(start, end):
-                self.emit("T004", f"ACCEPT of {hex_range(start, end)} lies outside RAM", seq, ts,
-                          vcpu, gpa=(start, end))
+                      gpa=(start, end), location=f"gpa:{gpa:x}")
+        elif size is not None and self._outside_ram(start, end):
+            self.emit("T004", f"ACCEPT of {hex_range(start, end)} lies outside RAM", seq, ts,
+                      vcpu, gpa=(start, end))
         if size is None or gpa % size or gpa & self.sbit or gpa >= self.gpa_limit:
             why = (f"level {level} is not 0-2" if size is None
                    else f"GPA {gpa:#x} is not aligned to {ACCEPT_LEVEL_NAMES[level]}"

@@ -23,7 +23,7 @@ class AccessRules(ModelBase):
         end = start + size
         if end > self.gpa_limit:
             self.emit("T004", f"conversion {hex_range(start, end)} lies beyond GPAW {self.td.gpaw}",
-                      seq, ts, vcpu, location=f"gpa:{gpa:x}")
+                      seq, ts, vcpu, gpa=(start, end), location=f"gpa:{gpa:x}")
         elif size and self._outside_ram(start, end):
             self.emit("T004", f"conversion {hex_range(start, end)} lies outside RAM", seq, ts, vcpu,
                       gpa=(start, end))
@@ -34,8 +34,9 @@ class AccessRules(ModelBase):
         if self.dead:
             return
         if gpa >= self.gpa_limit:
+            page = gpa & ~self.sbit & ~(PAGE_SIZE - 1)  # the page accessed (§5), as A00x
             self.emit("T004", f"access to {gpa:#x} lies beyond GPAW {self.td.gpaw}", seq, ts, vcpu,
-                      location=f"gpa:{gpa:x}")
+                      gpa=(page, page + PAGE_SIZE), location=f"gpa:{gpa:x}")
             return
         shared_mapping = bool(gpa & self.sbit)
         page = gpa & ~self.sbit & ~(PAGE_SIZE - 1)

@@ -36,7 +36,7 @@ class MapGpaRules(ModelBase):
         misaligned = bool((gpa | size) & (PAGE_SIZE - 1))
         if beyond:
             self.emit("T004", f"MapGPA {gpa:#x}+{size:#x} lies beyond GPAW {self.td.gpaw}",
-                      seq, ts, vcpu, location=f"gpa:{gpa:x}")
+                      seq, ts, vcpu, gpa=(start, end) if size else None, location=f"gpa:{gpa:x}")
         elif size and not (self.ram_lo <= start and end <= self.ram_hi
                            and self._one_ram_range) and self._outside_ram(start, end):
             direction = "private" if to_private else "shared"
