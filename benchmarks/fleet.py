@@ -7,7 +7,8 @@ as soon as it is measured (about 6 minutes with the defaults on an idle 2-core m
   fleet SQL / DuckDB divergences per kernel version x rule over K traces of 1,000 events
                      (tdxray sql --run divergences-by-kernel) over DuckDB reading the same
                      Parquet files directly (benchmarks/fleet_sql.py)   (target <= 2)
-  replay per trace   one trace of E events replayed in-process (the unit of the others)
+  replay per trace   one trace of E events replayed in-process on one thread, as a worker
+                     replays it (the unit of the others)
   per-trace overhead time per trace on one worker beyond its replay, scheduling included
                                                                         (target <= 20 ms)
   workers 2 vs 1     events/s of N traces on 2 workers over 1 worker    (target >= 1.8), with
@@ -169,9 +170,14 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
         log(f"{args.traces} traces of {args.events:,} events in {store}")
         replay_trace(paths[0])  # warm: imports and compiled kernels, as a worker's are
         sample = paths[:IN_PROCESS_SAMPLE]  # in-process, one after the other, as a worker does
-        one = _timed(lambda: [replay_trace(p, results_dir_for(p)) for p in sample],
-                     lambda: _clear(sample), repeat) / len(sample)
-        yield "replay_ms_per_trace", one * 1e3, f"in-process, mean of {len(sample)} traces"
+        ahead = _timed(lambda: [replay_trace(p, results_dir_for(p)) for p in sample],
+                       lambda: _clear(sample), repeat) / len(sample)
+        log(f"in-process with the decoding thread (a sequential check): {ahead * 1e3:.1f} ms "
+            "per trace")
+        one = _timed(lambda: [replay_trace(p, results_dir_for(p), read_ahead=False)
+                              for p in sample], lambda: _clear(sample), repeat) / len(sample)
+        yield ("replay_ms_per_trace", one * 1e3,
+               f"in-process on one thread as a worker replays, mean of {len(sample)} traces")
         before = _load()
         w1, cores1 = fleet_seconds(paths, 1, repeat)
         log(f"1 worker: {w1:.2f} s, {cores1:.2f} cores busy")

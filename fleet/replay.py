@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,8 +41,9 @@ def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Rep
     from tdxray.analyses.event_lines import source_lines
     from tdxray.model.outputs import STAMP_FILE
     from tdxray.model.replay import load_or_replay
-    # fresh results are reused without opening the trace (it was checked when replayed)
-    result = load_or_replay(path, results_dir)
+    # fresh results are reused without opening the trace (it was checked when replayed); a
+    # worker replays on its one thread: the cluster's parallelism is across traces
+    result = load_or_replay(path, results_dir, read_ahead=False)
     seqs = {d.seq for d in result.divergences if d.seq is not None}
     stamp = results_dir / STAMP_FILE if results_dir is not None else None
     return (result, result.events, source_lines(path, seqs) if want_lines else {},
@@ -98,6 +100,18 @@ def chunk_size(traces: int, workers: int) -> int:
     return max(1, min(MAX_CHUNK, traces // max(workers * TASKS_PER_WORKER, 1)))
 
 
+def chunk_sizes(traces: int, workers: int) -> list[int]:
+    """The tasks' sizes, in the order they run: each chunk_size of the traces still left, so
+    the tasks shrink towards the end (guided self-scheduling) and the workers finish together,
+    not one waiting for the other's last group of MAX_CHUNK traces."""
+    sizes: list[int] = []
+    left = traces
+    while left > 0:
+        sizes.append(chunk_size(left, workers))
+        left -= sizes[-1]
+    return sizes
+
+
 Item = tuple[str, str | None, "Listing | None"]  # trace, results dir, its listing (s3://)
 
 
@@ -129,11 +143,13 @@ def replay_all(client: object, traces: Sequence[tuple[Path | str | Location, Pat
 
     assert isinstance(client, Client)
     items = _items(traces)
-    size = chunk_size(len(items), max(len(client.scheduler_info().get("workers", {})), 1))
-    starts = range(0, len(items), size)
+    sizes = chunk_sizes(len(items), max(len(client.scheduler_info().get("workers", {})), 1))
+    starts = [0, *accumulate(sizes)][:-1]
+    # the big tasks first, the small ones last (a higher priority runs earlier)
     futures = [client.submit(replay_chunk, items[i:i + size], options, want_lines,
-                             key=f"tdxray-replay-{i}-{_name(items[i][0])}", pure=False)
-               for i in starts]
+                             key=f"tdxray-replay-{i}-{_name(items[i][0])}", pure=False,
+                             priority=len(sizes) - k)
+               for k, (i, size) in enumerate(zip(starts, sizes, strict=True))]
     first = {f.key: i for f, i in zip(futures, starts, strict=True)}
     outcomes: list[TraceOutcome | None] = [None] * len(items)
     done = 0

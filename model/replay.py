@@ -61,15 +61,16 @@ BATCH_ROWS = 1 << 16
 
 
 def replay_trace(path: Path, results_dir: Path | None = None,
-                 progress: Progress | None = None) -> ReplayResult:
-    """Replay the Parquet trace at `path`; write its results into `results_dir` if given."""
+                 progress: Progress | None = None, *, read_ahead: bool = True) -> ReplayResult:
+    """Replay the Parquet trace at `path`; write its results into `results_dir` if given.
+    `read_ahead=False`: no decoding thread, one core (a fleet worker, parallel across traces)."""
     trace = open_trace(path)
     if results_dir is None:  # nobody will read the page history: do not keep it
-        return _replay(trace, None, progress)
+        return _replay(trace, None, progress, read_ahead)
     with scratch_dir("tdxray-replay-") as scratch:
         history = PageHistoryWriter(Path(scratch) / PAGE_HISTORY_FILE, trace.trace_id)
         try:
-            result = _replay(trace, history, progress)
+            result = _replay(trace, history, progress, read_ahead)
         finally:
             history.close()  # its writer thread ends either way
         _store_results(trace, result, Path(scratch), results_dir)
@@ -86,7 +87,8 @@ class Rows(Protocol):
     @property
     def num_rows(self) -> int: ...
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False) -> Iterator[pa.RecordBatch]: ...
+                     prefetch: bool = False, threads: bool = True
+                     ) -> Iterator[pa.RecordBatch]: ...
 
 
 def replay_rows(trace: Rows) -> ReplayResult:
@@ -95,14 +97,14 @@ def replay_rows(trace: Rows) -> ReplayResult:
 
 
 def load_or_replay(path: Path, results_dir: Path | None,
-                   progress: Progress | None = None) -> ReplayResult:
+                   progress: Progress | None = None, *, read_ahead: bool = True) -> ReplayResult:
     """Reuse the stored results when they are fresh for this trace file; replay otherwise."""
     if results_dir is not None and is_fresh(path, results_dir):
         try:
             return read_result(results_dir / DIVERGENCES_FILE)
         except (OSError, ValueError, KeyError, pa.ArrowException):
             pass  # stale or damaged results are recomputed below, never trusted
-    return replay_trace(path, results_dir, progress)
+    return replay_trace(path, results_dir, progress, read_ahead=read_ahead)
 
 
 def _stamp(path: Path, st: os.stat_result | None = None) -> dict[str, object]:
@@ -151,7 +153,7 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
 
 
 def _replay(trace: Rows, history: PageHistoryWriter | None,
-            progress: Progress | None) -> ReplayResult:
+            progress: Progress | None, read_ahead: bool = True) -> ReplayResult:
     scan = prescan(trace)
     model = Model(trace.header.td, record_history=history is not None)
     bulk = BulkChecks(trace.header.td.vcpus)
@@ -161,7 +163,8 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
     model.plan_phases(scan.phase_items, markers)
     model.plan_deaths(scan.deaths, scan.observed().cr4_write)
     done = 0
-    for batch in trace.iter_batches(READ_COLUMNS, batch_size=BATCH_ROWS, prefetch=True):
+    for batch in trace.iter_batches(READ_COLUMNS, batch_size=BATCH_ROWS, prefetch=True,
+                                    threads=read_ahead):
         view = BatchView(batch)
         observe(scan, view)
         replay_batch(model, view, markers, marker_seqs, pace)

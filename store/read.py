@@ -50,15 +50,19 @@ class TraceFile:
         return int(self.parquet.metadata.num_row_groups)
 
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False) -> Iterator[pa.RecordBatch]:
+                     prefetch: bool = False, threads: bool = True) -> Iterator[pa.RecordBatch]:
         """Stream the trace row group by row group (constant memory in trace length).
 
         With prefetch, batches of `batch_size` rows are decoded straight from the file (not a
         whole row group at a time: small batches stay in the CPU's caches), the next one in
         a background thread (Parquet decoding releases the GIL) while the caller works on
-        the current one.
+        the current one; `threads=False`: decoded on the caller's thread, one at a time (a
+        fleet worker, whose parallelism is across traces, keeps to one core).
         """
         cols = list(columns) if columns else None
+        if prefetch and not threads:
+            yield from self._stream(cols, batch_size)
+            return
         if prefetch:
             yield from self._stream_ahead(cols, batch_size)
             return
@@ -72,11 +76,30 @@ class TraceFile:
             raise InputError(f"corrupt Parquet: {exc}", str(self.path),
                              where=f"row group {rg}") from exc
 
+    def _stream(self, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
+        batches = self.parquet.iter_batches(batch_size=batch_size, columns=columns,
+                                            use_threads=False)
+        done = 0
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as exc:
+                raise self._corrupt(exc, done) from exc
+            if batch is None:
+                return
+            done += batch.num_rows
+            yield batch
+
+    def _corrupt(self, exc: Exception, done: int) -> InputError:
+        """The error for a batch that could not be decoded after `done` rows: its row group."""
+        ends = list(accumulate(self.parquet.metadata.row_group(rg).num_rows
+                               for rg in range(self.num_row_groups)))
+        return InputError(f"corrupt Parquet: {exc}", str(self.path),
+                          where=f"row group {bisect_right(ends, done)}")
+
     def _stream_ahead(self, columns: list[str] | None,
                       batch_size: int) -> Iterator[pa.RecordBatch]:
         batches = self.parquet.iter_batches(batch_size=batch_size, columns=columns)
-        ends = list(accumulate(self.parquet.metadata.row_group(rg).num_rows
-                               for rg in range(self.num_row_groups)))
         done = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdxray-read") as pool:
             pending = pool.submit(next, batches, None)
@@ -84,9 +107,7 @@ class TraceFile:
                 try:
                     batch = pending.result()
                 except (OSError, pa.ArrowException) as exc:
-                    rg = bisect_right(ends, done)
-                    raise InputError(f"corrupt Parquet: {exc}", str(self.path),
-                                     where=f"row group {rg}") from exc
+                    raise self._corrupt(exc, done) from exc
                 if batch is None:
                     return
                 pending = pool.submit(next, batches, None)

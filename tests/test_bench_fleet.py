@@ -43,3 +43,13 @@ def test_traces_are_grouped_into_tasks_that_still_spread_over_the_workers() -> N
     assert [chunk_size(n, 2) for n in (1, 7, 8, 20, 100, 1_000, 100_000)] == [
         1, 1, 1, 2, 12, 32, 32]
     assert chunk_size(20, 1) == 5
+
+
+def test_the_tasks_shrink_towards_the_end_so_the_workers_finish_together() -> None:
+    from tdxray.fleet.replay import MAX_CHUNK, chunk_sizes
+
+    sizes = chunk_sizes(1_000, 2)
+    assert sum(sizes) == 1_000 and sizes == sorted(sizes, reverse=True)
+    assert sizes.count(MAX_CHUNK) == 24 and sizes[-15:] == [1] * 15 and len(sizes) == 61
+    assert chunk_sizes(20, 1) == [5, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1]
+    assert chunk_sizes(1, 2) == [1] and chunk_sizes(0, 2) == []

@@ -36,7 +36,7 @@ class RowsTrace:
         return self.table.num_rows
 
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False) -> Iterator[pa.RecordBatch]:
+                     prefetch: bool = False, threads: bool = True) -> Iterator[pa.RecordBatch]:
         table = self.table.select(list(columns)) if columns else self.table
         yield from table.to_batches(max_chunksize=batch_size)
 

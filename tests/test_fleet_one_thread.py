@@ -1,0 +1,43 @@
+"""A fleet worker replays on its one thread (no decoding thread): the cluster's parallelism is
+across traces. The results are the same, file for file, as a sequential check's."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from tdxray.model.replay import replay_trace
+from tdxray.store.read import open_trace
+
+
+def test_one_thread_gives_the_results_of_the_decoding_thread(simulated: Path,
+                                                             tmp_path: Path) -> None:
+    ahead = replay_trace(simulated, tmp_path / "ahead")
+    one = replay_trace(simulated, tmp_path / "one", read_ahead=False)
+    assert one.divergences == ahead.divergences and one.divergences
+    assert (one.events, one.trace_id) == (ahead.events, ahead.trace_id)
+    for name in ("divergences.parquet", "page_history.parquet", "replay.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ahead" / name).read_bytes()
+
+
+def test_one_thread_streams_the_batches_on_the_callers_thread(simulated: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    trace = open_trace(simulated)
+    seen: set[str] = set()
+    real = trace.parquet.iter_batches
+
+    def spy(*args: object, **kwargs: object) -> object:
+        for batch in real(*args, **kwargs):  # type: ignore[arg-type]
+            seen.add(threading.current_thread().name)
+            yield batch
+
+    monkeypatch.setattr(trace.parquet, "iter_batches", spy)
+    one = list(trace.iter_batches(["seq"], batch_size=1_000, prefetch=True, threads=False))
+    assert seen == {threading.current_thread().name}
+    ahead = list(trace.iter_batches(["seq"], batch_size=1_000, prefetch=True))
+    assert seen == {threading.current_thread().name, "tdxray-read_0"}
+    assert [b.num_rows for b in one] == [b.num_rows for b in ahead]
+    assert sum(b.num_rows for b in one) == trace.num_rows == 30_000
