@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,21 @@ def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
         return frozenset()
     return frozenset(kind for s in sources if isinstance(s, dict)
                      for kind in s.get("observes", ()) if isinstance(kind, str))
+
+
+# What the tdxray probes show (FORMATS.md §2), through trace_pipe or, with tp_printk, the console
+PROBE_KINDS = frozenset({"map_gpa", "accept", "mailbox_write", "mailbox_read", "cpu", "kexec"})
+
+
+def with_console_probes(declared: frozenset[str], kinds: Mapping[str, int]) -> frozenset[str]:
+    """A console (it declares `log`) that printed probe events (`tp_printk`) shows every probe
+    the recipe placed, like the guest's trace_pipe: a probe kind that did not occur there is an
+    absence, not a blind spot (a plain dmesg shows none of them, and stays as declared). Only a
+    guest source gives such events (a host's are tdvmcall, convert, mem_access)."""
+    if "log" in declared and not declared >= PROBE_KINDS and any(
+            kinds.get(kind, 0) for kind in PROBE_KINDS - {"kexec"}):
+        return declared | PROBE_KINDS
+    return declared
 
 
 Need = tuple[tuple[str, ...], str]  # (attributes of Observed, one of which must hold; why not)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tdxray.model.columns import BatchView, isin_small
-from tdxray.model.coverage import Observed, declared_kinds
+from tdxray.model.coverage import Observed, declared_kinds, with_console_probes
 from tdxray.model.death import DEATH_KINDS, find_deaths
 from tdxray.schema.constants import (
     HOST_TDVMCALL_KINDS,
@@ -57,7 +57,8 @@ class Prescan:
     deaths: dict[int, str] = field(default_factory=dict)  # the TD's death as the host saw it
 
     def observed(self) -> Observed:
-        k = Counter({kind: 1 for kind in self.declared}) + self.kind_counts
+        declared = with_console_probes(self.declared, self.kind_counts)
+        k = Counter({kind: 1 for kind in declared}) + self.kind_counts
         markers = any(not explicit for _, _, explicit in self.phase_items)
         return Observed(
             kexec=k["kexec"] > 0 or markers or self.relocate_cr4 > 0,
