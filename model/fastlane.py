@@ -16,6 +16,7 @@ import numpy as np
 
 from tdxray.model.columns import BatchView, distinct
 from tdxray.model.core import Model
+from tdxray.model.islands import islands, write_back
 from tdxray.model.layers import layers
 from tdxray.model.pagemap import ACCEPT, SHARE, UNSHARE, PageMap
 from tdxray.schema.constants import (
@@ -120,11 +121,15 @@ class FastLane:
         level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
         saved = pages.snapshot()
-        failed = self._layers(pages, j, stop, level[:exact])
+        run = islands(pages, self.lo[j:stop], self.hi[j:stop])
+        failed = self._layers(pages if run is None else run.small, j, stop, level[:exact])
         if failed is not None:
             pages.restore(saved)
             stop = failed
-            self._layers(pages, j, stop, level[:stop - j])
+            run = islands(pages, self.lo[j:stop], self.hi[j:stop])
+            self._layers(pages if run is None else run.small, j, stop, level[:stop - j])
+        if run is not None:
+            write_back(pages, run)
         for vcpu in distinct(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():
             self.model.k.ops.pop(vcpu, None)
         return stop - j

@@ -102,6 +102,15 @@ class PageMap:
         for start, end in ram:
             self._assign(start, min(end, limit), (int(initial), NO_SEQ, NO_SEQ, NO_SEQ, 0))
 
+    @classmethod
+    def of_pieces(cls, like: PageMap, starts: np.ndarray, attrs: np.ndarray) -> PageMap:
+        """A map of these pieces (the first at 0, neighbours never equal) with `like`'s limit,
+        history setting and accepted set (shared: its changes are `like`'s)."""
+        new = cls(like.limit, (), PageState.NONE, like.record_history)
+        new.accepted = like.accepted
+        new.chunks.put(0, 1, starts, attrs)
+        return new
+
     # --- structure ---------------------------------------------------------------------------
 
     @property

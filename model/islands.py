@@ -1,0 +1,106 @@
+"""A fast-lane run's changes applied to the few pieces they touch, not to the whole map.
+
+A run of plain conversions goes to the page map as a few layers, and each layer's `apply`
+rewrote every piece between its first and last change: on a fragmented map the random pages of
+a run cover every chunk, so the whole map was copied once per layer. Here the pieces the run's
+changes cover, with one neighbour each side (what a merge compares), are taken out as islands
+into a small map of their own; each gap between islands is stood for by one sentinel piece
+that starts where the gap starts and whose attributes no real piece holds (generation -1), so
+it never changes and never merges. The layers run on the small map exactly as on the whole one
+(the same pieces, the same ends, the same history rows in the same order), and the result is
+written back in one pass, each sentinel replaced by the pieces of its gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tdxray.model.pagemap import GEN, NO_SEQ, PageMap
+
+SENTINEL = np.array([0, NO_SEQ, NO_SEQ, NO_SEQ, -1], dtype=np.int64)  # NONE, generation -1
+
+
+DENSE = 0.5  # a run that touches more of its window than this applies to the map itself
+
+
+@dataclass(frozen=True)
+class Islands:
+    """The small map of a run, and where its gaps lie among the whole map's pieces."""
+
+    small: PageMap
+    ca: int  # the whole map's chunks ca..cb-1 hold the islands
+    cb: int
+    touched: np.ndarray  # per piece of those chunks: in an island
+    gap_length: np.ndarray  # per gap inside those chunks: its pieces
+    outer: tuple[bool, bool]  # a sentinel before them, and one after (other chunks)
+
+
+def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
+    """The pieces of `pages` that the changes [lo, hi) cover, with a neighbour each side; None
+    when they are most of the pieces around them (the map itself is then as cheap)."""
+    hi = np.minimum(hi, pages.limit)
+    real = lo < hi
+    lo, hi = lo[real], hi[real]
+    if not len(lo):
+        return None
+    chunks = pages.chunks
+    ca, cb = chunks.span(int(lo.min()), int(hi.max()))
+    starts, attrs, end = chunks.get(ca, cb)
+    n = len(starts)
+    first = starts.searchsorted(lo, side="right") - 1  # the piece holding lo ...
+    after = starts.searchsorted(hi, side="left")  # ... through the one before this
+    depth = np.bincount(np.maximum(first - 1, 0), minlength=n + 1)
+    depth -= np.bincount(np.minimum(after + 1, n), minlength=n + 1)
+    touched = np.cumsum(depth[:n]) > 0
+    if int(touched.sum()) > DENSE * n:
+        return None
+    edge = np.flatnonzero(touched[1:] != touched[:-1]) + 1
+    bounds = np.concatenate([[0], edge, [n]])
+    gap_lo, gap_hi = (bounds[1::2], bounds[2::2]) if touched[0] else (bounds[0::2], bounds[1::2])
+    gap_lo, gap_hi = gap_lo[:len(gap_hi)], gap_hi[:len(gap_lo)]
+    keep = touched.copy()
+    keep[gap_lo] = True  # a gap's first piece, in the small map, stands for the whole gap
+    small_starts, small_attrs = starts[keep], rows(attrs)[keep].view(np.int64)
+    small_attrs = small_attrs.reshape(-1, attrs.shape[1])
+    small_attrs[(np.cumsum(keep) - 1)[gap_lo]] = SENTINEL
+    outer = (ca > 0, cb < len(chunks.firsts))  # sentinels for the chunks before and after
+    if outer[0]:
+        small_starts = np.append(0, small_starts)
+        small_attrs = np.concatenate([SENTINEL[None], small_attrs])
+    if outer[1]:
+        small_starts = np.append(small_starts, end)
+        small_attrs = np.concatenate([small_attrs, SENTINEL[None]])
+    small = PageMap.of_pieces(pages, small_starts, small_attrs)
+    return Islands(small, ca, cb, touched, gap_hi - gap_lo, outer)
+
+
+def write_back(pages: PageMap, run: Islands) -> None:
+    """Put the small map's pieces in place of the islands, and its history after the map's."""
+    starts, attrs, _ = pages.chunks.get(run.ca, run.cb)
+    small_starts, small_attrs = run.small.chunks.flat()
+    a, b = int(run.outer[0]), len(small_starts) - int(run.outer[1])
+    small_starts, small_attrs = small_starts[a:b], small_attrs[a:b]
+    sentinel = small_attrs[:, GEN] == -1
+    if int(sentinel.sum()) != len(run.gap_length):  # a sentinel merged or changed: never
+        raise AssertionError("page map islands: a gap's sentinel was changed")
+    # the output: the small map's pieces in order, each sentinel expanded to its gap's pieces
+    length = np.ones(len(small_starts), dtype=np.int64)
+    length[sentinel] = run.gap_length
+    from_small = np.repeat(~sentinel, length)
+    gaps = ~run.touched  # the gaps' pieces, in order
+    out_starts = np.empty(len(from_small), dtype=np.int64)
+    out_starts[from_small] = small_starts[~sentinel]
+    out_starts[~from_small] = starts[gaps]
+    out_attrs = np.empty((len(from_small), attrs.shape[1]), dtype=np.int64)
+    rows(out_attrs)[from_small] = rows(small_attrs)[~sentinel]
+    rows(out_attrs)[~from_small] = rows(attrs)[gaps]
+    pages.chunks.put(run.ca, run.cb, out_starts, out_attrs)
+    pages.history.extend(run.small.history)
+
+
+def rows(table: np.ndarray) -> np.ndarray:
+    """An (n, k) int64 table as n opaque rows: a row gather is one copy of 8k bytes."""
+    table = np.ascontiguousarray(table)
+    return table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).reshape(len(table))
