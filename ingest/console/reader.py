@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.console.stamps import CALLER, JOURNAL, LEVEL, YEARLESS, stamp_of
+from tdxray.ingest.console.stamps import CALLER, CAPTURE, JOURNAL, LEVEL, YEARLESS, stamp_of
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -65,20 +65,22 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     journal: bool | None = None  # journalctl's `host kernel: ` after the stamp (first line says)
     aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
     dumped = False  # an ftrace dump's probe events were seen (said once)
+    captured = False  # a capture tool's stamp before the kernel's (its first such line says)
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
         builder = ColumnBuilder(source)
         for i in range(len(lines)):
             number = lines.number(i)
             raw = chunk.data[lines.starts[i]:lines.ends[i]]
-            try:
-                line = raw.decode("utf-8")
+            try:  # through a pty (script) a line ends in \r\r\n; a tool's own line starts with \r
+                line = raw.decode("utf-8").strip("\r")
             except UnicodeDecodeError:
                 ctx.bad.bad(number, "binary garbage (invalid UTF-8)", chunk.tail)
                 continue
             if BAD_CONTROL.search(line):
                 ctx.bad.bad(number, "binary garbage (control bytes)", chunk.tail)
                 continue
+            line, captured = _uncaptured(line, captured)
             m = stamp_of(line)
             if m is None and YEARLESS.match(line):
                 ctx.bad.bad(number, NO_YEAR, chunk.tail)
@@ -139,6 +141,15 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     ctx.bad.finish()
 
 
+def _uncaptured(line: str, captured: bool) -> tuple[str, bool]:
+    """The line without a capture tool's stamp (ts, tio, grabserial), once a first line has
+    shown the tool's stamp before a kernel stamp; before that, the tool's own lines are kept."""
+    tool = CAPTURE.match(line)
+    if tool is None or (not captured and stamp_of(line[tool.end():]) is None):
+        return line, captured
+    return line[tool.end():], True
+
+
 def _dumped_probe(line: str) -> bool:
     dump = DUMP_EVENT.match(line)
     return dump is not None and dump["name"] in PROBE_BY_EVENT
@@ -167,6 +178,9 @@ class _Aps:
 def looks_like_console(head: bytes) -> bool:
     text = head[:4096].decode("utf-8", "replace")
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    tool = CAPTURE.match(first)
+    if tool is not None and stamp_of(first[tool.end():]) is not None:
+        first = first[tool.end():]
     level = LEVEL.match(first)
     return (stamp_of(first) is not None or YEARLESS.match(first) is not None
             or CALLER.match(first, level.end() if level is not None else 0) is not None

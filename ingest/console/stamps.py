@@ -18,6 +18,13 @@
   printk.time=0: `<4>kexec_load: …` (info_print_prefix() in kernel/printk/printk.c).
 - printk.time=0 on a CONFIG_PRINTK_CALLER kernel (Debian's) keeps the caller id, and its
   space: `[  T145] kexec_load: …`, `<4>[    C1] …` (CALLER; the line has no time of its own).
+
+A console captured through a terminal tool may carry the tool's own stamp before the kernel's
+line (CAPTURE; measured on Debian 12's tools): moreutils `ts` (`Dec 07 08:20:57 `, with `%.S`
+`Dec 07 08:20:57.599245 `, `-s`/`-i` `00:00:01 `, or a `%Y-%m-%d %H:%M:%S` format), tio `-t`
+(`[08:23:07.985] `, `--timestamp-format iso8601` `[2026-12-07T08:24:30.367] `; bold on its screen,
+`\x1b[1m…\x1b[0m`) and grabserial `-t`/`-T` (`[0.000294 0.000294] `,
+`[08:25:37.010557 0.000335] `). The kernel's stamp after it is the line's time.
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ JOURNAL = re.compile(r"\S+ kernel: ")
 UNIX = re.compile(r"(?P<sec>\d{1,12})\.(?P<usec>\d{6}) (?=\S+ kernel: )")
 FULL = re.compile(r"[A-Z][a-z]{2} (?P<day>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(?P<usec>\d{6}))?"
                   r" (?:UTC|GMT) (?=\S+ kernel: )")
+SGR = r"(?:\x1b\[[\d;]*m)?"
+CAPTURE = re.compile(
+    r"(?:(?:[A-Z][a-z]{2} [ 0-3]\d |\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d(?:[.,]\d{1,9})? "  # ts
+    rf"|{SGR}\[(?:\d{{4}}-\d\d-\d\dT)?\d\d:\d\d:\d\d\.\d{{3}}\] {SGR}"  # tio
+    r"|\[(?:\d\d:\d\d:\d\d\.\d{6}|\d{1,12}\.\d{6}) \d{1,12}\.\d{6}\] )")  # grabserial
 CALLER = re.compile(r"\[\s*(?P<who>[TC])(?P<id>\d{1,10})\] ?")
 YEARLESS = re.compile(r"[A-Z][a-z]{2} [ 0-3]\d \d\d:\d\d:\d\d(?:\.\d{6})? \S+ kernel: ")
 # before the stamp, or alone: a syslog priority (`<4>`), or dmesg -x's facility and level

@@ -2,6 +2,8 @@
 # /init of the tdxray real-kernel harness (busybox). The command line chooses what it does:
 #   tdxray.mode=place   place the probes (a single write, then --script) and power off
 #   tdxray.mode=kexec   place, kexec -l this kernel, dump the trace buffer to ttyS1, kexec -e
+#   tdxray.mode=wide    kexec as above on CPU 13 of many, with trace_marker lines (by hand:
+#                       tests/realkernel/record_captures.py)
 #   tdxray.mode=kdump   place, kexec -p a capture kernel, dump the trace buffer, sysrq c
 #   tdxray.mode=shapes  record the trace and console shapes (shapes.sh), kexec -e into a
 #                       second kernel that records its syslog-format console
@@ -62,6 +64,16 @@ case $mode in
         cat /sys/kernel/tracing/trace > /dev/ttyS1
         say "trace dumped $(grep -c . /sys/kernel/tracing/trace) lines"
         kexec -e
+        ;;
+    wide)
+        # many vCPUs (-smp 16): the load runs on CPU 13, trace_marker lines between the events
+        echo "tdxray marker before load" > $T/trace_marker
+        taskset 0x2000 kexec -l /vmlinuz --initrd=/initrd.img --append="${next# } tdxray.stage=second"
+        say "kexec -l exit $?"
+        echo "tdxray marker after load" > $T/trace_marker
+        cat /sys/kernel/tracing/trace > /dev/ttyS1
+        say "trace dumped $(grep -c . /sys/kernel/tracing/trace) lines"
+        taskset 0x800 kexec -e
         ;;
     kdump)
         kexec -p /vmlinuz --initrd=/initrd.img \

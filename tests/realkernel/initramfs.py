@@ -49,7 +49,8 @@ def _tree(root: Path) -> None:
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "lib64"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox, root / "bin/busybox")
-    for applet in ("sh", "mount", "cat", "grep", "sed", "head", "poweroff", "echo", "sleep"):
+    for applet in ("sh", "mount", "cat", "grep", "sed", "head", "poweroff", "echo", "sleep",
+                   "taskset", "timeout"):
         (root / "bin" / applet).symlink_to("busybox")
     kexec = tool("kexec")
     shutil.copy(kexec, root / "usr/sbin/kexec")

@@ -25,8 +25,6 @@ def image(kern: kernels.Kernel, work: Path) -> Path:
     root = work / "root"
     shutil.rmtree(root, ignore_errors=True)
     initramfs._tree(root)
-    for applet in ("timeout", "taskset"):
-        (root / "bin" / applet).symlink_to("busybox")
     shutil.copy(SHAPES, root / "shapes.sh")
     shutil.copy(kern.vmlinuz, root / "vmlinuz")
     trace_cmd = shutil.which("trace-cmd")
