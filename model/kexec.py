@@ -169,7 +169,7 @@ class KexecRules(ModelBase):
         k.accounting_off = None
         if nr_shared != model or nr_found != model:
             self.emit("K007", f"the guest counted nr_shared = {nr_shared}, nr_found = {nr_found}; "
-                      f"the model holds {model} pages shared at kexec_finish", seq, ts, vcpu,
+                      f"the model holds {_pages(model)} shared at kexec_finish", seq, ts, vcpu,
                       causes=[off[0]] if off else [], pages=model, location="accounting")
 
     def _settle_accounting(self, seq: int, ts: int, vcpu: int) -> None:
@@ -184,7 +184,7 @@ class KexecRules(ModelBase):
         if model is None:
             model = self.pages.count(PageState.SHARED)
         self.emit("K007", f"the guest reports \"shared page accounting is off\" (seq {off[0]}) "
-                  f"with no nr_shared line after it; the model holds {model} pages shared at "
+                  f"with no nr_shared line after it; the model holds {_pages(model)} shared at "
                   "kexec_finish", seq, ts, vcpu, causes=[off[0]], pages=model,
                   location="accounting")
 
@@ -195,3 +195,7 @@ class KexecRules(ModelBase):
         off = self.k.accounting_off
         if not self.dead and off is not None:
             self._settle_accounting(*(last or off))
+
+
+def _pages(n: int) -> str:
+    return f"{n} page" if n == 1 else f"{n} pages"
