@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tdxray.model.pagemap import GEN, NO_SEQ, PageMap
+from tdxray.model.pagemap import GEN, NO_SEQ, SPLICE_COPY, PageMap
 
 SENTINEL = np.array([0, NO_SEQ, NO_SEQ, NO_SEQ, -1], dtype=np.int64)  # NONE, generation -1
 
@@ -30,16 +30,19 @@ class Islands:
     """The small map of a run, and where its gaps lie among the whole map's pieces."""
 
     small: PageMap
-    ca: int  # the whole map's chunks ca..cb-1 hold the islands
+    ca: int  # the whole map's chunks ca..cb-1 ...
     cb: int
-    touched: np.ndarray  # per piece of those chunks: in an island
-    gap_length: np.ndarray  # per gap inside those chunks: its pieces
-    outer: tuple[bool, bool]  # a sentinel before them, and one after (other chunks)
+    a: int  # ... and their pieces a..b-1 hold the islands
+    b: int
+    touched: np.ndarray  # per piece a..b-1: in an island
+    gap_length: np.ndarray  # per gap among them: its pieces
+    outer: tuple[bool, bool]  # a sentinel before them, and one after (the other pieces)
 
 
 def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
     """The pieces of `pages` that the changes [lo, hi) cover, with a neighbour each side; None
-    when they are most of the pieces around them (the map itself is then as cheap)."""
+    when they are most of the pieces between the first and the last (the map itself is then
+    as cheap)."""
     hi = np.minimum(hi, pages.limit)
     real = lo < hi
     lo, hi = lo[real], hi[real]
@@ -48,11 +51,12 @@ def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
     chunks = pages.chunks
     ca, cb = chunks.span(int(lo.min()), int(hi.max()))
     starts, attrs, end = chunks.get(ca, cb)
-    n = len(starts)
     first = starts.searchsorted(lo, side="right") - 1  # the piece holding lo ...
     after = starts.searchsorted(hi, side="left")  # ... through the one before this
-    depth = np.bincount(np.maximum(first - 1, 0), minlength=n + 1)
-    depth -= np.bincount(np.minimum(after + 1, n), minlength=n + 1)
+    a, b = max(int(first.min()) - 1, 0), min(int(after.max()) + 1, len(starts))
+    n = b - a
+    depth = np.bincount(np.maximum(first - 1 - a, 0), minlength=n + 1)
+    depth -= np.bincount(np.minimum(after + 1 - a, n), minlength=n + 1)
     touched = np.cumsum(depth[:n]) > 0
     if int(touched.sum()) > DENSE * n:
         return None
@@ -62,26 +66,27 @@ def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
     gap_lo, gap_hi = gap_lo[:len(gap_hi)], gap_hi[:len(gap_lo)]
     keep = touched.copy()
     keep[gap_lo] = True  # a gap's first piece, in the small map, stands for the whole gap
-    small_starts, small_attrs = starts[keep], rows(attrs)[keep].view(np.int64)
-    small_attrs = small_attrs.reshape(-1, attrs.shape[1])
+    small_starts = starts[a:b][keep]
+    small_attrs = rows(attrs[a:b])[keep].view(np.int64).reshape(-1, attrs.shape[1])
     small_attrs[(np.cumsum(keep) - 1)[gap_lo]] = SENTINEL
-    outer = (ca > 0, cb < len(chunks.firsts))  # sentinels for the chunks before and after
-    if outer[0]:
+    outer = (ca > 0 or a > 0, cb < len(chunks.firsts) or b < len(starts))
+    if outer[0]:  # a sentinel for the pieces before a
         small_starts = np.append(0, small_starts)
         small_attrs = np.concatenate([SENTINEL[None], small_attrs])
-    if outer[1]:
-        small_starts = np.append(small_starts, end)
+    if outer[1]:  # and one for those from b on
+        small_starts = np.append(small_starts, starts[b] if b < len(starts) else end)
         small_attrs = np.concatenate([small_attrs, SENTINEL[None]])
     small = PageMap.of_pieces(pages, small_starts, small_attrs)
-    return Islands(small, ca, cb, touched, gap_hi - gap_lo, outer)
+    return Islands(small, ca, cb, a, b, touched, gap_hi - gap_lo, outer)
 
 
 def write_back(pages: PageMap, run: Islands) -> None:
     """Put the small map's pieces in place of the islands, and its history after the map's."""
-    starts, attrs, _ = pages.chunks.get(run.ca, run.cb)
+    window, table, _ = pages.chunks.get(run.ca, run.cb)
+    starts, attrs = window[run.a:run.b], table[run.a:run.b]
     small_starts, small_attrs = run.small.chunks.flat()
-    a, b = int(run.outer[0]), len(small_starts) - int(run.outer[1])
-    small_starts, small_attrs = small_starts[a:b], small_attrs[a:b]
+    i, j = int(run.outer[0]), len(small_starts) - int(run.outer[1])
+    small_starts, small_attrs = small_starts[i:j], small_attrs[i:j]
     sentinel = small_attrs[:, GEN] == -1
     if int(sentinel.sum()) != len(run.gap_length):  # a sentinel merged or changed: never
         raise AssertionError("page map islands: a gap's sentinel was changed")
@@ -96,7 +101,13 @@ def write_back(pages: PageMap, run: Islands) -> None:
     out_attrs = np.empty((len(from_small), attrs.shape[1]), dtype=np.int64)
     rows(out_attrs)[from_small] = rows(small_attrs)[~sentinel]
     rows(out_attrs)[~from_small] = rows(attrs)[gaps]
-    pages.chunks.put(run.ca, run.cb, out_starts, out_attrs)
+    parts = [(window[:run.a], table[:run.a]), (out_starts, out_attrs),
+             (window[run.b:], table[run.b:])]
+    if len(window) - len(starts) > SPLICE_COPY:  # the pieces around stay as they are (views)
+        pages.chunks.put_parts(run.ca, run.cb, [p for p in parts if len(p[0])])
+    else:
+        pages.chunks.put(run.ca, run.cb, np.concatenate([p[0] for p in parts]),
+                         np.concatenate([p[1] for p in parts]))
     pages.history.extend(run.small.history)
 
 

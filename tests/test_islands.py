@@ -21,7 +21,7 @@ def fragmented(seed: int, initial: PageState) -> PageMap:
     """A map cut into many pieces by single changes (the core's path)."""
     rng = np.random.default_rng(seed)
     pmap = PageMap(LIMIT, ((0, PAGES * PAGE),), initial)
-    for seq in range(1, 1500):
+    for seq in range(1, 4000):
         first, count = int(rng.integers(0, PAGES)), int(rng.integers(1, 4))
         pmap.transition(first * PAGE, (first + count) * PAGE, CHANGES[int(rng.integers(3))],
                         seq, seq * 10, 0)
@@ -41,13 +41,16 @@ def run(pmap: PageMap, lo: np.ndarray, hi: np.ndarray, change: np.ndarray,
 
 
 @pytest.mark.parametrize("initial", [PageState.PRIVATE, PageState.UNACCEPTED])
-@pytest.mark.parametrize(("seed", "changes", "span"), [(1, 200, 1), (2, 60, 3), (3, 400, 2)])
+# over the whole map (RAM, not RAM, past the limit), and over a region in its middle (the
+# pieces around stay in place)
+@pytest.mark.parametrize(("seed", "changes", "span", "region"),
+                         [(1, 200, 1, (0, 2 * PAGES + 8)), (2, 60, 3, (0, 2 * PAGES + 8)),
+                          (3, 400, 2, (0, 2 * PAGES + 8)), (4, 10, 2, (1000, 1400))])
 def test_islands_equal_the_whole_map(seed: int, changes: int, span: int,
-                                     initial: PageState) -> None:
+                                     region: tuple[int, int], initial: PageState) -> None:
     pmap = fragmented(seed, initial)
     rng = np.random.default_rng(seed + 100)
-    # ranges over RAM and past it (not RAM, and past the limit), some overlapping
-    first = rng.integers(0, 2 * PAGES + 8, changes)
+    first = rng.integers(*region, changes)  # some overlapping
     lo = first * PAGE
     hi = (first + rng.integers(1, span + 1, changes)) * PAGE
     change = rng.integers(0, 3, changes)
