@@ -35,18 +35,21 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
     from tdxray.analyses.check_run import checked_trace, replay_file
     from tdxray.analyses.escape import escape_control
     from tdxray.cli.progress import EventProgress
-    from tdxray.ingest.materialize import trace_file_for
+    from tdxray.ingest.materialize import trace_files
     from tdxray.store.manifest import record_check
-    from tdxray.store.mirror import Publisher
+    from tdxray.store.mirror import CHECK_RESULTS, Publisher
 
     out = []
     with EventProgress("checking", quiet=quiet) as progress:
-        per_arg = [(arg, trace_file_for(arg, trace_id, allow_many=True, track=progress.reading,
-                                        td=td))
+        # an s3:// store's traces come a few ahead of the replay, without the page history
+        # of fresh results (a check reads their divergences only)
+        per_arg = [(arg, *trace_files(arg, trace_id, allow_many=True, track=progress.reading,
+                                      td=td, fetch=CHECK_RESULTS))
                    for arg in traces]
-        total = sum(len(refs) for _, refs in per_arg)
+        total = sum(count for _, count, _ in per_arg)
         n = 0
-        for arg, refs in per_arg:
+        for arg, _, refs in per_arg:
+            done = []
             with Publisher() as uploads:  # an s3:// trace's results go up during the next replay
                 for ref in refs:
                     n += 1
@@ -55,7 +58,8 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
                     result = replay_file(ref.path, ref.results_dir, progress)
                     uploads.publish(ref)
                     out.append(checked_trace(ref, result, fmt in WANT_LINES))
-            record_check(arg, [(ref.path, _stamp_text(ref)) for ref in refs])
+                    done.append(ref)
+            record_check(arg, [(ref.path, _stamp_text(ref)) for ref in done])
     return out
 
 

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -68,11 +68,33 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track, td)]
 
 
+def trace_files(arg: str, trace_id: str | None = None, allow_many: bool = False,
+                track: Track | None = None, td: TdConfig | None = None,
+                fetch: Sequence[str] | None = None) -> tuple[int, Iterator[TraceRef]]:
+    """trace_file_for's traces one at a time, and how many there are. An s3:// TRACE is listed
+    now (a missing bucket or trace fails here) and its traces are fetched a few ahead of the
+    one the caller is on (store/mirror.fetch_ahead), with only the `fetch` results files (a
+    check reads only the divergences of fresh results: store/mirror.CHECK_RESULTS)."""
+    if not is_url(arg):
+        refs = trace_file_for(arg, trace_id, allow_many, track=track, td=td)
+        return len(refs), iter(refs)
+    from tdxray.store.mirror import RESULT_FILES, fetch_ahead, remote_refs
+
+    where = remote_refs(arg, trace_id, allow_many)
+    refs = fetch_ahead(where, _default_workdir(), RESULT_FILES if fetch is None else fetch)
+    return len(where), _opened(arg, trace_id, refs)
+
+
 def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> list[TraceRef]:
     """An s3:// store or trace: each trace fetched (with its results) into a local mirror."""
     from tdxray.store.mirror import fetch_all, remote_refs
 
-    refs = fetch_all(remote_refs(arg, trace_id, allow_many), workdir)
+    return list(_opened(arg, trace_id, fetch_all(remote_refs(arg, trace_id, allow_many),
+                                                 workdir)))
+
+
+def _opened(arg: str, trace_id: str | None, refs: Iterable[TraceRef]) -> Iterator[TraceRef]:
+    """Fetched traces, each opened (checked) as it comes: an error names its URL."""
     for ref in refs:
         try:
             opened = open_trace(ref.path)
@@ -80,7 +102,7 @@ def _remote(arg: str, trace_id: str | None, allow_many: bool, workdir: Path) -> 
             raise InputError(exc.message, ref.source, exc.line, exc.where) from None
         if arg.endswith(".parquet"):
             _check_trace_id(opened.trace_id, trace_id, arg)
-    return refs
+        yield ref
 
 
 def _text_dir(path: Path, trace_id: str | None, allow_many: bool, workdir: Path,

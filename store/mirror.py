@@ -160,6 +160,29 @@ def fetch_all(traces: Sequence[Location], workdir: Path, flat: bool = False,
     return [plan.done(t) for t, plan in zip(traces, plans, strict=True)]
 
 
+FIRST_WINDOW = 2  # traces the first replay waits for
+AHEAD = 16  # traces fetched at a time while the caller works on the ones before
+
+
+def fetch_ahead(traces: Sequence[Location], workdir: Path,
+                results: Sequence[str] = RESULT_FILES) -> Iterator[TraceRef]:
+    """fetch_all() a window of traces at a time, the next window downloading while the caller
+    works on this one (a sequential check replaying): the waits for object storage hide behind
+    the replays, and the first replay starts after FIRST_WINDOW traces, not the whole store. A
+    failed fetch is its InputError, raised when the caller reaches its window."""
+    if not traces:
+        return
+    starts = [0, *range(FIRST_WINDOW, len(traces), AHEAD)] if len(traces) > FIRST_WINDOW else [0]
+    windows = [traces[a:b] for a, b in zip(starts, [*starts[1:], len(traces)], strict=True)]
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tdxray-fetch") as pool:
+        pending = pool.submit(fetch_all, windows[0], workdir, False, results)
+        for window in [*windows[1:], None]:
+            refs = pending.result()
+            if window is not None:
+                pending = pool.submit(fetch_all, window, workdir, False, results)
+            yield from refs
+
+
 @dataclass(frozen=True)
 class _Plan:
     """Where a trace and its results go: the (key, local path) to download, the object's time."""
