@@ -120,12 +120,32 @@ def test_a_ts_capture_cut_after_the_boot_is_a_console() -> None:
     assert detect_source_format(tail, "capture") == "console"
 
 
-def test_a_16_vcpu_trace_with_trace_marker_lines(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r\r\n"])
+def test_a_16_vcpu_trace_with_trace_marker_lines(tmp_path: Path, end: bytes) -> None:
     """The 16-vCPU guest's buffer (`#P:16`): the load ran on CPU 13 (taskset), the two
-    trace_marker writes around it are kept as unmodeled events."""
-    rows = ingest(tmp_path, CAPTURES / "6.12" / "trace-16cpu", TD16)
+    trace_marker writes around it are kept as unmodeled events. `cat trace` on a serial
+    console ends its lines in \\r\\n, and through `script` in \\r\\r\\n (as script.log's)."""
+    path = tmp_path / "trace"
+    recorded = (CAPTURES / "6.12" / "trace-16cpu").read_bytes()  # \r\n: serial 1 of QEMU
+    path.write_bytes(recorded.replace(b"\r\n", b"\n").replace(b"\n", end))
+    rows = ingest(tmp_path, path, TD16)
     assert [(r["ts_ns"], r["vcpu"], r["kind"], r["line"]) for r in rows] == [
         (6_298_774_000, 0, "tracing_mark_write", 13), (7_264_914_000, 13, "kexec", 14),
         (7_518_291_000, 0, "tracing_mark_write", 16)]
     assert [r.get("extra") for r in rows] == [
         '{"fields": "tdxray marker before load"}', None, '{"fields": "tdxray marker after load"}']
+
+
+def test_picocom_under_script_is_a_console(tmp_path: Path) -> None:
+    """picocom 3.1 under `script`, two kernel lines written to its pty: the `script` header and
+    picocom's settings come first (the format is found from the stamped lines after them) and
+    stay log lines, as do picocom's goodbye and script's footer."""
+    path = CAPTURES / "picocom-screen.log"
+    assert detect_source_format(path.read_bytes(), "capture") == "console"
+    rows = ingest(tmp_path, path, TD2)
+    assert typed(rows) == [(8_422_388_000, 0, "kexec", "load", 28),
+                           (9_228_247_000, 0, "kexec", "shutdown", 29)]
+    assert [(r["line"], r["text"]) for r in rows if r["kind"] == "log"][-4:] == [
+        (27, "Terminal ready"), (31, "Terminating..."), (32, "Thanks for using picocom"),
+        (34, 'Script done on 2026-12-07 08:31:56+00:00 [COMMAND_EXIT_CODE="0"]')]
+    assert len(rows) == 30

@@ -28,7 +28,15 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
-from tdxray.ingest.console.stamps import CALLER, CAPTURE, JOURNAL, LEVEL, YEARLESS, stamp_of
+from tdxray.ingest.console.stamps import (
+    CALLER,
+    CAPTURE,
+    JOURNAL,
+    LEVEL,
+    MONOTONIC,
+    YEARLESS,
+    stamp_of,
+)
 from tdxray.ingest.ftrace.kvm import FieldsError
 from tdxray.ingest.ftrace.reader import add_event, unfinished_batches
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -176,13 +184,14 @@ class _Aps:
 
 
 def looks_like_console(head: bytes) -> bool:
+    """The first line is a kernel line (a stamp, a caller id, journalctl's), or a boot banner
+    is near the start, or a terminal tool's lines (a `script` header, picocom's settings) come
+    before a line with a printk stamp."""
     text = head[:4096].decode("utf-8", "replace")
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    tool = CAPTURE.match(first)
-    if tool is not None and stamp_of(first[tool.end():]) is not None:
-        first = first[tool.end():]
+    lines = [ln.strip("\r") for ln in text.splitlines() if ln.strip()]
+    first = _uncaptured(lines[0], False)[0] if lines else ""
     level = LEVEL.match(first)
     return (stamp_of(first) is not None or YEARLESS.match(first) is not None
             or CALLER.match(first, level.end() if level is not None else 0) is not None
-            or LOG_BOOT_MARKER in text[:2048])
-
+            or LOG_BOOT_MARKER in text[:2048]
+            or any(MONOTONIC.match(_uncaptured(ln, False)[0]) for ln in lines[1:64]))

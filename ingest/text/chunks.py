@@ -73,7 +73,8 @@ def _fill(stream: IO[bytes], into: memoryview, source: str, line: int) -> int:
 
 @dataclass
 class Lines:
-    """The lines of one chunk: byte ranges [starts, ends) without the newline (or a final \\r)."""
+    """The lines of one chunk: byte ranges [starts, ends) without the newline and a final \\r
+    (or two: a serial capture through a pty, `script`, ends its lines in \\r\\r\\n)."""
 
     chunk: Chunk
     grid: Grid
@@ -123,7 +124,9 @@ def _split(buf: np.ndarray, size: int, tail: bool) -> tuple[np.ndarray, np.ndarr
     if odd.any():
         at, kind = special[odd], values[odd]
         line = np.searchsorted(ends, at)  # the line holding each odd byte
-        cr_at_end = (kind == 13) & (at + 1 == ends[np.minimum(line, len(ends) - 1)])
+        end = ends[np.minimum(line, len(ends) - 1)]
+        cr_at_end = (kind == 13) & ((at + 1 == end)
+                                    | ((at + 2 == end) & (buf[np.minimum(at + 1, size - 1)] == 13)))
         np.bitwise_or.at(flags, line[(kind < 128) & ~cr_at_end], CONTROL)
         np.bitwise_or.at(flags, line[kind >= 128], HIGH)
     return starts, _without_cr(buf, starts, ends), flags
@@ -131,4 +134,6 @@ def _split(buf: np.ndarray, size: int, tail: bool) -> tuple[np.ndarray, np.ndarr
 
 def _without_cr(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     cr = (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
-    return ends - cr
+    ends = ends - cr
+    cr2 = cr & (ends > starts) & (buf[np.maximum(ends - 1, 0)] == 13)
+    return ends - cr2
