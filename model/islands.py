@@ -51,8 +51,9 @@ def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
     chunks = pages.chunks
     ca, cb = chunks.span(int(lo.min()), int(hi.max()))
     starts, attrs, end = chunks.get(ca, cb)
-    first = starts.searchsorted(lo, side="right") - 1  # the piece holding lo ...
-    after = starts.searchsorted(hi, side="left")  # ... through the one before this
+    # sorted keys: each search starts where the last ended (the order of lo and hi is not used)
+    first = starts.searchsorted(np.sort(lo), side="right") - 1  # the pieces holding a lo ...
+    after = starts.searchsorted(np.sort(hi), side="left")  # ... through those before a hi
     a, b = max(int(first.min()) - 1, 0), min(int(after.max()) + 1, len(starts))
     n = b - a
     depth = np.bincount(np.maximum(first - 1 - a, 0), minlength=n + 1)
@@ -93,7 +94,9 @@ def write_back(pages: PageMap, run: Islands) -> None:
     # the output: the small map's pieces in order, each sentinel expanded to its gap's pieces
     length = np.ones(len(small_starts), dtype=np.int64)
     length[sentinel] = run.gap_length
-    from_small = np.repeat(~sentinel, length)
+    place = np.cumsum(length) - length  # where each small piece (or its gap) begins
+    from_small = np.zeros(int(length.sum()), dtype=bool)
+    from_small[place[~sentinel]] = True
     gaps = ~run.touched  # the gaps' pieces, in order
     out_starts = np.empty(len(from_small), dtype=np.int64)
     out_starts[from_small] = small_starts[~sentinel]
