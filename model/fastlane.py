@@ -99,11 +99,16 @@ class FastLane:
         pace = self.pace
         stop = min(int(self.run_end[j]), j + pace.attempt)
         stop = self._before_open_ops(j, stop)
-        done = self._apply(j, stop) if stop - j >= MIN_RUN else 0
+        done, failed = self._apply(j, stop) if stop - j >= MIN_RUN else (0, True)
         if done < MIN_RUN:
             self.slow_until, pace.attempt = j + MIN_RUN, FIRST_TRY
             return done
-        pace.attempt = min(pace.attempt * 2, MAX_TRY) if done == stop - j else FIRST_TRY
+        # a run cut by an ACCEPT that was not plain cost a second pass: try shorter ones; one
+        # cut where its layers stop being exact cost nothing more, and the next goes on
+        if done == stop - j:
+            pace.attempt = min(pace.attempt * 2, MAX_TRY)
+        elif failed:
+            pace.attempt = FIRST_TRY
         return done
 
     def _before_open_ops(self, j: int, stop: int) -> int:
@@ -115,8 +120,9 @@ class FastLane:
                     stop = j + int(hits[0])
         return stop
 
-    def _apply(self, j: int, stop: int) -> int:
-        """Apply rows j..stop-1, or the prefix before the first ACCEPT that is not plain."""
+    def _apply(self, j: int, stop: int) -> tuple[int, bool]:
+        """Apply rows j..stop-1, or a prefix: the rows applied, and whether an ACCEPT that is
+        not plain cut them (else where their layers stop being exact may have)."""
         pages = self.model.pages
         level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
@@ -132,7 +138,7 @@ class FastLane:
             write_back(pages, run)
         for vcpu in distinct(self.vcpu[j:stop][self.is_map[j:stop]]).tolist():
             self.model.k.ops.pop(vcpu, None)
-        return stop - j
+        return stop - j, failed is not None
 
     def _layers(self, pages: PageMap, j: int, stop: int, level: np.ndarray) -> int | None:
         """Apply the layers in order; the row of the first ACCEPT found not plain, if any."""

@@ -8,7 +8,7 @@ import numpy as np
 
 from tdxray.model.columns import distinct
 
-MAX_ROUNDS = 8  # a longer chain of overlapping changes is cut: the core takes the rest
+MAX_ROUNDS = 16  # a longer chain of overlapping changes is cut: the next run takes the rest
 MAX_SPREAD = 32  # elementary segments per change, on average: beyond it the core goes on
 
 
