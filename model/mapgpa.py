@@ -144,11 +144,12 @@ class MapGpaRules(ModelBase):
             self.emit("G003", f"MapGPA RETRY with R11 {shown:#x} outside {hex_range(start, end)}"
                       f"{why} (an invalid host answer)", seq, ts, vcpu, gpa=(start, end),
                       location=f"r11:{shown:x}")
-            if r11 > start:
-                self._convert(start, min(r11, end), change, seq, ts, gen)
             op.abandoned, op.abandon_seq = "r11", seq
+            # K003's causes are what shared the range, before the RETRY converts any of it
             self._unshare_failed(op, seq, ts, vcpu, start, end,
                                  "MapGPA to private got a RETRY with R11 outside the range")
+            if r11 > start:
+                self._convert(start, min(r11, end), change, seq, ts, gen)
             return
         if r11 > start:
             self._convert(start, r11, change, seq, ts, gen)
