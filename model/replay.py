@@ -39,10 +39,10 @@ from tdxray.model.outputs import (
 )
 from tdxray.model.prescan import Prescan, observe, prescan
 from tdxray.model.result import ReplayResult
-from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY
+from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY, Subfn
 from tdxray.schema.losses import Loss, losses_of
 from tdxray.schema.td import TraceHeader
-from tdxray.store.read import TraceFile, open_trace
+from tdxray.store.read import Deferred, TraceFile, open_trace
 from tdxray.store.scratch import make_dir, remove_dir, scratch_dir
 
 Progress = Callable[[int, int], None]
@@ -60,10 +60,19 @@ READ_COLUMNS = [*CORE_COLUMNS, "leaf", "subfn", "r10"]
 BATCH_ROWS = 1 << 16
 
 
+# R12/R13 (a MapGPA's operands in the generic spelling: _core_mask, _dispatch) are the most
+# costly columns to decode, and most TDVMCALLs are other sub-functions: they are decoded only
+# in the row groups whose sub-functions may include MapGPA
+MAPGPA_OPERANDS = Deferred(("r12", "r13"), "subfn", int(Subfn.MAP_GPA))
+
+
 def replay_trace(path: Path, results_dir: Path | None = None,
                  progress: Progress | None = None, *, read_ahead: bool = True) -> ReplayResult:
     """Replay the Parquet trace at `path`; write its results into `results_dir` if given.
-    `read_ahead=False`: no decoding thread, one core (a fleet worker, parallel across traces)."""
+
+    With `read_ahead`, the trace is decoded on a thread of its own, a batch ahead of the
+    model (both cores); `read_ahead=False`: no decoding thread, one core (a fleet worker,
+    parallel across traces)."""
     trace = open_trace(path)
     if results_dir is None:  # nobody will read the page history: do not keep it
         return _replay(trace, None, progress, read_ahead)
@@ -87,13 +96,13 @@ class Rows(Protocol):
     @property
     def num_rows(self) -> int: ...
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False, threads: bool = True
-                     ) -> Iterator[pa.RecordBatch]: ...
+                     prefetch: bool = False, threads: bool = True,
+                     deferred: Deferred | None = None) -> Iterator[pa.RecordBatch]: ...
 
 
 def replay_rows(trace: Rows) -> ReplayResult:
     """Replay rows already in memory (shrink's candidates): no trace file, no results kept."""
-    return _replay(trace, None, None)
+    return _replay(trace, None, None, read_ahead=False)
 
 
 def load_or_replay(path: Path, results_dir: Path | None,
@@ -152,8 +161,22 @@ def _store_results(trace: TraceFile, result: ReplayResult, scratch: Path,
         remove_dir(staged)
 
 
-def _replay(trace: Rows, history: PageHistoryWriter | None,
-            progress: Progress | None, read_ahead: bool = True) -> ReplayResult:
+def _replay(trace: Rows, history: PageHistoryWriter | None, progress: Progress | None,
+            read_ahead: bool = True) -> ReplayResult:
+    # read ahead, the main pass's first batch is decoded while the prescan runs
+    batches = trace.iter_batches(READ_COLUMNS, batch_size=BATCH_ROWS, prefetch=True,
+                                 threads=read_ahead, deferred=MAPGPA_OPERANDS)
+    try:
+        return _replay_batches(trace, batches, history, progress)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:  # a decoding thread stops even when the replay does early
+            close()
+
+
+def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
+                    history: PageHistoryWriter | None,
+                    progress: Progress | None) -> ReplayResult:
     scan = prescan(trace)
     model = Model(trace.header.td, record_history=history is not None)
     bulk = BulkChecks(trace.header.td.vcpus)
@@ -163,8 +186,7 @@ def _replay(trace: Rows, history: PageHistoryWriter | None,
     model.plan_phases(scan.phase_items, markers)
     model.plan_deaths(scan.deaths, scan.observed().cr4_write)
     done = 0
-    for batch in trace.iter_batches(READ_COLUMNS, batch_size=BATCH_ROWS, prefetch=True,
-                                    threads=read_ahead):
+    for batch in batches:
         view = BatchView(batch)
         observe(scan, view)
         replay_batch(model, view, markers, marker_seqs, pace)

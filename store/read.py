@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -20,11 +17,24 @@ from tdxray.schema.errors import InputError
 from tdxray.schema.events import META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSION
 from tdxray.schema.losses import META_LOSSES, parse_losses, with_losses
 from tdxray.schema.td import HeaderError, TraceHeader
+from tdxray.store.read_ahead import ReadAhead
 from tdxray.store.valid import check_trace
+
+HANDOFF_BATCHES = 2  # batches decoded per handoff to the reading thread's consumer
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Columns a reader decodes only in the row groups where `column` may hold `value` (its
+    Parquet statistics say so, or there are none); elsewhere they are all null."""
+
+    names: tuple[str, ...]
+    column: str
+    value: int
 
 
 @dataclass
@@ -36,6 +46,7 @@ class TraceFile:
     schema_version: int
     parquet: pq.ParquetFile
     stat: os.stat_result  # of the file read (the open handle), not of whatever path names now
+    source: pa.NativeFile | None = None  # what `parquet` reads (a thread reads it with its own)
 
     @property
     def trace_id(self) -> str:
@@ -50,24 +61,65 @@ class TraceFile:
         return int(self.parquet.metadata.num_row_groups)
 
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False, threads: bool = True) -> Iterator[pa.RecordBatch]:
+                     prefetch: bool = False, threads: bool = True,
+                     deferred: Deferred | None = None) -> Iterator[pa.RecordBatch]:
         """Stream the trace row group by row group (constant memory in trace length).
 
-        With prefetch, batches of `batch_size` rows are decoded straight from the file (not a
-        whole row group at a time: small batches stay in the CPU's caches), the next one in
-        a background thread (Parquet decoding releases the GIL) while the caller works on
-        the current one; `threads=False`: decoded on the caller's thread, one at a time (a
-        fleet worker, whose parallelism is across traces, keeps to one core).
+        With prefetch, batches are decoded straight from the file, a batch at a time (not a
+        whole row group: small batches stay in the CPU's caches): on a thread of their own,
+        a few `batch_size`s at a time (store/read_ahead: Parquet decoding releases the GIL and
+        spreads the columns over pyarrow's threads) while the caller works on the batch
+        before; it starts now, before the first batch is asked for, and the caller closes it
+        (`close()`) when it stops early. `threads=False`: decoded on the caller's thread, one
+        at a time (a fleet worker, whose parallelism is across traces, keeps to one core).
+        Without prefetch, each group is decoded when its first batch is asked for.
+        `deferred`: columns decoded only in the row groups that may need them (null in the
+        others).
         """
         cols = list(columns) if columns else None
         if prefetch and not threads:
-            yield from self._stream(cols, batch_size)
+            return self._decoded(cols, batch_size, deferred, use_threads=False)
+        if not prefetch:
+            return self._batches(cols, batch_size, deferred)
+        # a reader of its own: one ParquetFile read from two threads at once mixes up its
+        # buffered ranges ("ReadRangeCache did not find matching cache entry")
+        own = self if self.source is None else TraceFile(
+            self.path, self.header, self.schema_version,
+            pq.ParquetFile(self.source, metadata=self.parquet.metadata), self.stat)
+        return ReadAhead(lambda: own._decoded(cols, batch_size * HANDOFF_BATCHES, deferred),
+                         batch_size)
+
+    def _batches(self, columns: list[str] | None, batch_size: int,
+                 deferred: Deferred | None) -> Iterator[pa.RecordBatch]:
+        if deferred is not None:
+            yield from self._decoded(columns, batch_size, deferred)
             return
-        if prefetch:
-            yield from self._stream_ahead(cols, batch_size)
-            return
-        for table in (self._read_group(rg, cols) for rg in range(self.num_row_groups)):
+        for table in (self._read_group(rg, columns) for rg in range(self.num_row_groups)):
             yield from table.to_batches(max_chunksize=batch_size)
+
+    def _decoded(self, columns: list[str] | None, batch_size: int, deferred: Deferred | None,
+                 use_threads: bool = True) -> Iterator[pa.RecordBatch]:
+        """Batches of `batch_size` rows, decoded from the file a batch at a time."""
+        for rg in range(self.num_row_groups):
+            read = columns
+            if columns is not None and deferred is not None and not self._may_hold(rg, deferred):
+                read = [c for c in columns if c not in deferred.names]
+            try:
+                for batch in self.parquet.iter_batches(batch_size, row_groups=[rg], columns=read,
+                                                       use_threads=use_threads):
+                    yield batch if read is columns else _with_nulls(batch, columns or [],
+                                                                    self.parquet.schema_arrow)
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"corrupt Parquet: {exc}", str(self.path),
+                                 where=f"row group {rg}") from exc
+
+    def _may_hold(self, rg: int, deferred: Deferred) -> bool:
+        """Whether row group rg's statistics of deferred.column leave room for its value."""
+        names = self.parquet.schema_arrow.names
+        stats = self.parquet.metadata.row_group(rg).column(names.index(deferred.column)).statistics
+        if stats is None or not stats.has_min_max:
+            return True
+        return bool(stats.min <= deferred.value <= stats.max)
 
     def _read_group(self, rg: int, columns: list[str] | None) -> pa.Table:
         try:
@@ -75,44 +127,6 @@ class TraceFile:
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"corrupt Parquet: {exc}", str(self.path),
                              where=f"row group {rg}") from exc
-
-    def _stream(self, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-        batches = self.parquet.iter_batches(batch_size=batch_size, columns=columns,
-                                            use_threads=False)
-        done = 0
-        while True:
-            try:
-                batch = next(batches, None)
-            except (OSError, pa.ArrowException) as exc:
-                raise self._corrupt(exc, done) from exc
-            if batch is None:
-                return
-            done += batch.num_rows
-            yield batch
-
-    def _corrupt(self, exc: Exception, done: int) -> InputError:
-        """The error for a batch that could not be decoded after `done` rows: its row group."""
-        ends = list(accumulate(self.parquet.metadata.row_group(rg).num_rows
-                               for rg in range(self.num_row_groups)))
-        return InputError(f"corrupt Parquet: {exc}", str(self.path),
-                          where=f"row group {bisect_right(ends, done)}")
-
-    def _stream_ahead(self, columns: list[str] | None,
-                      batch_size: int) -> Iterator[pa.RecordBatch]:
-        batches = self.parquet.iter_batches(batch_size=batch_size, columns=columns)
-        done = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdxray-read") as pool:
-            pending = pool.submit(next, batches, None)
-            while True:
-                try:
-                    batch = pending.result()
-                except (OSError, pa.ArrowException) as exc:
-                    raise self._corrupt(exc, done) from exc
-                if batch is None:
-                    return
-                pending = pool.submit(next, batches, None)
-                done += batch.num_rows
-                yield batch
 
     def read(self, columns: Sequence[str] | None = None) -> pa.Table:
         try:
@@ -130,6 +144,17 @@ class TraceFile:
 
         con = con or duckdb.connect()
         return con.read_parquet(str(self.path))
+
+
+def _with_nulls(batch: pa.RecordBatch, columns: list[str], schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with the `columns` it lacks, all null, in the order of `columns` (the schema
+    of a batch that has them all)."""
+    n, have = batch.num_rows, batch.schema.names
+    fields = [(batch.schema if c in have else schema).field(c) for c in columns]
+    return pa.RecordBatch.from_arrays(
+        [batch.column(c) if c in have else pa.nulls(n, f.type) for c, f in zip(columns, fields,
+                                                                                strict=True)],
+        schema=pa.schema(fields, metadata=batch.schema.metadata))
 
 
 # Files this process found valid (device, inode, size, mtime): the same file is not read twice.
@@ -204,4 +229,4 @@ def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> Tr
     if file_id not in _checked:  # a command opens a trace more than once: checked once
         check_trace(path, parquet, handle)
         _checked.add(file_id)
-    return TraceFile(path, header, version, parquet, stat)
+    return TraceFile(path, header, version, parquet, stat, handle)

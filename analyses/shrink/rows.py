@@ -17,7 +17,7 @@ from tdxray.model.divergence import Divergence
 from tdxray.model.replay import replay_rows
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import TraceHeader
-from tdxray.store.read import open_trace
+from tdxray.store.read import Deferred, open_trace
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ class RowsTrace:
         return self.table.num_rows
 
     def iter_batches(self, columns: Sequence[str] | None = None, batch_size: int = 1 << 19,
-                     prefetch: bool = False, threads: bool = True) -> Iterator[pa.RecordBatch]:
+                     prefetch: bool = False, threads: bool = True,
+                     deferred: Deferred | None = None) -> Iterator[pa.RecordBatch]:
+        """Every column asked for (`deferred` columns too: they are in memory already)."""
         table = self.table.select(list(columns)) if columns else self.table
         yield from table.to_batches(max_chunksize=batch_size)
 
