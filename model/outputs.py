@@ -134,11 +134,17 @@ class PageHistoryWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the buffered rows to the writer thread: it builds the row group and writes it
+        (in order; at most one waits while replay buffers the next)."""
         if not self._rows:
             return
-        parts = self._rows
-        n = self._pending
+        parts, n = self._rows, self._pending
+        self._wait()
+        self._writing = self._thread.submit(self._write, parts, n)
+        self.rows_written += n
+        self._rows, self._pending = [], 0
 
+    def _write(self, parts: list[np.ndarray], n: int) -> None:
         def column(i: int, kind: pa.DataType) -> pa.Array:
             # column by column: a column-major part (open_intervals) is read contiguously
             values = parts[0][:, i] if len(parts) == 1 else np.concatenate([r[:, i] for r in parts])
@@ -159,10 +165,7 @@ class PageHistoryWriter:
             "generation": column(7, pa.uint32()),
             "cause_seq": column(8, pa.uint64()),
         }, schema=PAGE_HISTORY_SCHEMA.with_metadata(None))
-        self._wait()
-        self._writing = self._thread.submit(self._writer.write_table, table)
-        self.rows_written += n
-        self._rows, self._pending = [], 0
+        self._writer.write_table(table)
 
     def _wait(self) -> None:
         if self._writing is not None:

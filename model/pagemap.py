@@ -159,7 +159,12 @@ class PageMap:
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The pieces of `window` split at every bound of the changes (attributes copied),
         and where each lo and each hi lands among them (the first piece at or after it)."""
-        bounds = np.sort(np.concatenate([lo, hi[hi < self.limit]]))
+        # sorted disjoint changes: lo0 < hi0 <= lo1 < hi1 ... interleaved are sorted already
+        # (only the last hi can reach the limit)
+        bounds = np.empty(2 * len(lo), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = lo, hi
+        if len(hi) and hi[-1] >= self.limit:
+            bounds = bounds[:-1]
         bounds = bounds[np.append(True, bounds[1:] != bounds[:-1])]
         pos = np.searchsorted(window, bounds)
         new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
@@ -253,10 +258,12 @@ class PageMap:
         changed = new != table[idx, STATE]
         idx, cj, new, ends = idx[changed], cj[changed], new[changed], ends[changed]
         if self.record_history and len(idx):
-            old = table[idx]
-            self.history.append(np.column_stack([
-                starts[idx], ends, old[:, STATE], old[:, SINCE], old[:, SINCE_TS],
-                seq[cj], ts[cj], old[:, GEN], old[:, CAUSE]]))
+            old = table[idx].T
+            # column by column (each a contiguous row of a (9, k) array): the writer reads
+            # them so; a row-major column_stack cost a strided copy of every value
+            self.history.append(np.stack([
+                starts[idx], ends, old[STATE], old[SINCE], old[SINCE_TS], seq[cj], ts[cj],
+                old[GEN], old[CAUSE]]).T)
         table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
         cuts = np.concatenate([first, last])
         self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
@@ -369,7 +376,13 @@ class PageMap:
 
     def take_history(self) -> np.ndarray:
         """The history rows closed since the last call (an (n, 9) int64 array)."""
-        rows = (np.concatenate(self.history) if self.history
-                else np.zeros((0, HISTORY_COLUMNS), dtype=np.int64))
-        self.history = []
-        return rows
+        parts, self.history = self.history, []
+        if len(parts) == 1:
+            return parts[0]
+        # built column-major (one contiguous copy per part's column), handed out as rows
+        columns = np.empty((HISTORY_COLUMNS, sum(len(p) for p in parts)), dtype=np.int64)
+        at = 0
+        for part in parts:
+            columns[:, at:at + len(part)] = part.T
+            at += len(part)
+        return columns.T
