@@ -94,6 +94,10 @@ COUNT = ("timestamp {} is a count, not seconds: trace_clock counter, uptime or x
     ("trace-clock-x86-tsc", 13, COUNT.format(96815380353)),
     ("trace-clock-counter", 13, COUNT.format(3)),
     ("trace-clock-uptime", 13, COUNT.format(4392)),   # jiffies
+    # trace-cmd report's `%12d:` (tracecmd/trace-read.c time_format()) glues a count of 12
+    # digits to the CPU column: `[001]134382592624:` (trace-cmd record -C x86-tsc)
+    ("trace-cmd-report-C-x86-tsc", 2, COUNT.format(134382592624)),
+    ("trace-cmd-report-C-counter", 2, COUNT.format(3)),
     ("trace-latency-format", 19, "latency-format line: its time is microseconds since the "
      "buffer's start, not the trace clock (echo nolatency-format > trace_options)"),
     ("trace-raw", 13, "raw, hex or bin output has no event names (echo noraw > "
@@ -117,6 +121,41 @@ def test_trace_cmd_report_of_a_guest_recording(tmp_path: Path) -> None:
         0, "", loads((114_098_425_000, 0, 2)))
     assert ingest(tmp_path / "ns", SHAPES / "6.12" / "trace-cmd-report-t") == (
         0, "", loads((114_098_424_572, 0, 2)))
+
+
+def test_trace_cmd_report_of_two_buffers_and_another_clock(tmp_path: Path) -> None:
+    """`trace-cmd record -e tdxray -B inst -e tdxray:kexec_load -e tdxray:kexec_load_ret` (two
+    loads): report prints the instance's lines after `inst:`, each buffer on its own clock (the
+    top one global, set by the recipe; trace-cmd leaves the new instance's local). Each line is
+    an event of its buffer; `-C mono` reads as any clock in nanoseconds."""
+    both = ((13_673_252_000, 0, 2), (13_719_908_000, 0, 4), (18_126_542_000, 0, 6),
+            (18_172_879_000, 0, 8))
+    assert ingest(tmp_path / "us", SHAPES / "6.12" / "trace-cmd-report-B") == (
+        0, "", loads(*both))
+    assert ingest(tmp_path / "ns", SHAPES / "6.12" / "trace-cmd-report-B-t") == (0, "", loads(
+        (13_673_251_605, 0, 2), (13_719_907_972, 0, 4), (18_126_541_530, 0, 6),
+        (18_172_879_311, 0, 8)))
+    assert ingest(tmp_path / "mono", SHAPES / "6.12" / "trace-cmd-report-C-mono") == (
+        0, "", loads((35_981_092_000, 1, 2)))
+
+
+def test_trace_cmd_report_of_an_overflowed_buffer(tmp_path: Path) -> None:
+    """`trace-cmd record -b 4 -e tdxray -e kmem` over a `find /sys`: the 4 KiB per-CPU buffer
+    drops events, `CPU:0 [301 EVENTS DROPPED]` (cut from 120571 lines): losses, no events; the
+    kmem events are kept, the load between them read."""
+    path = SHAPES / "6.12" / "trace-cmd-report-overflow"
+    status, stderr, rows = ingest(tmp_path, path)
+    assert (status, stderr) == (0, "")
+    assert [(r["seq"], r["ts_ns"], r["kind"], r["line"]) for r in rows if r["line"] < 9] == [
+        (1, 82_393_080_000, "mm_page_alloc", 3), (2, 82_508_686_000, "kfree", 4),
+        (3, 82_522_808_000, "kmem_cache_alloc", 6), (4, 93_563_891_000, "kmem_cache_free", 7),
+        (5, 94_523_947_000, "kmalloc", 8)]
+    assert [r for r in rows if r["kind"] == "kexec"] == [
+        event(9, 94_524_156_000, 12, "kexec", phase="load")]
+    assert [r["line"] for r in rows] == [3, 4, *range(6, 21), 22]
+    assert losses(tmp_path) == (
+        Loss(str(path), 2, 0, 301, None, "CPU:0 [301 EVENTS DROPPED]"),
+        Loss(str(path), 5, 0, 229, 2, "CPU:0 [229 EVENTS DROPPED]"))
 
 
 # Debian 6.1: no IBT, so the probe sits at `+0x0`; otherwise the shapes of 6.12

@@ -9,6 +9,7 @@ The kernel's own shapes (kernel/trace/trace_output.c, trace.c):
   in-buffer is the ring buffer's overrun, events lost before the read;
 - a clock that is not in nanoseconds (`counter`, `uptime`, `x86-tsc`: trace_clocks[].in_ns is
   0) prints its raw count, `%12llu`, where a time is `%5lu.%06lu` (trace_print_context());
+  `trace-cmd report` glues a count of 12 digits or more to the CPU column: `[001]134382592624:`;
 - `latency-format` (and the ftrace_dump of sysrq-z or an oops) prints `%8.8s-%-7d %3d` and a
   relative time `%4lldus%c` (lat_print_generic(), lat_print_timestamp());
 - the function_graph tracer prints ` %d) <duration> |  func() {` (print_graph_function()
@@ -26,7 +27,7 @@ LOST_RE = re.compile(r"\s*CPU:(?P<cpu>\d{1,6}) \[(?:LOST (?:(?P<lost>\d{1,20}) )
 ENTRIES_RE = re.compile(r"# entries-in-buffer/entries-written: (?P<kept>\d{1,20})/"
                         r"(?P<written>\d{1,20})\s+#P:\d+\s*")
 
-_TICKS = re.compile(r"\s*.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d{1,6}\]\s+(?:\S{4,5}\s+)?"
+_TICKS = re.compile(r"\s*.*-\d+\s+(?:\(\s*[-\d]+\)\s+)?\[\d{1,6}\]\s*(?:\S{4,5}\s+)?"
                     r"(?P<ticks>\d{1,20}): \w")
 _LATENCY = re.compile(r"\s*.*-\d+\s+\d{1,6}\S{4,6}\s+\d+us.: \w"  # and with verbose:
                       r"|\s*\S+\s+\d+\s+\d+ \d+ [0-9a-f]{8} [0-9a-f]{8} \[[0-9a-f]{8,16}\] "

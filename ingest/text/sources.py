@@ -33,7 +33,7 @@ QEMU_KINDS = ("convert",)
 # such a trace_pipe is read as ftrace and refused with the line that says what to change; never
 # a console line (an ftrace dump on the console has the latency shape after its stamp).
 FTRACE_LINE = re.compile(rb"^\s*(?!\[\s*\d+\.\d+\])\S.*-\d+\s+"
-                         rb"(?:(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S{4,5}\s+)?"
+                         rb"(?:(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s*(?:\S{4,5}\s+)?"
                          rb"(?:\d+\.\d{6,9}|\d{1,20})|\d{1,6}\S{4,6}\s+(?:\d+us\S|\d+\.\d{6,9})"
                          rb"): (?:\(\+\d+\))? *\w+",
                          re.MULTILINE)

@@ -2,6 +2,7 @@
 # /init of the tdxray real-kernel harness (busybox). The command line chooses what it does:
 #   tdxray.mode=place   place the probes (a single write, then --script) and power off
 #   tdxray.mode=kexec   place, kexec -l this kernel, dump the trace buffer to ttyS1, kexec -e
+#   tdxray.mode=tcmd    more trace-cmd record/report shapes (tcmd.sh), then power off
 #   tdxray.mode=wide    kexec as above on CPU 13 of many, with trace_marker lines (by hand:
 #                       tests/realkernel/record_captures.py)
 #   tdxray.mode=kdump   place, kexec -p a capture kernel, dump the trace buffer, sysrq c
@@ -64,6 +65,9 @@ case $mode in
         cat /sys/kernel/tracing/trace > /dev/ttyS1
         say "trace dumped $(grep -c . /sys/kernel/tracing/trace) lines"
         kexec -e
+        ;;
+    tcmd)
+        sh /tcmd.sh
         ;;
     wide)
         # many vCPUs (-smp 16): the load runs on CPU 13, trace_marker lines between the events

@@ -1,6 +1,6 @@
 """Record the trace-file, trace_pipe, trace-cmd and console shapes of a real kernel (by hand).
 
-    .venv/bin/python -m tests.realkernel.record_shapes 6.12 OUT_DIR
+    .venv/bin/python -m tests.realkernel.record_shapes 6.12 OUT_DIR [shapes|tcmd]
 
 boots the kernel under QEMU with tests/realkernel/shapes.sh (tdxray.mode=shapes) and writes
 OUT_DIR/console.log (serial 0) and OUT_DIR/<shape>.trace for each `@@@ shape NAME` section of
@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.realkernel import initramfs, kernels, qemu
 
 SHAPES = Path(__file__).with_name("shapes.sh")
+TCMD = Path(__file__).with_name("tcmd.sh")
 
 
 def image(kern: kernels.Kernel, work: Path) -> Path:
@@ -26,6 +27,7 @@ def image(kern: kernels.Kernel, work: Path) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     initramfs._tree(root)
     shutil.copy(SHAPES, root / "shapes.sh")
+    shutil.copy(TCMD, root / "tcmd.sh")
     shutil.copy(kern.vmlinuz, root / "vmlinuz")
     trace_cmd = shutil.which("trace-cmd")
     if trace_cmd:
@@ -55,12 +57,12 @@ def split(trace: Path, out: Path) -> list[str]:
     return names
 
 
-def main(series: str, out: Path) -> None:
+def main(series: str, out: Path, mode: str = "shapes") -> None:
     kern = kernels.kernel(series)
     run = qemu.boot(kern.vmlinuz, image(kern, out / "build"), out,
-                    "tdxray.mode=shapes printk.devkmsg=on", memory="1G")
+                    f"tdxray.mode={mode} printk.devkmsg=on", memory="1G")
     print(f"{run.seconds:.1f} s; shapes: {' '.join(split(run.trace, out))}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], Path(sys.argv[2]))
+    main(sys.argv[1], Path(sys.argv[2]), *sys.argv[3:4])
