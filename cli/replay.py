@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tdxray.analyses.escape import escape_control
+from tdxray.cli.heap import keep_freed_memory
 from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.replay import replay_trace
@@ -27,6 +28,7 @@ def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) 
     file. The results (divergences.parquet, page_history.parquet) go beside the trace in its
     store, as STORE/<trace_id>.replay/, or into -o DIR. `tdxray check` and `tdxray sql` read them.
     """
+    keep_freed_memory()  # a replay reuses its large arrays' memory (cli/heap.py)
     with EventProgress("replaying", quiet=quiet) as progress:
         refs = trace_file_for(trace, trace_id, allow_many=True, track=progress.reading)
         for n, ref in enumerate(refs, start=1):
