@@ -57,8 +57,18 @@ def build_store(root: Path, traces: int, events: int) -> list[Path]:
 
 
 def _clear(paths: Sequence[Path]) -> None:
+    """Before a timed run: no results, and no trace known valid, as in a new `tdxray check`
+    process (a process checks a trace file once: store/read.py; without this, a local store's
+    traces would be checked only in the first run, an S3 mirror's fresh copies in every one)."""
+    _forget_checked()
     for path in paths:
         shutil.rmtree(results_dir_for(path), ignore_errors=True)
+
+
+def _forget_checked() -> None:
+    from tdxray.store import read
+
+    read._checked.clear()
 
 
 def _timed(run: Callable[[], object], before: Callable[[], None], repeat: int) -> float:
@@ -89,8 +99,12 @@ def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> tuple[flo
         def busy() -> float:
             return sum(sum(proc.cpu_times()[:2]) for proc in procs)
 
+        def before() -> None:
+            _clear(paths)
+            client.run(_forget_checked)  # the workers check each trace again, as a new cluster
+
         cpu, start = busy(), time.perf_counter()
-        seconds = _timed(lambda: replay_all(client, pairs), lambda: _clear(paths), repeat)
+        seconds = _timed(lambda: replay_all(client, pairs), before, repeat)
         return seconds, (busy() - cpu) / (time.perf_counter() - start)
 
 
@@ -122,6 +136,7 @@ def s3_ratio(paths: Sequence[Path], workdir: Path, repeat: int) -> float | None:
             for key in keys:
                 if ".replay/" in key["Key"]:
                     fs.delete_object(Bucket="tdxray-bench", Key=key["Key"])
+            _forget_checked()
 
         remote = _timed(lambda: runner.invoke(cli, ["check", url]), clear_s3, repeat)
         here = _timed(lambda: runner.invoke(cli, ["check", str(local)]),
@@ -174,16 +189,21 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
                        lambda: _clear(sample), repeat) / len(sample)
         log(f"in-process with the decoding thread (a sequential check): {ahead * 1e3:.1f} ms "
             "per trace")
+        cpu = time.process_time()
         one = _timed(lambda: [replay_trace(p, results_dir_for(p), read_ahead=False)
                               for p in sample], lambda: _clear(sample), repeat) / len(sample)
+        cpu_ms = (time.process_time() - cpu) / repeat / len(sample) * 1e3
+        log(f"in-process on one thread: {cpu_ms:.1f} ms of CPU per trace")
         yield ("replay_ms_per_trace", one * 1e3,
                f"in-process on one thread as a worker replays, mean of {len(sample)} traces")
         before = _load()
         w1, cores1 = fleet_seconds(paths, 1, repeat)
-        log(f"1 worker: {w1:.2f} s, {cores1:.2f} cores busy")
+        log(f"1 worker: {w1:.2f} s, {cores1:.2f} cores busy "
+            f"({w1 * cores1 / args.traces * 1e3:.1f} ms of CPU per trace)")
         yield "per_trace_overhead_ms", (w1 - args.traces * one) / args.traces * 1e3, ""
         w2, cores2 = fleet_seconds(paths, 2, repeat)
-        log(f"2 workers: {w2:.2f} s, {cores2:.2f} cores busy")
+        log(f"2 workers: {w2:.2f} s, {cores2:.2f} cores busy "
+            f"({w2 * cores2 / args.traces * 1e3:.1f} ms of CPU per trace)")
         yield ("workers_2_vs_1", w1 / w2,
                f"load average {before} before, {_load()} after, {os.cpu_count()} cores; "
                f"workers kept {cores1:.2f} then {cores2:.2f} cores busy")
