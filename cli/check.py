@@ -49,17 +49,18 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
         total = sum(count for _, count, _ in per_arg)
         n = 0
         for arg, _, refs in per_arg:
-            done = []
+            stamps = []
             with Publisher() as uploads:  # an s3:// trace's results go up during the next replay
                 for ref in refs:
                     n += 1
                     many = f" ({n}/{total})" if total > 1 else ""
                     progress.relabel(f"replaying {escape_control(ref.path.name)}{many}")
                     result = replay_file(ref.path, ref.results_dir, progress)
-                    uploads.publish(ref)
                     out.append(checked_trace(ref, result, fmt in WANT_LINES))
-                    done.append(ref)
-            record_check(arg, [(ref.path, _stamp_text(ref)) for ref in done])
+                    stamps.append((ref.path, _stamp_text(ref)))
+                    # a fetched trace's copy goes once its results are up
+                    uploads.publish(ref, drop=ref.remote is not None)
+            record_check(arg, stamps)
     return out
 
 

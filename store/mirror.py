@@ -17,6 +17,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -264,11 +265,16 @@ class Publisher:
     def __init__(self) -> None:
         self._pending: list[tuple[str, concurrent.futures.Future[None]]] = []
 
-    def publish(self, ref: TraceRef, options: Mapping[str, str] | None = None) -> None:
+    def publish(self, ref: TraceRef, options: Mapping[str, str] | None = None,
+                drop: bool = False) -> None:
+        """`drop`: the ref's local copy (a fetched trace's own directory: fetch_ahead's) is
+        removed once its results are up, so a long check mirrors a window, not the store."""
         if ref.remote is None:
             return
         stamp = ref.results_dir / STAMP_FILE
         if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
+            if drop:
+                _drop(ref)
             return
         remote = _results_location(locate(ref.remote, options))
         files = [name for name in RESULT_FILES if (ref.results_dir / name).is_file()]
@@ -279,7 +285,10 @@ class Publisher:
                                                 f"{remote.path}/{name}") for name in files))
             await fs._put_file(str(stamp), f"{remote.path}/{STAMP_FILE}")
 
-        self._pending.append((remote.url, asyncio.run_coroutine_threadsafe(upload(), fs.loop)))
+        future = asyncio.run_coroutine_threadsafe(upload(), fs.loop)
+        if drop:
+            future.add_done_callback(lambda _: _drop(ref))
+        self._pending.append((remote.url, future))
 
     def __enter__(self) -> Publisher:
         return self
@@ -293,6 +302,12 @@ class Publisher:
         for url, future in pending:
             with backend_errors(url):
                 future.result()
+
+
+def _drop(ref: TraceRef) -> None:
+    """A fetched trace's mirror directory, gone (a temporary: its results are in the bucket,
+    or their upload failed and the check says so)."""
+    shutil.rmtree(ref.path.parent, ignore_errors=True)
 
 
 def _together(fs: AbstractFileSystem,

@@ -72,10 +72,21 @@ def test_the_first_trace_comes_before_the_store_is_fetched(aws: S3Server, store:
     assert all(r.path.stat().st_size == first.path.stat().st_size for r in rest)
 
 
-def test_a_sequential_check_of_the_store_replays_every_trace_once(store: str) -> None:
+def test_a_sequential_check_of_the_store_replays_every_trace_once(
+        aws: S3Server, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """… and keeps no copy of a trace once its results are in the bucket."""
+    mirror = tmp_path / "mirror"
+    monkeypatch.setattr("tdxray.ingest.materialize._default_workdir", lambda: mirror)
     res = run("check", store, "--format", "json", "-q")
     assert res.exit_code == 0, res.output
     assert res.stdout.count('"trace_id": "sample-kdump"') == TRACES
+    assert sorted(p.name for p in mirror.rglob("*") if p.is_file()) == []
+    keys = {o["Key"] for o in aws.client().list_objects_v2(Bucket=_bucket(store))["Contents"]}
+    assert {f"fleet/t-{i:02}.replay/{name}" for i in range(TRACES)
+            for name in ("divergences.parquet", "page_history.parquet", "replay.json")} <= keys
+    again = run("check", store, "--format", "json", "-q")  # fresh: nothing fetched is kept
+    assert (again.exit_code, again.stdout) == (0, res.stdout)
+    assert sorted(p.name for p in mirror.rglob("*") if p.is_file()) == []
 
 
 def test_a_corrupt_trace_among_them_is_one_line_naming_its_url(aws: S3Server,
