@@ -45,13 +45,23 @@ def test_qemu_log_with_and_without_stamps() -> None:
 
 
 @pytest.mark.parametrize("bad", ["kvm_convert_memory start 0x7de size 0x200000\n",
-                                 "qemu-system-x86_64: warning: host doesn't support\n",
+                                 "@@ kvm_convert_memory start 0x1\n",
                                  "12@1.5:kvm_convert_memory start 0x1 size 0x1 "
                                  "shared_to_private\n"])
 def test_qemu_bad_lines(bad: str) -> None:
     with pytest.raises(InputError) as info:
         read("qemu", "kvm_run_exit cpu_index 0, reason 2\n" + bad)
     assert info.value.line == 2
+
+
+def test_qemus_own_messages_are_log_events() -> None:
+    """error_report() on the stderr the trace shares (no -trace file=): a log line, not a
+    bad line (tests/test_reader_shapes.py has the real recordings)."""
+    events = read("qemu", "kvm_run_exit cpu_index 0, reason 2\n"
+                  "qemu-system-x86_64: warning: host doesn't support requested feature\n")
+    assert [(e["kind"], e.get("text")) for e in events] == [
+        ("kvm_run_exit", None),
+        ("log", "qemu-system-x86_64: warning: host doesn't support requested feature")]
 
 
 def test_console_stamps_caller_ids_and_markers() -> None:

@@ -406,6 +406,49 @@ def test_a_qemu_log_without_timestamps(tmp_path: Path) -> None:
     assert ingest(tmp_path, QEMU / "qemu.log") == (0, "", qemu_rows([0] * 8))
 
 
+def kept_qemu(seq: int, ts: int, kind: str, fields: str) -> dict[str, Any]:
+    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": kind, "line": seq,
+            "extra": json.dumps({"fields": fields})}
+
+
+TCG_WARNING = ("qemu-system-x86_64: warning: TCG doesn't support requested feature: "
+               "CPUID.01H:ECX.{}")
+CFG_READ = "i440FX 00:00.0 @0x0 -> 0x{}"
+
+
+@pytest.mark.parametrize("name,at", [
+    ("qemu-stderr-msg-timestamp.log", [1_796_633_106_842_874, 1_796_633_106_842_957,
+                                       1_796_633_106_911_258, 1_796_633_106_917_098,
+                                       1_796_633_106_917_138, 1_796_633_110_742_013,
+                                       1_796_633_110_742_134]),
+    ("qemu-stderr.log", [0] * 7),
+])
+def test_a_qemu_trace_on_stderr_between_qemus_messages(tmp_path: Path, name: str,
+                                                       at: list[int]) -> None:
+    """`qemu-system-x86_64 -trace … 2> F` (no file=): QEMU's own messages (error_report(), a
+    `%Y-%m-%dT%H:%M:%S.%06dZ ` UTC stamp first with -msg timestamp=on) are log events on the
+    trace's wall clock. A message first made the file a console (its stamp looks like dmesg's
+    iso format: every trace line a log line) or unrecognised (without timestamps)."""
+    path = tmp_path / "stderr"  # no name hint
+    convert = b"kvm_convert_memory start 0x7ff00000 size 0x1000 shared_to_private\n"
+    path.write_bytes((QEMU / name).read_bytes()
+                     + (b"1739@1796633110.800000:" if at[0] else b"") + convert)
+    ts = [u * 1000 for u in at] + [at[-1] and 1_796_633_110_800_000_000]
+    assert detect_source_format(path.read_bytes(), "stderr") == "qemu"
+    assert ingest(tmp_path, path) == (0, "", [
+        log(1, ts[0], 1, TCG_WARNING.format("pcid [bit 17]")),
+        log(2, ts[1], 2, TCG_WARNING.format("x2apic [bit 21]")),
+        kept_qemu(3, ts[2], "runstate_set", "current_run_state 6 (prelaunch) new_state 9 "
+                  "(running)"),
+        kept_qemu(4, ts[3], "pci_cfg_read", CFG_READ.format("8086")),
+        kept_qemu(5, ts[4], "pci_cfg_read", CFG_READ.format("12378086")),
+        log(6, ts[5], 6, "qemu-system-x86_64: terminating on signal 15 from pid "
+            f"{1738 if at[0] else 1930} (timeout)"),
+        kept_qemu(7, ts[6], "runstate_set", "current_run_state 9 (running) new_state 11 "
+                  "(shutdown)"),
+        event(8, ts[7], 8, "convert", gpa=0x7FF00000, size=0x1000, to_private=True)])
+
+
 def test_the_6_1_console_with_syslog_priorities(tmp_path: Path) -> None:
     assert ingest(tmp_path, SHAPES / "6.1" / "console-syslog.log") == (0, "", [
         log(1, 7_088_411_000, 1, "tdxray-harness: shape syslog begin"),

@@ -4,6 +4,10 @@
 time of the line before). `kvm_convert_memory` is a `convert` event; every other event,
 `kvm_hc_map_gpa_range` included (the host's view of MapGPA), is kept with its fields in `extra`.
 QEMU stamps with the wall clock: give the host's offset with --clock-offset.
+
+Without `-trace file=` (or `-D`) the trace goes to QEMU's stderr, between QEMU's own messages
+(error_report(): `qemu-system-x86_64: warning: …`, after an ISO 8601 UTC stamp with `-msg
+timestamp=on`, `2026-12-07T08:45:06.842874Z `, util/error-report.c): each is a `log` event.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import IO
 
 import pyarrow as pa
@@ -26,6 +31,8 @@ LINE_RE = re.compile(r"(?:(?P<pid>\d{1,10})@(?P<sec>\d{1,12})\.(?P<usec>\d{6}):)
 CONVERT_RE = re.compile(r"start 0x(?P<start>[0-9a-f]{1,16}) size 0x(?P<size>[0-9a-f]{1,16}) "
                         r"(?P<dir>shared_to_private|private_to_shared)")
 HEX = r"0x[0-9a-f]{1,16}"
+MESSAGE_RE = re.compile(r"(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(?P<usec>\d{6})Z )?"
+                        r"(?P<text>qemu-(?:system-)?[\w.-]{1,40}: .*)")
 KNOWN: dict[str, re.Pattern[str]] = {
     "kvm_convert_memory": CONVERT_RE,
     "kvm_hc_map_gpa_range": re.compile(rf"gpa {HEX} size {HEX} attributes {HEX} flags {HEX}"),
@@ -45,6 +52,12 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                 continue
             line = lines.text(i)
             if not line.strip() or line.startswith("#"):
+                continue
+            if (message := MESSAGE_RE.fullmatch(line)) is not None:
+                if message["iso"] is not None:
+                    ts = _utc_ns(message["iso"], message["usec"])
+                builder.add("text", message["text"])
+                builder.end_row(0, ts, 0, "log", number)
                 continue
             m = LINE_RE.fullmatch(line)
             fields = (m["fields"] or "") if m is not None else ""
@@ -75,8 +88,19 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
     ctx.bad.finish()
 
 
+def _utc_ns(iso: str, usec: str) -> int:
+    when = datetime.fromisoformat(iso).replace(tzinfo=UTC)
+    return int(when.timestamp()) * 1_000_000_000 + int(usec) * 1000
+
+
 def looks_like_qemu(head: bytes) -> bool:
+    """The first line is a stamped trace line or a known event, or QEMU's own messages come
+    first (then any trace line after them, stamped or not)."""
     text = head[:4096].decode("utf-8", "replace")
-    first = next((ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")), "")
-    m = LINE_RE.fullmatch(first)
-    return m is not None and (m["pid"] is not None or m["event"] in KNOWN)
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    messages = next((i for i, ln in enumerate(lines) if MESSAGE_RE.fullmatch(ln) is None),
+                    len(lines))
+    if messages == len(lines):
+        return bool(lines)
+    m = LINE_RE.fullmatch(lines[messages])
+    return m is not None and (m["pid"] is not None or m["event"] in KNOWN or messages > 0)
