@@ -43,8 +43,9 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
     with EventProgress("checking", quiet=quiet) as progress:
         # an s3:// store's traces come a few ahead of the replay, without the page history
         # of fresh results (a check reads their divergences only)
+        # a Parquet file's rows are checked by its replay, which reads them anyway
         per_arg = [(arg, *trace_files(arg, trace_id, allow_many=True, track=progress.reading,
-                                      td=td, fetch=CHECK_RESULTS))
+                                      td=td, fetch=CHECK_RESULTS, rows_later=True))
                    for arg in traces]
         total = sum(count for _, count, _ in per_arg)
         n = 0

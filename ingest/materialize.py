@@ -36,7 +36,7 @@ Track = Callable[[str, Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = False,
                    workdir: Path | None = None, warn: Warn | None = None,
                    track: Track | None = None, results: bool = True,
-                   td: TdConfig | None = None) -> list[TraceRef]:
+                   td: TdConfig | None = None, rows_later: bool = False) -> list[TraceRef]:
     """The traces TRACE names, each as (Parquet path, results dir, source as given).
 
     Parquet files are opened once to check them (corrupt file or other schema version: an
@@ -45,6 +45,8 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     their batches go by. A command that writes no replay results (`results=False`: info,
     export) gets the store's own results dir even when the store is read-only: no stand-in,
     no note. `td` is the TD configuration of text sources (ftrace, QEMU, console: `--td`).
+    `rows_later`: a Parquet file's rows are checked by its replay as it reads them
+    (store/read.open_trace), not now: a command that replays it next (check).
     """
     warn = warn or _warn_stderr
     if is_url(arg):
@@ -63,20 +65,22 @@ def trace_file_for(arg: str, trace_id: str | None = None, allow_many: bool = Fal
     if arg != STDIN and not path.exists():
         raise InputError("no such file or directory", arg)
     if is_parquet_file(arg):
-        _check_trace_id(open_trace(path).trace_id, trace_id, arg)
+        _check_trace_id(open_trace(path, rows_later).trace_id, trace_id, arg)
         return [TraceRef(path, place(results_dir_for(path)), arg)]
     return [_convert(arg, trace_id, workdir or _default_workdir(), warn, track, td)]
 
 
 def trace_files(arg: str, trace_id: str | None = None, allow_many: bool = False,
                 track: Track | None = None, td: TdConfig | None = None,
-                fetch: Sequence[str] | None = None) -> tuple[int, Iterator[TraceRef]]:
+                fetch: Sequence[str] | None = None,
+                rows_later: bool = False) -> tuple[int, Iterator[TraceRef]]:
     """trace_file_for's traces one at a time, and how many there are. An s3:// TRACE is listed
     now (a missing bucket or trace fails here) and its traces are fetched a few ahead of the
     one the caller is on (store/mirror.fetch_ahead), with only the `fetch` results files (a
     check reads only the divergences of fresh results: store/mirror.CHECK_RESULTS)."""
     if not is_url(arg):
-        refs = trace_file_for(arg, trace_id, allow_many, track=track, td=td)
+        refs = trace_file_for(arg, trace_id, allow_many, track=track, td=td,
+                              rows_later=rows_later)
         return len(refs), iter(refs)
     from tdxray.store.mirror import RESULT_FILES, fetch_ahead, remote_refs
 

@@ -42,7 +42,7 @@ from tdxray.model.result import ReplayResult
 from tdxray.schema.constants import ACCEPT_LEVEL_MASK, TDVMCALL_RETRY, Subfn
 from tdxray.schema.losses import Loss, losses_of
 from tdxray.schema.td import TraceHeader
-from tdxray.store.read import Deferred, TraceFile, open_trace
+from tdxray.store.read import Deferred, TraceFile, check_unchecked, open_trace
 from tdxray.store.scratch import make_dir, remove_dir, scratch_dir
 
 Progress = Callable[[int, int], None]
@@ -73,7 +73,7 @@ def replay_trace(path: Path, results_dir: Path | None = None,
     With `read_ahead`, the trace is decoded on a thread of its own, a batch ahead of the
     model (both cores); `read_ahead=False`: no decoding thread, one core (a fleet worker,
     parallel across traces)."""
-    trace = open_trace(path)
+    trace = open_trace(path, rows_later=True)  # checked as the main pass reads them
     if results_dir is None:  # nobody will read the page history: do not keep it
         return _replay(trace, None, progress, read_ahead)
     with scratch_dir("tdxray-replay-") as scratch:
@@ -109,6 +109,7 @@ def load_or_replay(path: Path, results_dir: Path | None,
                    progress: Progress | None = None, *, read_ahead: bool = True) -> ReplayResult:
     """Reuse the stored results when they are fresh for this trace file; replay otherwise."""
     if results_dir is not None and is_fresh(path, results_dir):
+        check_unchecked(path)  # opened for a replay that is not needed: checked here
         try:
             return read_result(results_dir / DIVERGENCES_FILE)
         except (OSError, ValueError, KeyError, pa.ArrowException):
@@ -177,14 +178,21 @@ def _replay(trace: Rows, history: PageHistoryWriter | None, progress: Progress |
 def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
                     history: PageHistoryWriter | None,
                     progress: Progress | None) -> ReplayResult:
-    scan = prescan(trace)
-    model = Model(trace.header.td, record_history=history is not None)
+    try:
+        scan = prescan(trace)
+        model = Model(trace.header.td, record_history=history is not None)
+        markers = scan.console_markers()
+        model.plan_phases(scan.phase_items, markers)
+        model.plan_deaths(scan.deaths, scan.observed().cr4_write)
+    except Exception:
+        # rows not checked yet (the main pass checks them as it reads) may be what the
+        # prescan stumbled on: the trace's check names the defect, as at open
+        if isinstance(trace, TraceFile):
+            trace.check_whole()
+        raise
     bulk = BulkChecks(trace.header.td.vcpus)
-    markers = scan.console_markers()
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
     pace = Pace()  # the fast lane's attempts grow across batches
-    model.plan_phases(scan.phase_items, markers)
-    model.plan_deaths(scan.deaths, scan.observed().cr4_write)
     done = 0
     for batch in batches:
         view = BatchView(batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from tdxray.schema.events import META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSIO
 from tdxray.schema.losses import META_LOSSES, parse_losses, with_losses
 from tdxray.schema.td import HeaderError, TraceHeader
 from tdxray.store.read_ahead import ReadAhead
-from tdxray.store.valid import check_trace
+from tdxray.store.valid import BatchCheck, Defect, check_layout, check_trace
 
 HANDOFF_BATCHES = 2  # batches decoded per handoff to the reading thread's consumer
 
@@ -47,6 +47,8 @@ class TraceFile:
     parquet: pq.ParquetFile
     stat: os.stat_result  # of the file read (the open handle), not of whatever path names now
     source: pa.NativeFile | None = None  # what `parquet` reads (a thread reads it with its own)
+    # the rows are still to be checked (store/valid.BatchCheck), by the prefetching reader
+    unchecked: bool = False
 
     @property
     def trace_id(self) -> str:
@@ -83,9 +85,8 @@ class TraceFile:
             return self._batches(cols, batch_size, deferred)
         # a reader of its own: one ParquetFile read from two threads at once mixes up its
         # buffered ranges ("ReadRangeCache did not find matching cache entry")
-        own = self if self.source is None else TraceFile(
-            self.path, self.header, self.schema_version,
-            pq.ParquetFile(self.source, metadata=self.parquet.metadata), self.stat)
+        own = self if self.source is None else replace(
+            self, parquet=pq.ParquetFile(self.source, metadata=self.parquet.metadata))
         return ReadAhead(lambda: own._decoded(cols, batch_size * HANDOFF_BATCHES, deferred),
                          batch_size)
 
@@ -99,19 +100,49 @@ class TraceFile:
 
     def _decoded(self, columns: list[str] | None, batch_size: int, deferred: Deferred | None,
                  use_threads: bool = True) -> Iterator[pa.RecordBatch]:
-        """Batches of `batch_size` rows, decoded from the file a batch at a time."""
+        """Batches of `batch_size` rows, decoded from the file a batch at a time. An unchecked
+        trace's rows are checked on the way (each batch before it is given out; at the first
+        defect, check_trace names it), and the trace is checked once all are read."""
+        check = BatchCheck(self.parquet) if self.unchecked and columns is not None else None
         for rg in range(self.num_row_groups):
             read = columns
             if columns is not None and deferred is not None and not self._may_hold(rg, deferred):
                 read = [c for c in columns if c not in deferred.names]
+            if check is not None and read is not None:
+                read = [*read, *(c for c in check.columns(rg) if c not in read)]
             try:
                 for batch in self.parquet.iter_batches(batch_size, row_groups=[rg], columns=read,
                                                        use_threads=use_threads):
+                    if check is not None:
+                        self._check(check, rg, batch)
                     yield batch if read is columns else _with_nulls(batch, columns or [],
                                                                     self.parquet.schema_arrow)
             except (OSError, pa.ArrowException) as exc:
+                if check is not None:  # named as the check at open would have named it
+                    self.check_whole()
                 raise InputError(f"corrupt Parquet: {exc}", str(self.path),
                                  where=f"row group {rg}") from exc
+        if check is not None:
+            _checked.add(_file_id(self.stat))
+            _unchecked.discard(_file_id(self.stat))
+
+    def _check(self, check: BatchCheck, rg: int, batch: pa.RecordBatch) -> None:
+        try:
+            check.check(rg, batch)
+        except Defect:
+            self.check_whole()
+            raise InputError("invalid trace rows", str(self.path), where=f"row group {rg}") \
+                from None
+
+    def check_whole(self) -> None:
+        """An unchecked trace's check, whole, as at open: the first defect in the same words
+        (nothing for a trace already checked)."""
+        if not self.unchecked or _file_id(self.stat) in _checked:
+            return
+        assert self.source is not None
+        check_trace(self.path, pq.ParquetFile(self.source), self.source)
+        _checked.add(_file_id(self.stat))
+        _unchecked.discard(_file_id(self.stat))
 
     def _may_hold(self, rg: int, deferred: Deferred) -> bool:
         """Whether row group rg's statistics of deferred.column leave room for its value."""
@@ -148,7 +179,7 @@ class TraceFile:
 
 def _with_nulls(batch: pa.RecordBatch, columns: list[str], schema: pa.Schema) -> pa.RecordBatch:
     """`batch` with the `columns` it lacks, all null, in the order of `columns` (the schema
-    of a batch that has them all)."""
+    of a batch that has them all; the columns it has beyond them are left out)."""
     n, have = batch.num_rows, batch.schema.names
     fields = [(batch.schema if c in have else schema).field(c) for c in columns]
     return pa.RecordBatch.from_arrays(
@@ -157,13 +188,25 @@ def _with_nulls(batch: pa.RecordBatch, columns: list[str], schema: pa.Schema) ->
         schema=pa.schema(fields, metadata=batch.schema.metadata))
 
 
-# Files this process found valid (device, inode, size, mtime): the same file is not read twice.
-_checked: set[tuple[int, int, int, int]] = set()
+FileId = tuple[int, int, int, int]  # device, inode, size, mtime
+# Files this process found valid: the same file is not read twice.
+_checked: set[FileId] = set()
+# Files opened with their rows left to the reader, which has not read them all yet.
+_unchecked: set[FileId] = set()
 
 
-def open_trace(path: Path | str) -> TraceFile:
+def _file_id(stat: os.stat_result) -> FileId:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def open_trace(path: Path | str, rows_later: bool = False) -> TraceFile:
     """Open a trace file and check it (store/valid.py); a corrupt file, an invalid trace or
     another schema version is an InputError.
+
+    `rows_later`: only what needs no reading of the rows is checked now (the schema, the
+    sizes), when the file's statistics allow it; the rows are checked as the caller's
+    prefetching reader decodes them (replay: one decoding for both). Until then the trace
+    is `unchecked`, and a plain open_trace of the same file checks it whole.
 
     The file is read through the one handle opened here, and `stat` is that handle's: results
     stamped with it belong to the file actually read, even when another process replaces the
@@ -184,10 +227,21 @@ def open_trace(path: Path | str) -> TraceFile:
     finally:
         os.close(fd)
     try:
-        return _open_checked(path, handle, stat)
+        return _open_checked(path, handle, stat, rows_later)
     except BaseException:
         handle.close()
         raise
+
+
+def check_unchecked(path: Path) -> None:
+    """If `path` was opened with its rows left to a reader that has not read them (its
+    results were fresh: no replay), check them now, as open_trace would have."""
+    try:
+        file_id = _file_id(path.stat())
+    except OSError:
+        return  # gone: whatever reads it next says so
+    if file_id in _unchecked:
+        open_trace(path)
 
 
 def _same_file(fd: int, path: Path) -> str:
@@ -196,7 +250,8 @@ def _same_file(fd: int, path: Path) -> str:
     return by_fd if os.path.exists(by_fd) else str(path)
 
 
-def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> TraceFile:
+def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result,
+                  rows_later: bool = False) -> TraceFile:
     try:
         parquet = pq.ParquetFile(handle)
     except (OSError, pa.ArrowException) as exc:
@@ -225,8 +280,14 @@ def _open_checked(path: Path, handle: pa.NativeFile, stat: os.stat_result) -> Tr
             header = with_losses(header, parse_losses(losses))
     except (ValueError, HeaderError) as exc:
         raise InputError(f"malformed trace header in the file metadata: {exc}", str(path)) from exc
-    file_id = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if file_id not in _checked:  # a command opens a trace more than once: checked once
+    file_id = _file_id(stat)
+    unchecked = False
+    if file_id in _checked:  # a command opens a trace more than once: checked once
+        pass
+    elif rows_later and check_layout(path, parquet, handle):
+        unchecked = True
+        _unchecked.add(file_id)
+    else:
         check_trace(path, parquet, handle)
         _checked.add(file_id)
-    return TraceFile(path, header, version, parquet, stat, handle)
+    return TraceFile(path, header, version, parquet, stat, handle, unchecked)

@@ -11,6 +11,7 @@ status 2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tdxray.schema.errors import InputError
-from tdxray.schema.events import COMMON_FIELDS, EVENT_SCHEMA, TS_NS_MAX
+from tdxray.schema.events import COMMON_FIELDS, EVENT_SCHEMA, KIND_FIELDS, TS_NS_MAX
 from tdxray.store.valid_kinds import columns_needed, first_broken_event, kind_codes, rows_by_kind
 
 NON_NULL = tuple(f.name for f in COMMON_FIELDS)  # seq, ts_ns, vcpu, kind
@@ -59,9 +60,8 @@ def check_rows(path: Path, parquet: pq.ParquetFile) -> None:
         first_row += table.num_rows
 
 
-def _check_kinds(path: Path, parquet: pq.ParquetFile, rg: int, kind: pa.ChunkedArray,
-                 first_row: int) -> None:
-    """The rules of each event's kind (store/valid_kinds.py), reading only what they need."""
+def _group_nulls(parquet: pq.ParquetFile, rg: int) -> Callable[[str], int | None]:
+    """A column's null count in row group rg, when its statistics know it."""
     group = parquet.metadata.row_group(rg)
     names = parquet.schema_arrow.names
 
@@ -69,8 +69,14 @@ def _check_kinds(path: Path, parquet: pq.ParquetFile, rg: int, kind: pa.ChunkedA
         stats = group.column(names.index(name)).statistics
         return stats.null_count if stats is not None and stats.has_null_count else None
 
+    return nulls
+
+
+def _check_kinds(path: Path, parquet: pq.ParquetFile, rg: int, kind: pa.ChunkedArray,
+                 first_row: int) -> None:
+    """The rules of each event's kind (store/valid_kinds.py), reading only what they need."""
     rows = rows_by_kind(*kind_codes(kind))
-    needed = columns_needed(rows, nulls)
+    needed = columns_needed(rows, _group_nulls(parquet, rg))
     if not needed:
         return
     table = _read_group(path, parquet, rg, needed)
@@ -233,3 +239,56 @@ def check_trace(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> N
     check_sizes(path, parquet, source)
     check_strings(path, parquet)
     check_rows(path, parquet)
+
+
+def check_layout(path: Path, parquet: pq.ParquetFile, source: pa.NativeFile) -> bool:
+    """What check_trace checks without reading the rows: the schema and the sizes. True when
+    the rest can be checked by BatchCheck as a reader decodes the rows (every row group's
+    statistics say seq, ts_ns, vcpu and kind hold no null); False: check_trace must."""
+    check_schema(path, parquet.schema_arrow)
+    check_sizes(path, parquet, source)
+    for rg in range(parquet.metadata.num_row_groups):
+        nulls = _group_nulls(parquet, rg)
+        if any(nulls(name) != 0 for name in NON_NULL):
+            return False
+    return True
+
+
+class Defect(Exception):
+    """A batch that check_strings or check_rows would refuse (check_trace names it)."""
+
+
+class BatchCheck:
+    """check_strings and check_rows on the batches a reader decodes, in file order, once
+    check_layout said the statistics allow it. Only whether the rows so far are valid: on a
+    defect, check_trace is run, and names the first defect as it always has (strings before
+    rows, in its order)."""
+
+    def __init__(self, parquet: pq.ParquetFile) -> None:
+        self.parquet = parquet
+        self.row = 0
+        self.last_seq: int | None = None
+
+    def columns(self, rg: int) -> list[str]:
+        """What the checks read of row group rg (whichever kinds it holds)."""
+        needed = columns_needed(KIND_FIELDS, _group_nulls(self.parquet, rg))
+        return sorted({*NON_NULL, *STRING_COLUMNS, *needed})
+
+    def check(self, rg: int, batch: pa.RecordBatch) -> None:
+        """Raise Defect if the batch (the next rows of the file, from row group rg) has one."""
+        path = Path("-")
+        try:
+            for name in STRING_COLUMNS:
+                column = batch.column(name)
+                values = column.dictionary if isinstance(column, pa.DictionaryArray) else column
+                values.validate(full=True)
+            self.last_seq = _check_seq(path, batch.column("seq"), self.row, self.last_seq)
+            _check_ts(path, batch.column("ts_ns"), self.row)
+        except (InputError, pa.ArrowInvalid):
+            raise Defect from None
+        rows = rows_by_kind(*kind_codes(pa.chunked_array([batch.column("kind")])))
+        needed = columns_needed(rows, _group_nulls(self.parquet, rg))
+        columns = {name: batch.column(name) for name in needed}
+        if needed and first_broken_event(rows, columns.get) is not None:
+            raise Defect
+        self.row += batch.num_rows
