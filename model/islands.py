@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tdxray.model.pagemap import GEN, NO_SEQ, SPLICE_COPY, PageMap
+from tdxray.model.pagemap import GEN, NO_SEQ, SPLICE_COPY, PageMap, rows
 
 SENTINEL = np.array([0, NO_SEQ, NO_SEQ, NO_SEQ, -1], dtype=np.int64)  # NONE, generation -1
 
@@ -113,8 +113,3 @@ def write_back(pages: PageMap, run: Islands) -> None:
                          np.concatenate([p[1] for p in parts]))
     pages.history.extend(run.small.history)
 
-
-def rows(table: np.ndarray) -> np.ndarray:
-    """An (n, k) int64 table as n opaque rows: a row gather is one copy of 8k bytes."""
-    table = np.ascontiguousarray(table)
-    return table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).reshape(len(table))

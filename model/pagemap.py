@@ -62,6 +62,18 @@ HISTORY_COLUMNS = 9
 STATE, CAUSE, SINCE, SINCE_TS, GEN = range(5)  # the columns of PageMap.attrs
 
 
+def rows(table: np.ndarray) -> np.ndarray:
+    """An (n, k) int64 table as n opaque rows (a view): a row gather is one copy of 8k bytes,
+    about twice as fast as numpy's gather of a 2-D table."""
+    table = np.ascontiguousarray(table)
+    return table.view(np.dtype((np.void, table.shape[1] * table.itemsize))).reshape(len(table))
+
+
+def take_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """table[index] for an (n, k) int64 table, as a fresh (len(index), k) array."""
+    return rows(table)[index].view(np.int64).reshape(len(index), table.shape[1])
+
+
 def _change_index(change: tuple[int, ...]) -> int:
     return CHANGES.index(change)
 
@@ -188,7 +200,7 @@ class PageMap:
         np.cumsum(src, out=src)
         starts = window[src]
         starts[at] = bounds
-        return starts, table[src], lo_at, hi_at
+        return starts, take_rows(table, src), lo_at, hi_at
 
     def _splice(self, w: _Window, starts: np.ndarray, table: np.ndarray,
                 touched: np.ndarray | None = None) -> None:
@@ -208,7 +220,7 @@ class PageMap:
             keep[p] = (table[p] != table[p - 1]).any(axis=1)
         if not keep.all():
             rows = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
-            starts, table = starts[rows], table.take(rows, axis=0)
+            starts, table = starts[rows], take_rows(table, rows)
         if len(w.starts) - (w.b - w.a) > SPLICE_COPY:
             # a long region: the untouched pieces before and after stay where they are (views
             # of chunks nobody changes), so the cost is the window's, not the region's
