@@ -28,24 +28,28 @@ def _resolve(arg: str, trace_id: str | None) -> list[TraceRef]:
 
 
 def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
-               quiet: bool, td: TdConfig | None = None) -> list[CheckedTrace]:
+               quiet: bool, td: TdConfig | None = None,
+               kept: list[TraceRef] | None = None) -> list[CheckedTrace]:
     """Resolve each TRACE (a Parquet file, every trace of a store, a text trace converted on
     the fly), replay each trace (its results when fresh): one progress bar for the run. A
-    store's manifest then records the replay stamps, as after a fleet check."""
+    store's manifest then records the replay stamps, as after a fleet check. `kept` (the HTML
+    report, which reads every results file): each checked trace's ref is appended, and an
+    s3:// trace's fetched copy stays for it instead of being fetched a second time."""
     from tdxray.analyses.check_run import checked_trace, replay_file
     from tdxray.analyses.escape import escape_control
     from tdxray.cli.progress import EventProgress
     from tdxray.ingest.materialize import trace_files
     from tdxray.store.manifest import record_check
-    from tdxray.store.mirror import CHECK_RESULTS, Publisher
+    from tdxray.store.mirror import CHECK_RESULTS, RESULT_FILES, Publisher
 
     out = []
+    wanted = CHECK_RESULTS if kept is None else RESULT_FILES
     with EventProgress("checking", quiet=quiet) as progress:
         # an s3:// store's traces come a few ahead of the replay, without the page history
         # of fresh results (a check reads their divergences only)
         # a Parquet file's rows are checked by its replay, which reads them anyway
         per_arg = [(arg, *trace_files(arg, trace_id, allow_many=True, track=progress.reading,
-                                      td=td, fetch=CHECK_RESULTS, rows_later=True))
+                                      td=td, fetch=wanted, rows_later=True))
                    for arg in traces]
         total = sum(count for _, count, _ in per_arg)
         n = 0
@@ -60,7 +64,9 @@ def _check_all(traces: Sequence[str], trace_id: str | None, fmt: str,
                     out.append(checked_trace(ref, result, fmt in WANT_LINES))
                     stamps.append((ref.path, _stamp_text(ref)))
                     # a fetched trace's copy goes once its results are up
-                    uploads.publish(ref, drop=ref.remote is not None)
+                    uploads.publish(ref, drop=ref.remote is not None and kept is None)
+                    if kept is not None:
+                        kept.append(ref)
             record_check(arg, stamps)
     return out
 
@@ -201,6 +207,7 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
 
     baseline = read_baseline(baseline_path) if baseline_path is not None else None
     failed: list[str] = []
+    kept: list[TraceRef] | None = None
     td = _td(td_file)
     if workers is not None or scheduler is not None:
         if td is not None:
@@ -211,7 +218,8 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
 
         checked, failed = check_on_cluster(traces, trace_id, fmt, workers, scheduler, quiet)
     else:
-        checked = _check_all(traces, trace_id, fmt, quiet, td)
+        kept = [] if fmt == "html" else None
+        checked = _check_all(traces, trace_id, fmt, quiet, td, kept)
     if write_baseline is not None:
         baseline = _new_baseline(write_baseline, checked)
     checked = as_checked(checked, baseline)
@@ -227,7 +235,9 @@ def command(traces: tuple[str, ...], trace_id: str | None, td_file: str | None, 
     if fmt == "html":  # the page of `tdxray report` (report/, a layer above the formats)
         from tdxray.report.page import report_html
 
-        refs = [ref for arg in traces for ref in _resolve(arg, trace_id)]
+        # the traces this run checked; a fleet check's are resolved (fetched) here once
+        refs = kept if kept is not None else [ref for arg in traces
+                                               for ref in _resolve(arg, trace_id)]
         _emit(report_html(refs), output, False)
     else:
         _emit(render(fmt, checked, opts), output, use_color)

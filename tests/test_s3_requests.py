@@ -76,3 +76,24 @@ def test_a_check_lists_the_store_once_and_costs_three_or_four_requests_per_trace
     # nothing uploaded; a check fetches only what it reads (divergences and stamp)
     assert per == Counter({f"GET {t}": 1 + 2 for t in ids})
     assert len(other) <= 6
+
+
+def test_an_html_check_fetches_each_trace_once(aws: S3Server) -> None:
+    """The HTML report reads the page history too: the check fetches it with the trace and the
+    page is drawn from that copy, not from a second fetch of the store."""
+    bucket = "tdxray-requests-html"
+    url = aws.bucket(bucket) + "/fleet"
+    assert run("ingest", *(str(SAMPLES / f"{n}.jsonl") for n in NAMES), "-o", url).exit_code == 0
+    ids = [f"sample-{n}" for n in NAMES]
+
+    stale, requests = _during(aws, "check", url, "-q", "--format", "html")
+    assert stale.exit_code == 1, stale.output
+    per, _ = _per_trace(requests, f"/{bucket}/fleet")
+    assert per == Counter({**{f"GET {t}": 1 for t in ids},
+                           **{f"PUT {t}": len(RESULTS) for t in ids}})
+    assert all(f"<h2>{t}</h2>" in stale.stdout for t in ids)
+
+    fresh, requests = _during(aws, "check", url, "-q", "--format", "html")
+    assert (fresh.exit_code, fresh.stdout) == (1, stale.stdout)
+    per, _ = _per_trace(requests, f"/{bucket}/fleet")
+    assert per == Counter({f"GET {t}": 1 + len(RESULTS) for t in ids})  # trace and results
