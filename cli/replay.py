@@ -30,7 +30,8 @@ def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) 
     """
     keep_freed_memory()  # a replay reuses its large arrays' memory (cli/heap.py)
     with EventProgress("replaying", quiet=quiet) as progress:
-        refs = trace_file_for(trace, trace_id, allow_many=True, track=progress.reading)
+        refs = trace_file_for(trace, trace_id, allow_many=True, track=progress.reading,
+                              rows_later=True)  # a Parquet file's rows: checked as replayed
         for n, ref in enumerate(refs, start=1):
             out = output / ref.path.stem if output is not None and len(refs) > 1 else output
             results_dir = out if out is not None else ref.results_dir
