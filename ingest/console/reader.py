@@ -136,6 +136,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                     if e.kind == "kexec":
                         last_phase = e.values["phase"]
                 continue
+            guest.log(line)
             builder.add("text", line)
             builder.end_row(0, ts, vcpu, "log", number)
             phase = phase_of(line)

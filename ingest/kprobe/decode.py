@@ -19,6 +19,7 @@ from tdxray.ingest.kprobe.recipe import CPU_ACTION_OF, PHASE_OF, PROBE_BY_EVENT
 from tdxray.schema.constants import (
     ACCEPT_LEVEL_MASK,
     ACCEPT_LEVEL_SIZES,
+    LOG_BOOT_MARKER,
     MAILBOX_COMMAND_TEST,
     MAILBOX_COMMAND_WAKEUP,
     MAILBOX_TEST_TIMEOUT_NS,
@@ -39,6 +40,8 @@ FIELDS_RE = re.compile(r"\((?P<site>[\w.]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?)" + _AD
 ARG_RE = re.compile(r" (\w+)=(-?(?:0x[0-9a-f]{1,16}|\d{1,20}))")
 U64 = (1 << 64) - 1
 EOPNOTSUPP = 95
+# acpi_parse_mp_wake() (arch/x86/kernel/acpi/madt_wakeup.c) when acpi_mp_setup_reset() fails
+NO_RESET_VECTOR = "Failed to setup MADT reset vector"
 
 
 # `trace-cmd report -R` prints the raw fields instead of the print fmt: `__probe_ip=%lx`, or
@@ -105,6 +108,15 @@ class GuestDecoder:
         self.cr4: dict[int, int] = {}
         self.lines: dict[int, int] = {}  # the line of each CPU's open acpi_wakeup_cpu
         self.parking: set[int] = set()   # CPUs in stop_this_cpu that a v1 mailbox parks
+        self.parks = parks_aps(td)       # stop_this_cpu ends in acpi_mp_stop_this_cpu
+
+    def log(self, text: str) -> None:
+        """A console line: a boot banner starts a kernel that sets smp_ops again; the kernel's
+        failure to map the reset vector leaves stop_this_cpu in kernel code (parks_aps)."""
+        if text.startswith(LOG_BOOT_MARKER):
+            self.parks = parks_aps(self.td)
+        elif NO_RESET_VECTOR in text:
+            self.parks = False
 
     def apic_of(self, cpu: int) -> int:
         return self.td.apic_ids[cpu] if cpu < len(self.td.apic_ids) else cpu
@@ -149,8 +161,7 @@ class GuestDecoder:
         MADT mailbox is v1: acpi_mp_stop_this_cpu parks the AP in the firmware's reset vector
         (arch/x86/kernel/acpi/madt_wakeup.c). Its own probe (park_cpu) then says it again."""
         action = CPU_ACTION_OF[name]
-        mailbox = self.td.mailbox
-        if name == "stop_cpu" and mailbox is not None and mailbox.version >= 1:
+        if name == "stop_cpu" and self.parks:
             action = "parked"
             self.parking.add(cpu)
         elif name == "park_cpu" and cpu in self.parking:
@@ -228,6 +239,16 @@ class GuestDecoder:
                                           "status": TDX_OPERAND_INVALID})]
         return [Event("accept", cpu, {"gpa": gpa, "level": level, "status": 0})
                 for gpa, level in accept_pages(start, end)]
+
+
+def parks_aps(td: TdConfig) -> bool:
+    """Whether the kernel sets smp_ops.stop_this_cpu: acpi_parse_mp_wake() takes the v1 path
+    only for a version >= 1 structure at least 24 bytes long (one that has the reset vector),
+    and acpi_mp_setup_reset() must map it; else it disables offlining and zeroes the mailbox
+    address, as for v0 (arch/x86/kernel/acpi/madt_wakeup.c). A console says the second case
+    (NO_RESET_VECTOR)."""
+    mailbox = td.mailbox
+    return mailbox is not None and mailbox.version >= 1 and mailbox.reset_vector is not None
 
 
 def accept_pages(start: int, end: int) -> list[tuple[int, int]]:

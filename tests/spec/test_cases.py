@@ -17,7 +17,7 @@ from tdxray.model import fastlane
 from tdxray.tests.spec.catalogue import SPEC_RULES
 
 CASES = Path(__file__).parent / "cases"
-TEXT = Path(__file__).parent / "text"  # text traces, ingested with text/td.json
+TEXT = Path(__file__).parent / "text"  # text traces, ingested with text/td.json (or `# td`)
 NULLABLE = ("gpa_start", "gpa_end", "pages", "apic_id")
 RANK = {"fatal": 0, "error": 1, "warning": 2, "info": 3}
 FIELDS = ("rule", "name", "severity", "seq", "ts_ns", "vcpu", *NULLABLE, "cause_seqs",
@@ -32,6 +32,7 @@ class Case:
     skipped: dict[str, str] | None = None
     exit: int | None = None
     count: int | None = None  # `# events N` (text traces: the events ingest makes)
+    td: str = "td.json"  # `# td FILE` (text traces: the TD configuration they are ingested with)
     events: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def full(self, want: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def load(path: Path) -> Case:
             case.exit = int(match[1])
         elif match := re.match(r"# events (\d+)$", line):
             case.count = int(match[1])
+        elif match := re.match(r"# td ([\w.-]+)$", line):
+            case.td = match[1]
         elif path.suffix == ".jsonl" and line.strip() and not line.startswith("#"):
             obj = json.loads(line)
             if header_seen:
@@ -101,7 +104,7 @@ def test_spec_text_case(name: str, tmp_path: Path) -> None:
                                   if not line.startswith("#")))
     store = tmp_path / "store"
     runner = CliRunner()
-    res = runner.invoke(cli, ["ingest", str(source), "--td", str(TEXT / "td.json"),
+    res = runner.invoke(cli, ["ingest", str(source), "--td", str(TEXT / case.td),
                               "-o", str(store), "--trace-id", "t"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["check", str(store), "--format", "json"])
