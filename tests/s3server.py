@@ -1,4 +1,5 @@
-"""An S3-compatible server on loopback for the tests: moto's server mode in a child process.
+"""An S3-compatible server on loopback for the tests: moto's app in a child process, under a
+WSGI server that keeps connections alive as real S3 does (tests/s3serve.py).
 
 It checks credentials (INITIAL_NO_AUTH_ACTION_COUNT: the first three requests create an IAM user
 with an S3 policy and its access key, every later request must be signed with that key), listens
@@ -64,7 +65,8 @@ class S3Server:
 
 
 def need_moto() -> None:
-    need_modules("boto3", "moto.server", install="moto[server] and boto3 (the dev extras)")
+    need_modules("boto3", "moto.server", "waitress",
+                 install="moto[server], boto3 and waitress (the dev extras)")
 
 
 def free_port() -> int:
@@ -105,13 +107,13 @@ def _user(endpoint: str) -> tuple[str, str]:
 def s3_server() -> Iterator[S3Server]:
     need_moto()
     port = free_port()
-    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(USER_SETUP_ACTIONS)}
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(USER_SETUP_ACTIONS),
+           "MOTO_PORT": str(port)}
     with tempfile.TemporaryDirectory(prefix="tdxray-moto-") as scratch:
         log = Path(scratch) / "requests.log"
-        with log.open("wb") as sink:  # werkzeug logs each request it answers on stderr
-            proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                     "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                                    stderr=sink, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen([sys.executable, "-m", "tdxray.tests.s3serve", str(port),
+                                 str(log)], env=env, stdout=subprocess.DEVNULL,
+                                preexec_fn=_die_with_parent)
         endpoint = f"http://127.0.0.1:{port}"
         try:
             _wait_ready(endpoint, proc)

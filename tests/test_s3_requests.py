@@ -6,6 +6,7 @@ else: the page history stays in the bucket), sequential or on a Dask worker."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -52,6 +53,11 @@ def _per_trace(requests: list[str], prefix: str) -> tuple[Counter[str], list[str
     return per, other
 
 
+def _parts_named(requests: list[str]) -> list[str]:
+    """The requests with each manifest part's (time and random) name as part-N."""
+    return [re.sub(r"part-[0-9]+-[0-9a-f]+\.parquet", "part-N.parquet", r) for r in requests]
+
+
 @pytest.mark.parametrize("how", [[], ["--workers", "1"]], ids=["sequential", "fleet"])
 def test_a_check_lists_the_store_once_and_costs_three_or_four_requests_per_trace(
         aws: S3Server, how: list[str]) -> None:
@@ -66,16 +72,19 @@ def test_a_check_lists_the_store_once_and_costs_three_or_four_requests_per_trace
     per, other = _per_trace(requests, f"/{bucket}/fleet")
     assert per == Counter({**{f"GET {t}": 1 for t in ids},  # the trace; no results yet
                            **{f"PUT {t}": len(RESULTS) for t in ids}})  # one PUT per file
-    assert [r for r in other if "list-type=2&prefix=fleet/&" in r] == [
-        f"GET /{bucket}?list-type=2&prefix=fleet/&delimiter=&encoding-type=url"]
-    assert len(other) <= 6  # the bucket, the listing, the manifest read and its new part
+    listed = [f"HEAD /{bucket}",  # the bucket, then the store listed once
+              f"GET /{bucket}?list-type=2&prefix=fleet/&delimiter=&encoding-type=url",
+              f"GET /{bucket}?list-type=2&prefix=fleet/_manifest/&delimiter=/&encoding-type=url"]
+    # the manifest: listed once, its part read in one GET, the stamps appended as a new part
+    assert _parts_named(other) == [*listed, f"GET /{bucket}/fleet/_manifest/part-N.parquet",
+                                   f"PUT /{bucket}/fleet/_manifest/part-N.parquet"]
 
     fresh, requests = _during(aws, "check", url, "-q", *how)
     assert (fresh.exit_code, fresh.stdout) == (1, stale.stdout)
     per, other = _per_trace(requests, f"/{bucket}/fleet")
     # nothing uploaded; a check fetches only what it reads (divergences and stamp)
     assert per == Counter({f"GET {t}": 1 + 2 for t in ids})
-    assert len(other) <= 6
+    assert _parts_named(other) == [*listed, *[f"GET /{bucket}/fleet/_manifest/part-N.parquet"] * 2]
 
 
 def test_an_html_check_fetches_each_trace_once(aws: S3Server) -> None:
