@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tdxray.ingest.jsonl import reader as jsonl_reader
+from tdxray.ingest.jsonl import table as jsonl_table
 from tdxray.ingest.jsonl.reader import JsonlReader
 from tdxray.ingest.jsonl.table import block_batch, hex_column
 from tdxray.schema.errors import InputError
@@ -43,7 +44,11 @@ def outcome(data: bytes, block_bytes: int) -> pa.Table | str:
 def assert_same(data: bytes, monkeypatch: pytest.MonkeyPatch) -> pa.Table | str:
     monkeypatch.setattr(jsonl_reader, "SPLIT_BYTES", 200)
     by_line = outcome(data, 0)
-    for block_bytes in (1 << 20, 700, 150):
+    for block_bytes in (1 << 20, 700, 150, BIG):
+        if block_bytes == BIG:  # a big block: parsed in chunks; not plain: read in pieces
+            for module in (jsonl_reader, jsonl_table):
+                monkeypatch.setattr(module, "SMALL_BYTES", 400)
+                monkeypatch.setattr(module, "CHUNK_BYTES", 250)
         by_block = outcome(data, block_bytes)
         if isinstance(by_line, str):
             assert by_block == by_line
@@ -51,6 +56,9 @@ def assert_same(data: bytes, monkeypatch: pytest.MonkeyPatch) -> pa.Table | str:
             assert isinstance(by_block, pa.Table)
             assert plain(by_block).to_pylist() == plain(by_line).to_pylist()
     return by_line
+
+
+BIG = 1 << 21
 
 
 def plain(table: pa.Table) -> pa.Table:

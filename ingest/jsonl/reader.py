@@ -20,12 +20,12 @@ from tdxray.ingest.fields import FieldError
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.ingest.jsonl.event import check_lines, exact
 from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
-from tdxray.ingest.jsonl.table import block_batch
+from tdxray.ingest.jsonl.table import CHUNK_BYTES, SMALL_BYTES, JsonTypes, block_batch
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
 BATCH_ROWS = 1 << 12  # small enough that one batch of parsed lines stays in cache
-BLOCK_BYTES = 1 << 20  # one block for pyarrow's JSON reader (about 8,000 lines of a trace)
+BLOCK_BYTES = 1 << 21  # one block for pyarrow's JSON reader (about 16,000 lines of a trace)
 SPLIT_BYTES = 1 << 15  # a block that is not plain is halved down to this, then read by line
 
 Warn = Callable[[str], None]
@@ -51,6 +51,7 @@ class JsonlReader:
         self._batch_rows = batch_rows
         self._record_source = record_source
         self._last_seq: int | None = None
+        self._types = JsonTypes()
         self.line_count = 0
         self._content_iter = self._content(enumerate(stream, 1))
         self.header = self._read_header()
@@ -120,15 +121,21 @@ class JsonlReader:
         self._content_iter = self._content(enumerate(io.BytesIO(pending), self.line_count + 1))
 
     def _block_batches(self, block: bytes, source: str | None) -> Iterator[pa.RecordBatch]:
-        """One block column at a time; if it is not plain, its halves, down to SPLIT_BYTES,
-        then line by line (a column holding both numbers and "0x…" strings, as a mailbox
-        `value` does around a kexec, is not plain: the halves keep the rest fast)."""
+        """One block column at a time; if it is not plain, its pieces of CHUNK_BYTES (a big
+        block) or its halves, down to SPLIT_BYTES, then line by line (a column holding both
+        numbers and "0x…" strings, as a mailbox `value` does around a kexec, is not plain: the
+        pieces and halves keep the rest fast)."""
         first = self.line_count + 1
-        batch = block_batch(block, first, source, self._last_seq)
+        batch = block_batch(block, first, source, self._last_seq, self._types)
         if batch is not None:
             self.line_count += batch.num_rows
             self._last_seq = batch.column("seq")[-1].as_py()
             yield batch
+            return
+        pieces = list(_pieces(block, CHUNK_BYTES)) if len(block) > SMALL_BYTES else []
+        if len(pieces) > 1:  # a mixed column in one place: the rest stays in blocks
+            for piece in pieces:
+                yield from self._block_batches(piece, source)
             return
         half = block.find(b"\n", len(block) // 2) + 1
         if len(block) <= SPLIT_BYTES or half in (0, len(block)):
@@ -158,6 +165,15 @@ class JsonlReader:
         self._last_seq = batch.column("seq")[-1].as_py()
         columns.reset()
         return batch
+
+
+def _pieces(block: bytes, size: int) -> Iterator[bytes]:
+    """Whole lines of `block` about `size` bytes at a time."""
+    start = 0
+    while start < len(block):
+        end = block.find(b"\n", start + size) + 1 or len(block)
+        yield block[start:end]
+        start = end
 
 
 def _disagree() -> AssertionError:

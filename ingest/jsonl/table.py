@@ -50,14 +50,43 @@ NOT_PLAIN = (b"null", b"\\u")
 # takes time quadratic in nesting depth (2 s for one line 2,000 deep; deeper ones crash it).
 QUOTE, NEWLINE = ord('"'), ord("\n")
 OPENS = (ord("["), ord("{"))
+CHUNK_BYTES = 1 << 20  # pyarrow parses a block in chunks of this size, one per thread
+SMALL_BYTES = 2 * CHUNK_BYTES  # a block up to this size is parsed in one chunk
 
 
-def _nested(block: bytes) -> bool:
+def _has(chars: np.ndarray, pattern: bytes) -> bool:
+    """Whether `pattern` occurs in the bytes (numpy: no GIL held, faster than `in` on MBs)."""
+    at = np.flatnonzero(chars[:len(chars) - len(pattern) + 1] == pattern[0])
+    for k, byte in enumerate(pattern[1:], 1):
+        if not len(at):
+            return False
+        at = at[chars[at + k] == byte]
+    return bool(len(at))
+
+
+def _nested(block: bytes, chars: np.ndarray, newlines: int) -> bool:
     """Whether an array or object may be a value: a `[`, or a `{` not opening its line,
     outside the strings (a log line's "[vda]" is text). A line with an odd number of unescaped
-    quotes is not plain either (the strings cannot be told apart: the line path reads it)."""
-    if not block.count(b"[") and block.count(b"{") == block.count(b"\n"):
+    quotes is not plain either (the strings cannot be told apart: the line path reads it).
+    Only the lines holding such a bracket are looked at (any other line has no nesting)."""
+    if not np.count_nonzero(chars == OPENS[0]) and np.count_nonzero(chars == OPENS[1]) == newlines:
         return False
+    opens = np.flatnonzero((chars == OPENS[0]) | (chars == OPENS[1]))
+    if len(opens):
+        opens = opens[(chars[opens] == OPENS[0])
+                      | ((opens > 0) & (chars[np.maximum(opens - 1, 0)] != NEWLINE))]
+    if not len(opens):
+        return False
+    ends = np.flatnonzero(chars == NEWLINE)
+    line = np.unique(np.searchsorted(ends, opens))  # the line of each bracket
+    starts = np.concatenate(([0], ends + 1))[line]
+    lines = b"".join(block[a:b] for a, b in zip(starts.tolist(), (ends[line] + 1).tolist(),
+                                                   strict=True))
+    return _nested_lines(lines)
+
+
+def _nested_lines(block: bytes) -> bool:
+    """_nested of whole lines, by the quotes: which brackets are outside the strings."""
     squeezed = block.translate(None, b" \t\r")
     if b"\\" in squeezed:  # escaped backslashes first, then escaped quotes: no longer quotes
         squeezed = squeezed.replace(b"\\\\", b"").replace(b'\\"', b"")
@@ -74,23 +103,67 @@ def _nested(block: bytes) -> bool:
     return bool(np.any(chars[starts - 1] != NEWLINE))
 
 
+class JsonTypes:
+    """The JSON types (int64, string, bool) of a trace's columns in the blocks read so far.
+
+    They are the next block's explicit schema: pyarrow skips inferring them (a third of the
+    parse). A block that does not fit them (a column changes type) is parsed again with
+    inference, as every block was before; either way the same table comes out.
+    """
+
+    KEPT = (pa.int64(), pa.string(), pa.bool_())
+
+    def __init__(self) -> None:
+        self.schema: pa.Schema | None = None
+
+    def learn(self, table: pa.Table) -> None:
+        known = {} if self.schema is None else dict(zip(self.schema.names, self.schema.types,
+                                                        strict=True))
+        known.update((f.name, f.type) for f in table.schema if f.type in self.KEPT)
+        self.schema = pa.schema(list(known.items()))
+
+
+def parse_block(block: bytes, types: JsonTypes | None = None) -> pa.Table | None:
+    """pyarrow's parse of whole lines (in chunks, on its threads), the columns that hold a
+    value only; None if pyarrow cannot read it."""
+    size = len(block) + 1 if len(block) <= SMALL_BYTES else CHUNK_BYTES  # a longer line: None
+    options = pj.ReadOptions(use_threads=True, block_size=size)
+    table = None
+    if types is not None and types.schema is not None:
+        parse = pj.ParseOptions(explicit_schema=types.schema, unexpected_field_behavior="infer")
+        try:
+            table = pj.read_json(io.BytesIO(block), read_options=options, parse_options=parse)
+        except pa.ArrowInvalid:  # a column changed type: infer them all, in a small block
+            if len(block) > SMALL_BYTES:  # (a big one is read in pieces: see reader.py)
+                return None
+    if table is None:
+        try:
+            table = pj.read_json(io.BytesIO(block), read_options=options)
+        except pa.ArrowInvalid:
+            return None
+        if types is not None:
+            types.learn(table)
+    n = table.num_rows
+    return table.select([i for i, column in enumerate(table.columns) if column.null_count < n])
+
+
 def block_batch(block: bytes, first_line: int, source: str | None,
-                last_seq: int | None) -> pa.RecordBatch | None:
-    """The events of `block` (whole lines, the first numbered `first_line`), or None."""
-    if any(mark in block for mark in NOT_PLAIN):
+                last_seq: int | None, types: JsonTypes | None = None) -> pa.RecordBatch | None:
+    """The events of `block` (whole lines, the first numbered `first_line`), or None.
+    `types`, if given, holds the column types of the blocks before (see JsonTypes)."""
+    chars = np.frombuffer(block, np.uint8)
+    if any(_has(chars, mark) for mark in NOT_PLAIN):
         return None
-    if _nested(block):
+    newlines = int(np.count_nonzero(chars == NEWLINE))
+    if _nested(block, chars, newlines):
         return None
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    options = pj.ReadOptions(use_threads=True, block_size=len(block) + 1)
-    try:
-        table = pj.read_json(io.BytesIO(block), read_options=options)
-    except pa.ArrowInvalid:
-        return None
-    if table.num_rows != block.count(b"\n") or not set(table.column_names) <= PLAIN_KEYS:
+    table = parse_block(block, types)
+    if table is None or table.num_rows != newlines \
+            or not set(table.column_names) <= PLAIN_KEYS:
         return None
     try:
         return _convert(table.combine_chunks(), first_line, source, last_seq)
@@ -161,7 +234,18 @@ def _column(name: str, values: pa.Array) -> pa.Array:
     return place(valid.tolist(), dense, len(values))
 
 
+HEX_SLICE = 1 << 14  # values converted at a time: the grids stay in the cache
+
+
 def hex_column(values: pa.Array) -> pa.Array:
+    """"0x…" strings (no nulls) as uint64, HEX_SLICE at a time; BulkInvalid for anything else."""
+    if len(values) <= HEX_SLICE:
+        return _hex_slice(values)
+    return pa.concat_arrays([_hex_slice(values.slice(start, HEX_SLICE))
+                             for start in range(0, len(values), HEX_SLICE)])
+
+
+def _hex_slice(values: pa.Array) -> pa.Array:
     """"0x…" strings (no nulls) as uint64, all at once; BulkInvalid for anything else.
 
     Accepts what the line path's HEX_RUN accepts, up to 16 digits (longer ones, even with
