@@ -76,7 +76,8 @@ class TraceFile:
         at a time (a fleet worker, whose parallelism is across traces, keeps to one core).
         Without prefetch, each group is decoded when its first batch is asked for.
         `deferred`: columns decoded only in the row groups that may need them (null in the
-        others).
+        others). With prefetch, a column that a row group's statistics say is all null is
+        not decoded there (null all the same).
         """
         cols = list(columns) if columns else None
         if prefetch and not threads:
@@ -104,10 +105,15 @@ class TraceFile:
         trace's rows are checked on the way (each batch before it is given out; at the first
         defect, check_trace names it), and the trace is checked once all are read."""
         check = BatchCheck(self.parquet) if self.unchecked and columns is not None else None
+        nulls = _Nulls(self.parquet.schema_arrow)
         for rg in range(self.num_row_groups):
             read = columns
-            if columns is not None and deferred is not None and not self._may_hold(rg, deferred):
-                read = [c for c in columns if c not in deferred.names]
+            if columns is not None:
+                skip = self._all_null(rg)
+                if deferred is not None and not self._may_hold(rg, deferred):
+                    skip |= set(deferred.names)
+                if skip:
+                    read = [c for c in columns if c not in skip]
             if check is not None and read is not None:
                 read = [*read, *(c for c in check.columns(rg) if c not in read)]
             try:
@@ -115,8 +121,7 @@ class TraceFile:
                                                        use_threads=use_threads):
                     if check is not None:
                         self._check(check, rg, batch)
-                    yield batch if read is columns else _with_nulls(batch, columns or [],
-                                                                    self.parquet.schema_arrow)
+                    yield batch if read is columns else nulls.fill(batch, columns or [])
             except (OSError, pa.ArrowException) as exc:
                 if check is not None:  # named as the check at open would have named it
                     self.check_whole()
@@ -143,6 +148,19 @@ class TraceFile:
         check_trace(self.path, pq.ParquetFile(self.source), self.source)
         _checked.add(_file_id(self.stat))
         _unchecked.discard(_file_id(self.stat))
+
+    def _all_null(self, rg: int) -> set[str]:
+        """The columns that row group rg's statistics say hold only nulls: not decoded (a
+        column of nulls costs about as much to decode as one of values), null all the same."""
+        group = self.parquet.metadata.row_group(rg)
+        if not group.num_rows:
+            return set()
+        out = set()
+        for i, name in enumerate(self.parquet.schema_arrow.names):
+            stats = group.column(i).statistics
+            if stats is not None and stats.has_null_count and stats.null_count == group.num_rows:
+                out.add(name)
+        return out
 
     def _may_hold(self, rg: int, deferred: Deferred) -> bool:
         """Whether row group rg's statistics of deferred.column leave room for its value."""
@@ -177,15 +195,30 @@ class TraceFile:
         return con.read_parquet(str(self.path))
 
 
-def _with_nulls(batch: pa.RecordBatch, columns: list[str], schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` with the `columns` it lacks, all null, in the order of `columns` (the schema
-    of a batch that has them all; the columns it has beyond them are left out)."""
-    n, have = batch.num_rows, batch.schema.names
-    fields = [(batch.schema if c in have else schema).field(c) for c in columns]
-    return pa.RecordBatch.from_arrays(
-        [batch.column(c) if c in have else pa.nulls(n, f.type) for c, f in zip(columns, fields,
-                                                                                strict=True)],
-        schema=pa.schema(fields, metadata=batch.schema.metadata))
+class _Nulls:
+    """Fills in the columns a batch was decoded without, all null (one array of nulls per
+    type and length, shared by the batches: arrays are immutable)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._made: dict[tuple[str, int], pa.Array] = {}
+
+    def fill(self, batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
+        """`batch` with the `columns` it lacks, all null, in the order of `columns` (the
+        schema of a batch that has them all; the columns it has beyond them are left out)."""
+        have = batch.schema.names
+        fields = [(batch.schema if c in have else self.schema).field(c) for c in columns]
+        return pa.RecordBatch.from_arrays(
+            [batch.column(c) if c in have else self._nulls(f, batch.num_rows)
+             for c, f in zip(columns, fields, strict=True)],
+            schema=pa.schema(fields, metadata=batch.schema.metadata))
+
+    def _nulls(self, field: pa.Field, rows: int) -> pa.Array:
+        key = (field.name, rows)
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = pa.nulls(rows, field.type)
+        return made
 
 
 FileId = tuple[int, int, int, int]  # device, inode, size, mtime

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tdxray.model.replay import MAPGPA_OPERANDS, READ_COLUMNS, replay_trace
@@ -104,3 +105,34 @@ def test_a_generic_mapgpa_after_a_group_without_one_is_replayed(
     other.mkdir()
     without = _two_groups(other, monkeypatch, None)  # without the MapGPA: another finding
     assert found(replay_trace(without, read_ahead=read_ahead)) == {("G004", 6)}
+
+
+def test_a_column_all_null_in_a_row_group_is_not_decoded_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = open_trace(_two_groups(tmp_path, monkeypatch, GENERIC))
+    decoded: dict[int, list[str]] = {}
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self: pq.ParquetFile, *args: object, **kwargs: object) -> Iterator[pa.RecordBatch]:
+        groups, columns = kwargs["row_groups"], kwargs["columns"]
+        assert isinstance(groups, list) and isinstance(columns, list)
+        decoded[groups[0]] = columns
+        return iter_batches(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    for prefetch in (False, True):
+        decoded.clear()
+        got = pa.Table.from_batches(list(trace.iter_batches(
+            READ_COLUMNS, 64, prefetch=prefetch, deferred=MAPGPA_OPERANDS)))
+        # row group 0 (TDVMCALLs only) has no gpa, write, level; row group 1 has them
+        assert {"gpa", "write", "level", "r12"}.isdisjoint(decoded[0])
+        assert {"gpa", "write", "level", "r12"} <= set(decoded[1])
+        assert {"rcx", "leaf", "phase"}.isdisjoint(decoded[0] + decoded[1])
+        assert "text" in decoded[0]  # written without statistics: nothing says it is empty
+        assert got.column_names == READ_COLUMNS
+        assert got.schema.field("gpa").type == pa.uint64()
+        assert got.column("gpa").to_pylist() == [None] * 5 + [0x1A2000] * 2
+        assert got.column("write").to_pylist() == [None] * 5 + [True, None]
+        assert got.column("level").to_pylist() == [None] * 6 + [0]
+        assert got.column("phase").to_pylist() == [None] * 7
+        assert got.column("status").to_pylist() == [0] * 5 + [None, 0]
