@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from tdxray.ingest.bad_lines import TS_TOO_LARGE
 from tdxray.ingest.columns import ColumnBuilder
+from tdxray.ingest.console.replay import Replay
 from tdxray.ingest.console.stamps import (
     CALLER,
     CAPTURE,
@@ -74,6 +75,7 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
     aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
     dumped = False  # an ftrace dump's probe events were seen (said once)
     captured = False  # a capture tool's stamp before the kernel's (its first such line says)
+    replay = Replay()  # a second console printing the same log (earlyprintk=…,keep)
     for chunk in read_chunks(stream, source):
         lines = split_lines(chunk)
         builder = ColumnBuilder(source)
@@ -89,6 +91,9 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 ctx.bad.bad(number, "binary garbage (control bytes)", chunk.tail)
                 continue
             line, captured = _uncaptured(line, captured)
+            if replay.repeated(line):
+                continue
+            whole = line
             m = stamp_of(line)
             if m is None and YEARLESS.match(line):
                 ctx.bad.bad(number, NO_YEAR, chunk.tail)
@@ -117,6 +122,9 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             vcpu = cpu if cpu is not None else 0
             if phase_of(line) == "boot":
                 aps, last_ap = _Aps(len(ctx.td.apic_ids)), None
+                replay.boot(whole)
+            elif line.startswith(DOWN):
+                replay.stopped()
             if not line.strip():
                 continue
             if not dumped and "us" in line and _dumped_probe(line):
@@ -135,6 +143,8 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                     add_event(builder, e, ts, number)
                     if e.kind == "kexec":
                         last_phase = e.values["phase"]
+                        if last_phase != "load":
+                            replay.stopped()
                 continue
             guest.log(line)
             builder.add("text", line)
@@ -142,6 +152,8 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
             phase = phase_of(line)
             if phase is not None and not (phase == "shutdown" == last_phase):
                 last_phase = phase
+                if phase != "boot":
+                    replay.stopped()
                 builder.add("phase", phase)
                 builder.end_row(0, ts, vcpu, "kexec", number)
         if len(builder):
@@ -165,6 +177,9 @@ def _dumped_probe(line: str) -> bool:
 
 
 AP_EVENTS = ("stop_cpu", "park_cpu", "play_dead")
+# Lines of a kernel going down without kexec (kernel/reboot.c, kernel/panic.c): a banner after
+# them is the next kernel's, never a second console's copy
+DOWN = ("reboot: ", "Kernel panic - not syncing", "sysrq: Trigger a crash")
 
 
 class _Aps:
