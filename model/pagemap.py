@@ -74,6 +74,15 @@ def take_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     return rows(table)[index].view(np.int64).reshape(len(index), table.shape[1])
 
 
+def put_rows(table: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """table[index] = values for (n, k) int64 tables, a row at a time when `table` is
+    contiguous (written through its row view), numpy's 2-D scatter otherwise."""
+    if table.flags.c_contiguous:
+        rows(table)[index] = rows(values)
+    else:
+        table[index] = values
+
+
 def _change_index(change: tuple[int, ...]) -> int:
     return CHANGES.index(change)
 
@@ -209,18 +218,19 @@ class PageMap:
         those after them and those a cut began), only those are compared: the others were
         maximal already."""
         keep = np.ones(len(starts), dtype=bool)
+        pieces = rows(table)  # a piece's attributes compared as one 40-byte row
         if touched is None:
-            keep[1:] = (table[1:] != table[:-1]).any(axis=1)
+            keep[1:] = pieces[1:] != pieces[:-1]
         else:
             p = touched[(touched > 0) & (touched < len(starts))]
             if len(p) > len(starts) // 8:  # each piece once (touched repeats most of them)
                 seen = np.zeros(len(starts), dtype=bool)
                 seen[p] = True
                 p = np.flatnonzero(seen)
-            keep[p] = (table[p] != table[p - 1]).any(axis=1)
+            keep[p] = pieces[p] != pieces[p - 1]
         if not keep.all():
-            rows = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
-            starts, table = starts[rows], take_rows(table, rows)
+            kept = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
+            starts, table = starts[kept], take_rows(table, kept)
         if len(w.starts) - (w.b - w.a) > SPLICE_COPY:
             # a long region: the untouched pieces before and after stay where they are (views
             # of chunks nobody changes), so the cost is the window's, not the region's
@@ -270,13 +280,16 @@ class PageMap:
         changed = new != table[idx, STATE]
         idx, cj, new, ends = idx[changed], cj[changed], new[changed], ends[changed]
         if self.record_history and len(idx):
-            old = table[idx].T
+            old = take_rows(table, idx).T
             # column by column (each a contiguous row of a (9, k) array): the writer reads
             # them so; a row-major column_stack cost a strided copy of every value
             self.history.append(np.stack([
                 starts[idx], ends, old[STATE], old[SINCE], old[SINCE_TS], seq[cj], ts[cj],
                 old[GEN], old[CAUSE]]).T)
-        table[idx] = np.column_stack([new, seq[cj], seq[cj], ts[cj], gen[cj]])
+        values = np.empty((len(idx), table.shape[1]), dtype=np.int64)
+        values[:, STATE], values[:, CAUSE] = new, seq[cj]
+        values[:, SINCE], values[:, SINCE_TS], values[:, GEN] = values[:, CAUSE], ts[cj], gen[cj]
+        put_rows(table, idx, values)
         cuts = np.concatenate([first, last])
         self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
         np.add.at(moved, cj, (ends - starts[idx]) >> PAGE_SHIFT)
