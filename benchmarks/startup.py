@@ -1,12 +1,14 @@
-"""Start-up figures: `tdxray --help`, a small `check`, and the numba kernels' first compile.
+"""Start-up figures: `tdxray --help`, a small `check` and `replay`, and the numba kernels'
+first compile.
 
     python -m tdxray.benchmarks.startup [--dir DIR]
 
-`help` and `check` are wall seconds of the command (interpreter start-up included) with the
-modules each imported listed against the heavy ones it should not need (Textual, numba, Polars,
-DuckDB). The compile figures ingest a 150-line host ftrace twice with NUMBA_CACHE_DIR pointed at
-an empty directory: the first run compiles the scanners and writes numba's cache, the second
-loads them from it (what every later ingest of an installed package pays).
+`help`, `check` and `replay` are wall seconds of the command (interpreter start-up included)
+with the modules each imported listed against the heavy ones it should not need (Textual,
+numba, Polars, DuckDB). The compile figures ingest a 150-line host ftrace twice with
+NUMBA_CACHE_DIR pointed at an empty directory: the first run compiles the scanners and writes
+numba's cache, the second loads them from it (what every later ingest of an installed package
+pays).
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ sys.stdout.write("\\nheavy:" + ",".join(sorted(heavy)) + "\\n")
 """
 
 
-def heavy_imports(args: list[str]) -> list[str]:
-    """The heavy modules `tdxray ARGS` imports (run in a child interpreter)."""
-    out = subprocess.run([sys.executable, "-c", _PROBE % (HEAVY,), *args], capture_output=True,
+def heavy_imports(args: list[str], heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The `heavy` modules (with their submodules) `tdxray ARGS` imports (run in a child
+    interpreter)."""
+    out = subprocess.run([sys.executable, "-c", _PROBE % (heavy,), *args], capture_output=True,
                          text=True, check=False)
     lines = [line for line in out.stdout.splitlines() if line.startswith("heavy:")]
     if not lines:
@@ -81,13 +84,30 @@ def compile_figures(work: Path) -> list[Figure]:
                    f"{COMPILE_LINES} lines, kernels loaded from numba's cache")]
 
 
+def replay_figure(work: Path) -> Figure:
+    """Wall seconds of `tdxray replay` of the small sample's Parquet file: what a replay pays
+    before and around its events (imports, opening, writing the results)."""
+    store = work / "replay-store"
+    shutil.rmtree(store, ignore_errors=True)
+    subprocess.run([*tdxray_command(), "ingest", str(SAMPLE), "-o", str(store)],
+                   capture_output=True, check=True)
+    trace = next(store.glob("*.parquet"))
+    out = work / "replay-out"
+    args = ["replay", str(trace), "-o", str(out)]
+    seconds = _command_seconds(args)
+    shutil.rmtree(out, ignore_errors=True)
+    return Figure("startup.replay_small.seconds", seconds, "s", f"{SAMPLE.name}; {_note(args)}")
+
+
 def startup_figures(work: Path, compile_kernels: bool = True) -> list[Figure]:
-    """`--help` and a small `check`; with `compile_kernels` the numba first-compile figures."""
+    """`--help`, a small `check` and a small `replay`; with `compile_kernels` the numba
+    first-compile figures."""
     work.mkdir(parents=True, exist_ok=True)
     help_args, check_args = ["--help"], ["check", str(SAMPLE)]
     figures = [Figure("startup.help.seconds", _command_seconds(help_args), "s", _note(help_args)),
                Figure("startup.check_small.seconds", _command_seconds(check_args), "s",
-                      f"{SAMPLE.name}; {_note(check_args)}")]
+                      f"{SAMPLE.name}; {_note(check_args)}"),
+               replay_figure(work)]
     return figures + (compile_figures(work) if compile_kernels else [])
 
 

@@ -10,21 +10,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from tdxray.analyses.escape import escape_control
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from rich.progress import Progress, TaskID
 
 DELAY_S = 1.0  # an operation shorter than this never shows a bar
 
@@ -81,6 +72,17 @@ class EventProgress:
         self._bar.update(self._task, completed=self._done, total=self.total)
 
     def _start(self) -> None:
+        # imported when a bar is drawn: most runs draw none (start-up, cli/progress.py)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         label = TextColumn("{task.description}", markup=False)  # file names are not markup
         columns = [label, BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn()] if self.total else [

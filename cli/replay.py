@@ -12,7 +12,6 @@ from tdxray.cli.progress import EventProgress
 from tdxray.ingest.materialize import trace_file_for
 from tdxray.model.replay import replay_trace
 from tdxray.model.result import ReplayResult
-from tdxray.store.mirror import publish, results_for
 
 
 @click.command("replay")
@@ -37,10 +36,13 @@ def command(trace: str, trace_id: str | None, output: Path | None, quiet: bool) 
             results_dir = out if out is not None else ref.results_dir
             progress.relabel(_label(ref.source, n, len(refs)))
             result = replay_trace(ref.path, results_dir, progress)
-            if out is None:
+            where: Path | str = results_dir
+            if out is None and ref.remote:  # s3://: the results go up beside the trace
+                from tdxray.store.mirror import publish, results_for
+
                 publish(ref)
+                where = results_for(ref.remote)
             if not quiet:
-                where = results_for(ref.remote) if out is None and ref.remote else results_dir
                 _summary(result, where)
 
 

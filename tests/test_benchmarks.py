@@ -31,7 +31,8 @@ def test_tiny_ladder_yields_every_figure_as_json(tmp_path: Path) -> None:
         for metric in ("view_seconds", "raw_seconds", "ratio"):
             assert f"sql.{SIZE}.{key}.{metric}" in names
     assert f"sql.{SIZE}.open_seconds" in names
-    assert {"startup.help.seconds", "startup.check_small.seconds"} <= names
+    assert {"startup.help.seconds", "startup.check_small.seconds",
+            "startup.replay_small.seconds"} <= names
     for label in ("plain", "gzip"):
         for metric in ("lines_per_s", "mb_per_s", "cpu_s_per_million"):
             assert f"ftrace_ingest.{label}.{SIZE}.{metric}" in names

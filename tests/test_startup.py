@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tdxray.benchmarks.ftrace_ingest import generate
 from tdxray.benchmarks.startup import SAMPLE, heavy_imports
+from tdxray.tests.support import write_trace
 
 
 def test_help_imports_no_heavy_module() -> None:
@@ -23,3 +24,17 @@ def test_the_probe_sees_numba_when_an_ftrace_ingest_loads_it(tmp_path: Path) -> 
     args = ["ingest", str(trace), "-o", str(tmp_path / "store"), "--trace-id", "t"]
     assert heavy_imports(args) == ["numba"]
     assert (tmp_path / "store").exists()
+
+
+# what a replay of a local Parquet file has no use for: the progress bar's columns (no bar is
+# drawn off a terminal), object storage's asyncio (store/mirror.py), and the heavy ones
+REPLAY_UNUSED = ("textual", "numba", "polars", "duckdb", "rich.progress", "asyncio",
+                 "tdxray.store.mirror", "s3fs")
+
+
+def test_a_replay_of_a_parquet_file_imports_only_what_it_uses(tmp_path: Path) -> None:
+    trace = write_trace(tmp_path / "t.parquet", [{"kind": "log", "text": "hello"}])
+    out = tmp_path / "out"
+    assert heavy_imports(["replay", str(trace), "-o", str(out)], REPLAY_UNUSED) == []
+    assert (out / "divergences.parquet").exists()
+
