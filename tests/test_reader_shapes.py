@@ -773,3 +773,41 @@ def test_a_bool_return_is_its_low_byte(tmp_path: Path, ret: str, status: int) ->
     assert (status_, stderr) == (0, "")
     assert [(r["kind"], r["status"], r["gpa"], r["size"]) for r in rows] == [
         ("map_gpa", status, 0x1000, 0x2000)]
+
+
+def test_a_qemu_log_with_register_dumps(tmp_path: Path) -> None:
+    """`-D F -d cpu_reset,guest_errors,unimp -msg timestamp=on -trace runstate_set` (QEMU 7.2,
+    TCG, -smp 2, the Debian 6.12 kernel booted to its power-off): each vCPU reset writes `CPU
+    Reset (CPU N)` (cpu_reset(), hw/core/cpu-common.c) and 27 lines of registers
+    (x86_cpu_dump_state(), target/i386/cpu-dump.c), unstamped, before the first trace line:
+    each is a log event, at the time of the line before. Before, the file was "cannot tell the
+    format", and with --format qemu it was refused at line 1."""
+    path = tmp_path / "d-log"  # no name hint: the first line says it
+    path.write_bytes((QEMU / "qemu-d-cpu-reset.log").read_bytes())
+    lines = path.read_text().splitlines()
+    assert detect_source_format(path.read_bytes(), "d-log") == "qemu"
+    status, err, rows = ingest(tmp_path, path)
+    running, shutdown = 1_796_646_163_346_480_000, 1_796_646_174_198_452_000
+    assert (status, err) == (0, "")
+    assert [r["line"] for r in rows] == list(range(1, 171))
+    assert [r["kind"] for r in rows if r["kind"] != "log"] == ["runstate_set"] * 2
+    assert rows[112] == kept_qemu(113, running, "runstate_set", "current_run_state 6 "
+                                  "(prelaunch) new_state 9 (running)")
+    assert rows[169] == kept_qemu(170, shutdown, "runstate_set", "current_run_state 9 "
+                                  "(running) new_state 11 (shutdown)")
+    resets = [(r["line"], r["text"]) for r in rows if r.get("text", "").startswith("CPU Reset")]
+    assert resets == [(1, "CPU Reset (CPU 0)"), (29, "CPU Reset (CPU 1)"),
+                      (57, "CPU Reset (CPU 0)"), (85, "CPU Reset (CPU 1)"),
+                      (114, "CPU Reset (CPU 1)"), (142, "CPU Reset (CPU 1)")]
+    assert rows[1] == log(2, 0, 2, "EAX=00000000 EBX=00000000 ECX=00000000 EDX=00000000")
+    assert rows[114] == log(115, running, 115, lines[114])  # after a stamp: at its time
+    assert [r["text"] for r in rows if r["kind"] == "log"] == [
+        ln for ln in lines if "runstate_set" not in ln]
+
+
+@pytest.mark.parametrize("bad", ["CPU Reset (CPU 0\n", "eax=00000000\n", "EAX\n"])
+def test_a_garbled_register_dump_line_is_a_bad_line(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "d.qemu.log"
+    path.write_text("CPU Reset (CPU 0)\nEAX=00000000 EBX=00000000\n" + bad)
+    status, err, _ = ingest(tmp_path, path)
+    assert status == 2 and f"{path}:3: not a QEMU trace line" in err, err

@@ -8,6 +8,9 @@ QEMU stamps with the wall clock: give the host's offset with --clock-offset.
 Without `-trace file=` (or `-D`) the trace goes to QEMU's stderr, between QEMU's own messages
 (error_report(): `qemu-system-x86_64: warning: …`, after an ISO 8601 UTC stamp with `-msg
 timestamp=on`, `2026-12-07T08:45:06.842874Z `, util/error-report.c): each is a `log` event.
+So is each line of `-d cpu_reset` output in the same log (`-D F`): cpu_reset()'s `CPU Reset (CPU
+N)` (hw/core/cpu-common.c) and the register dump after it (x86_cpu_dump_state(),
+target/i386/cpu-dump.c: `EAX=… EBX=…`, `CS =f000 …`, `GDT=     …`). Recorded with QEMU 7.2.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ CONVERT_RE = re.compile(r"start 0x(?P<start>[0-9a-f]{1,16}) size 0x(?P<size>[0-9
 HEX = r"0x[0-9a-f]{1,16}"
 MESSAGE_RE = re.compile(r"(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(?P<usec>\d{6})Z )?"
                         r"(?P<text>qemu-(?:system-)?[\w.-]{1,40}: .*)")
+DUMP_RE = re.compile(r"CPU Reset \(CPU \d{1,4}\)|[A-Z][A-Z0-9]{1,5} ?=[\w \[\]=:.-]*")
 KNOWN: dict[str, re.Pattern[str]] = {
     "kvm_convert_memory": CONVERT_RE,
     "kvm_hc_map_gpa_range": re.compile(rf"gpa {HEX} size {HEX} attributes {HEX} flags {HEX}"),
@@ -57,6 +61,10 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                 if message["iso"] is not None:
                     ts = _utc_ns(message["iso"], message["usec"])
                 builder.add("text", message["text"])
+                builder.end_row(0, ts, 0, "log", number)
+                continue
+            if DUMP_RE.fullmatch(line) is not None:
+                builder.add("text", line)  # no stamp: at the time of the line before
                 builder.end_row(0, ts, 0, "log", number)
                 continue
             m = LINE_RE.fullmatch(line)
@@ -94,12 +102,12 @@ def _utc_ns(iso: str, usec: str) -> int:
 
 
 def looks_like_qemu(head: bytes) -> bool:
-    """The first line is a stamped trace line or a known event, or QEMU's own messages come
-    first (then any trace line after them, stamped or not)."""
+    """The first line is a stamped trace line or a known event, or QEMU's own messages or a
+    `-d` register dump come first (then any trace line after them, stamped or not)."""
     text = head[:4096].decode("utf-8", "replace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    messages = next((i for i, ln in enumerate(lines) if MESSAGE_RE.fullmatch(ln) is None),
-                    len(lines))
+    messages = next((i for i, ln in enumerate(lines) if MESSAGE_RE.fullmatch(ln) is None
+                     and DUMP_RE.fullmatch(ln) is None), len(lines))
     if messages == len(lines):
         return bool(lines)
     m = LINE_RE.fullmatch(lines[messages])
