@@ -118,30 +118,30 @@ def _explicit_nearby(items: list[tuple[int, str, bool]], i: int, phase: str) -> 
 
 
 def prescan(trace: TraceFile) -> Prescan:
-    """Pass 1: kinds per trace (the `kind` column only) and, if there are console lines,
-    the phase events and markers. The rest of the evidence comes from `observe` in pass 2."""
+    """Pass 1: kinds per trace (the `kind` column only) and, if there are console lines or
+    kexec events, the phase events and markers. The rest of the evidence comes from `observe`
+    in pass 2."""
     scan = Prescan(declared=declared_kinds(trace.header.provenance))
     for batch in trace.iter_batches(["kind"]):
-        kind = batch.column("kind")
-        if not isinstance(kind, pa.DictionaryArray):
-            kind = kind.dictionary_encode()
+        kind = _dictionary(batch.column("kind"))
         counts = np.bincount(kind.indices.to_numpy(zero_copy_only=False),
                              minlength=len(kind.dictionary))
         for name, count in zip(kind.dictionary.to_pylist(), counts.tolist(), strict=True):
             if count:
                 scan.kind_counts[name] += count
         scan.events += batch.num_rows
-    if scan.kind_counts["log"]:
-        for batch in trace.iter_batches(["seq", "kind", "phase", "text"]):
-            scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
-    else:
-        for batch in trace.iter_batches(["seq", "kind", "phase"]):
-            if scan.kind_counts["kexec"]:
-                scan_phases(scan, batch, batch.column("kind").cast(pa.string()))
+    if scan.kind_counts["log"] or scan.kind_counts["kexec"]:
+        text = ["text"] if scan.kind_counts["log"] else []
+        for batch in trace.iter_batches(["seq", "kind", "phase", *text]):
+            scan_phases(scan, batch, batch.column("kind"))
     if any(scan.kind_counts[kind] for kind in DEATH_KINDS):
         for batch in trace.iter_batches(["seq", "kind", "extra"]):
             scan.deaths.update(find_deaths(batch))
     return scan
+
+
+def _dictionary(kind: pa.Array) -> pa.DictionaryArray:
+    return kind if isinstance(kind, pa.DictionaryArray) else kind.dictionary_encode()
 
 
 def observe(scan: Prescan, view: BatchView) -> None:
@@ -229,31 +229,44 @@ def _note_values(scan: Prescan, view: BatchView, mask: np.ndarray, values: np.nd
 
 
 def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
-    is_kexec = pc.equal(kinds, "kexec").to_numpy(zero_copy_only=False)
-    if "text" not in batch.schema.names:
-        rows = np.flatnonzero(is_kexec)
-        for seq, phase in zip(batch.column("seq").take(pa.array(rows)).to_pylist(),
-                              batch.column("phase").take(pa.array(rows)).cast(pa.string())
-                              .to_pylist(), strict=True):
-            scan.phase_items.append((seq, phase, True))
+    """The batch's kexec events and console phase markers, in row order (`kinds`: the kind
+    column, plain or dictionary-encoded); console lines only when the batch has `text`."""
+    kexec = np.flatnonzero(_is(kinds, "kexec"))
+    logs = np.flatnonzero(_is(kinds, "log")) if "text" in batch.schema.names else kexec[:0]
+    down = np.zeros(0, dtype=bool)
+    if len(logs):  # the text of console lines only
+        text = batch.column("text").take(pa.array(logs))
+        shutdown = pc.fill_null(pc.match_substring(text, LOG_SHUTDOWN_MARKER), False)
+        boot = pc.fill_null(pc.starts_with(
+            pc.utf8_ltrim(pc.replace_substring_regex(text, r"^(\[[^\]]*\]\s*)+", ""), " "),
+            LOG_BOOT_MARKER), False)
+        down = shutdown.to_numpy(zero_copy_only=False)
+        marked = down | boot.to_numpy(zero_copy_only=False)
+        logs, down = logs[marked], down[marked]
+    if not len(kexec) and not len(logs):
         return
-    text = batch.column("text")
-    is_log = pc.equal(kinds, "log")
-    shutdown = pc.fill_null(pc.and_(is_log, pc.match_substring(text, LOG_SHUTDOWN_MARKER)), False)
-    boot = pc.fill_null(pc.and_(is_log, pc.starts_with(
-        pc.utf8_ltrim(pc.replace_substring_regex(text, r"^(\[[^\]]*\]\s*)+", ""), " "),
-        LOG_BOOT_MARKER)), False)
-    rows = np.flatnonzero(is_kexec | shutdown.to_numpy(zero_copy_only=False)
-                          | boot.to_numpy(zero_copy_only=False))
-    if not len(rows):
-        return
+    rows = np.concatenate([kexec, logs])
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order]
+    explicit = (np.arange(len(order)) < len(kexec))[order].tolist()
+    shutdown_at = dict(zip(logs.tolist(), down.tolist(), strict=True))
     take = pa.array(rows)
     seqs = batch.column("seq").take(take).to_pylist()
     phases = batch.column("phase").take(take).cast(pa.string()).to_pylist()
-    is_shutdown = shutdown.take(take).to_pylist()
-    for seq, phase, explicit_kexec, down in zip(seqs, phases, is_kexec[rows].tolist(),
-                                                is_shutdown, strict=True):
+    for row, seq, phase, explicit_kexec in zip(rows.tolist(), seqs, phases, explicit,
+                                               strict=True):
         if explicit_kexec:
             scan.phase_items.append((seq, phase, True))
         else:
-            scan.phase_items.append((seq, "shutdown" if down else "boot", False))
+            scan.phase_items.append((seq, "shutdown" if shutdown_at[row] else "boot", False))
+
+
+def _is(kinds: pa.Array, name: str) -> np.ndarray:
+    """Rows whose kind is `name`: on the dictionary's codes when it has one (no string per
+    row)."""
+    if isinstance(kinds, pa.DictionaryArray):
+        codes = [i for i, n in enumerate(kinds.dictionary.to_pylist()) if n == name]
+        if not codes:
+            return np.zeros(len(kinds), dtype=bool)
+        return np.isin(kinds.indices.fill_null(-1).to_numpy(zero_copy_only=False), codes)
+    return pc.fill_null(pc.equal(kinds, name), False).to_numpy(zero_copy_only=False)

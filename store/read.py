@@ -76,8 +76,8 @@ class TraceFile:
         at a time (a fleet worker, whose parallelism is across traces, keeps to one core).
         Without prefetch, each group is decoded when its first batch is asked for.
         `deferred`: columns decoded only in the row groups that may need them (null in the
-        others). With prefetch, a column that a row group's statistics say is all null is
-        not decoded there (null all the same).
+        others). Of the `columns` asked for, those that a row group's statistics say are all
+        null are not decoded there (null all the same).
         """
         cols = list(columns) if columns else None
         if prefetch and not threads:
@@ -96,8 +96,24 @@ class TraceFile:
         if deferred is not None:
             yield from self._decoded(columns, batch_size, deferred)
             return
-        for table in (self._read_group(rg, columns) for rg in range(self.num_row_groups)):
-            yield from table.to_batches(max_chunksize=batch_size)
+        nulls = _Nulls(self.parquet.schema_arrow)
+        for rg in range(self.num_row_groups):
+            read = self._to_decode(rg, columns)
+            for batch in self._read_group(rg, read).to_batches(max_chunksize=batch_size):
+                yield batch if read is columns else nulls.fill(batch, columns or [])
+
+    def _to_decode(self, rg: int, columns: list[str] | None,
+                   deferred: Deferred | None = None) -> list[str] | None:
+        """What to decode of `columns` in row group rg (`columns` itself when all of them):
+        not the columns that its statistics say are all null (a column of nulls costs about
+        as much to decode as one of values), nor the deferred ones it does not need."""
+        if columns is None:
+            return None
+        skip = self._all_null(rg)
+        if deferred is not None and not self._may_hold(rg, deferred):
+            skip |= set(deferred.names)
+        read = [c for c in columns if c not in skip]
+        return read if read and len(read) < len(columns) else columns
 
     def _decoded(self, columns: list[str] | None, batch_size: int, deferred: Deferred | None,
                  use_threads: bool = True) -> Iterator[pa.RecordBatch]:
@@ -107,13 +123,7 @@ class TraceFile:
         check = BatchCheck(self.parquet) if self.unchecked and columns is not None else None
         nulls = _Nulls(self.parquet.schema_arrow)
         for rg in range(self.num_row_groups):
-            read = columns
-            if columns is not None:
-                skip = self._all_null(rg)
-                if deferred is not None and not self._may_hold(rg, deferred):
-                    skip |= set(deferred.names)
-                if skip:
-                    read = [c for c in columns if c not in skip]
+            read = self._to_decode(rg, columns, deferred)
             if check is not None and read is not None:
                 read = [*read, *(c for c in check.columns(rg) if c not in read)]
             try:
@@ -150,8 +160,7 @@ class TraceFile:
         _unchecked.discard(_file_id(self.stat))
 
     def _all_null(self, rg: int) -> set[str]:
-        """The columns that row group rg's statistics say hold only nulls: not decoded (a
-        column of nulls costs about as much to decode as one of values), null all the same."""
+        """The columns that row group rg's statistics say hold only nulls."""
         group = self.parquet.metadata.row_group(rg)
         if not group.num_rows:
             return set()

@@ -136,3 +136,22 @@ def test_a_column_all_null_in_a_row_group_is_not_decoded_there(
         assert got.column("level").to_pylist() == [None] * 6 + [0]
         assert got.column("phase").to_pylist() == [None] * 7
         assert got.column("status").to_pylist() == [0] * 5 + [None, 0]
+
+
+def test_a_whole_group_read_leaves_out_its_all_null_columns_too(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = open_trace(_two_groups(tmp_path, monkeypatch, GENERIC))
+    decoded: dict[int, list[str]] = {}
+    read_row_group = pq.ParquetFile.read_row_group
+
+    def spy(self: pq.ParquetFile, i: int, columns: list[str] | None = None,
+            **kwargs: object) -> pa.Table:
+        decoded[i] = list(columns or [])
+        return read_row_group(self, i, columns=columns, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    got = pa.Table.from_batches(list(trace.iter_batches(["seq", "gpa", "phase"])))
+    assert decoded == {0: ["seq"], 1: ["seq", "gpa"]}
+    assert got.column_names == ["seq", "gpa", "phase"]
+    assert got.column("gpa").to_pylist() == [None] * 5 + [0x1A2000] * 2
+    assert got.column("phase").to_pylist() == [None] * 7
