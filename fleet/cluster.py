@@ -28,6 +28,7 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
     """A client on a fresh LocalCluster (`workers` processes, one thread each, loopback only),
     or on the scheduler at `scheduler` (tcp://HOST:PORT). Closed when the block ends."""
     _distributed()
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
@@ -42,9 +43,25 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         raise InputError("--workers needs a positive number of workers", str(workers))
     # The scheduler serves HTTP (health, metrics) even without a dashboard: on loopback, on a
     # free port (its default, 8787, is taken by any other cluster on the machine).
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None,
-                      scheduler_kwargs={"dashboard": False,
-                                        "dashboard_address": "127.0.0.1:0"}) as cluster, \
+    with dask.config.set({SPAWN_ENV: worker_env()}), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         host="127.0.0.1", dashboard_address=None,
+                         scheduler_kwargs={"dashboard": False,
+                                           "dashboard_address": "127.0.0.1:0"}) as cluster, \
             Client(cluster) as client:
         yield client
+
+
+SPAWN_ENV = "distributed.nanny.pre-spawn-environ"
+# Dask's default for its workers. Setting it at all turns off glibc's sliding mmap threshold:
+# every replay's arrays over 128 KiB are then mapped and unmapped afresh, ~2,500 page faults
+# and ~4 ms of kernel time per trace of 1e5 events (benchmarks/fleet.py; docs/fleet.md).
+UNSET = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+def worker_env() -> dict[str, object]:
+    """The environment our LocalCluster's workers start with: Dask's, without UNSET."""
+    import dask
+
+    return {key: value for key, value in dask.config.get(SPAWN_ENV, {}).items()
+            if key not in UNSET}

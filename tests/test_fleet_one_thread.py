@@ -43,3 +43,16 @@ def test_one_thread_streams_the_batches_on_the_callers_thread(simulated: Path,
     assert seen == {threading.current_thread().name, "tdxray-read"}
     assert [b.num_rows for b in one] == [b.num_rows for b in ahead]
     assert sum(b.num_rows for b in one) == trace.num_rows == 30_000
+
+
+def test_a_local_clusters_workers_keep_glibcs_sliding_mmap_threshold() -> None:
+    """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which pins glibc's mmap threshold: a
+    replay's big arrays would be mapped afresh each time (page faults, kernel time)."""
+    import os
+
+    from tdxray.fleet.cluster import client_for
+
+    with client_for(1, None) as client:
+        env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                  os.environ.get("OMP_NUM_THREADS")))
+    assert list(env.values()) == [(None, "1")]  # Dask's other settings stay
