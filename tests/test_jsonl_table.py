@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tdxray.ingest.jsonl import ahead as jsonl_ahead
 from tdxray.ingest.jsonl import reader as jsonl_reader
 from tdxray.ingest.jsonl import table as jsonl_table
 from tdxray.ingest.jsonl.reader import JsonlReader
-from tdxray.ingest.jsonl.table import block_batch, hex_column
+from tdxray.ingest.jsonl.table import block_batch, hex_column, plain_table
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
 
@@ -166,3 +168,21 @@ def test_a_plain_block_takes_the_column_path() -> None:
 def test_hex_column_reads_what_python_reads(texts: list[str], skip: int) -> None:
     values = pa.array(["0x0"] * skip + texts).slice(skip)
     assert hex_column(values).to_pylist() == [int(t, 16) for t in texts]
+
+
+def test_blocks_are_parsed_ahead_on_a_thread_that_ends_with_the_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+
+    def recorded(block: bytes, types: Any = None) -> pa.Table | None:
+        threads.append(threading.current_thread().name)
+        return plain_table(block, types)
+
+    monkeypatch.setattr(jsonl_ahead, "plain_table", recorded)
+    data = trace()
+    assert isinstance(outcome(data, 150), pa.Table)
+    assert len(threads) >= 10  # 20 lines of about 80 bytes, in blocks of 150
+    assert {name.rsplit("_", 1)[0] for name in threads} == {"tdxray-jsonl"}
+    assert outcome(trace(*INVALID_ODD["seq goes back"]), 150) == (
+        "t.jsonl:12: seq 5 does not increase (previous 10)")
+    assert not [t for t in threading.enumerate() if t.name.startswith("tdxray-jsonl")]

@@ -18,9 +18,10 @@ import pyarrow as pa
 
 from tdxray.ingest.fields import FieldError
 from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
+from tdxray.ingest.jsonl.ahead import ParseAhead
 from tdxray.ingest.jsonl.event import check_lines, exact
 from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
-from tdxray.ingest.jsonl.table import CHUNK_BYTES, SMALL_BYTES, JsonTypes, block_batch
+from tdxray.ingest.jsonl.table import CHUNK_BYTES, SMALL_BYTES, block_batch, plain_table
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
@@ -51,7 +52,7 @@ class JsonlReader:
         self._batch_rows = batch_rows
         self._record_source = record_source
         self._last_seq: int | None = None
-        self._types = JsonTypes()
+        self._parsed: Callable[[bytes], pa.Table | None] = plain_table
         self.line_count = 0
         self._content_iter = self._content(enumerate(stream, 1))
         self.header = self._read_header()
@@ -101,23 +102,34 @@ class JsonlReader:
         yield from self._line_batches(self._content_iter)
 
     def _blocks(self) -> Iterator[pa.RecordBatch]:
-        """Whole-line blocks of the stream; what is left at the end (no newline) stays."""
+        """Whole-line blocks of the stream; what is left at the end (no newline) stays.
+        Each block's parse starts on a thread before the block before it is converted."""
         source = self.source if self._record_source else None
-        pending = b""
-        while True:
-            try:
-                chunk = self._stream.read(self._block_bytes)
-            except DECOMPRESSION_ERRORS as exc:
-                raise InputError(f"cannot decompress: {exc}", self.source,
-                                 self.line_count + 1) from exc
-            if not chunk:
-                break
-            data = pending + chunk
-            cut = data.rfind(b"\n") + 1
-            block, pending = data[:cut], data[cut:]
-            if not block:
-                continue
-            yield from self._block_batches(block, source)
+        ahead = ParseAhead()
+        self._parsed = ahead.table
+        pending, previous = b"", b""
+        try:
+            while True:
+                try:
+                    chunk = self._stream.read(self._block_bytes)
+                except DECOMPRESSION_ERRORS as exc:
+                    raise InputError(f"cannot decompress: {exc}", self.source,
+                                     self.line_count + 1) from exc
+                if not chunk:
+                    break
+                data = pending + chunk
+                cut = data.rfind(b"\n") + 1
+                block, pending = data[:cut], data[cut:]
+                if not block:
+                    continue
+                ahead.start(block)
+                if previous:
+                    yield from self._block_batches(previous, source)
+                previous = block
+            if previous:
+                yield from self._block_batches(previous, source)
+        finally:
+            ahead.close()
         self._content_iter = self._content(enumerate(io.BytesIO(pending), self.line_count + 1))
 
     def _block_batches(self, block: bytes, source: str | None) -> Iterator[pa.RecordBatch]:
@@ -126,7 +138,7 @@ class JsonlReader:
         numbers and "0x…" strings, as a mailbox `value` does around a kexec, is not plain: the
         pieces and halves keep the rest fast)."""
         first = self.line_count + 1
-        batch = block_batch(block, first, source, self._last_seq, self._types)
+        batch = block_batch(block, first, source, self._last_seq, self._parsed)
         if batch is not None:
             self.line_count += batch.num_rows
             self._last_seq = batch.column("seq")[-1].as_py()

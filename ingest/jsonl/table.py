@@ -11,6 +11,7 @@ messages with file and line.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -147,9 +148,8 @@ def parse_block(block: bytes, types: JsonTypes | None = None) -> pa.Table | None
     return table.select([i for i, column in enumerate(table.columns) if column.null_count < n])
 
 
-def block_batch(block: bytes, first_line: int, source: str | None,
-                last_seq: int | None, types: JsonTypes | None = None) -> pa.RecordBatch | None:
-    """The events of `block` (whole lines, the first numbered `first_line`), or None.
+def plain_table(block: bytes, types: JsonTypes | None = None) -> pa.Table | None:
+    """pyarrow's table of `block` (whole lines) if it is plain (see above), else None.
     `types`, if given, holds the column types of the blocks before (see JsonTypes)."""
     chars = np.frombuffer(block, np.uint8)
     if any(_has(chars, mark) for mark in NOT_PLAIN):
@@ -165,8 +165,19 @@ def block_batch(block: bytes, first_line: int, source: str | None,
     if table is None or table.num_rows != newlines \
             or not set(table.column_names) <= PLAIN_KEYS:
         return None
+    return table.combine_chunks()
+
+
+def block_batch(block: bytes, first_line: int, source: str | None, last_seq: int | None,
+                parsed: Callable[[bytes], pa.Table | None] = plain_table
+                ) -> pa.RecordBatch | None:
+    """The events of `block` (whole lines, the first numbered `first_line`), or None.
+    `parsed` gives its plain_table (the reader's may have parsed it ahead, on a thread)."""
+    table = parsed(block)
+    if table is None:
+        return None
     try:
-        return _convert(table.combine_chunks(), first_line, source, last_seq)
+        return _convert(table, first_line, source, last_seq)
     except (BulkInvalid, *CONVERSION_ERRORS):
         return None
 
