@@ -146,7 +146,7 @@ class FastLane:
         failed: int | None = None
         for lv in range(int(level.max()) + 1 if len(level) else 0):
             rows = np.flatnonzero(level == lv)
-            rows = rows[np.argsort(self.lo[j + rows], kind="stable")]
+            rows = rows[np.argsort(self.lo[j + rows])]  # disjoint: distinct starts
             at = j + rows
             accepts = self.is_accept[at]
             if accepts.any():
