@@ -4,11 +4,14 @@ DuckDB runs a query with the GIL released, so a Python signal handler on the mai
 gets to run while it works. The work runs on a worker thread instead; the main thread waits
 (a wait Ctrl-C can break), and on Ctrl-C or at the deadline it calls `interrupt()`, which makes
 the running query fail at once, then lets the worker unwind (temporary outputs removed).
+An interrupt that lands while no query runs (a streaming worker between two fetches, or a
+worker not yet started) is a no-op in DuckDB, so it is repeated until the worker has stopped.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -16,6 +19,7 @@ from tdxray.analyses.sql.guard import QueryError
 
 T = TypeVar("T")
 UNWIND_SECONDS = 5.0  # how long an interrupted worker gets to clean up (remove its temp file)
+REPEAT_SECONDS = 0.05  # how often the interrupt is repeated while the worker has not stopped
 
 
 class _Outcome(Generic[T]):
@@ -35,8 +39,11 @@ def _work(fn: Callable[[], T], outcome: _Outcome[T]) -> None:
 
 
 def _stop(interrupt: Callable[[], None], outcome: _Outcome[T]) -> None:
-    interrupt()
-    outcome.done.wait(UNWIND_SECONDS)
+    deadline = time.monotonic() + UNWIND_SECONDS
+    while True:
+        interrupt()
+        if outcome.done.wait(REPEAT_SECONDS) or time.monotonic() >= deadline:
+            return
 
 
 def watched(fn: Callable[[], T], interrupt: Callable[[], None],
@@ -48,8 +55,8 @@ def watched(fn: Callable[[], T], interrupt: Callable[[], None],
     """
     outcome: _Outcome[T] = _Outcome()
     worker = threading.Thread(target=_work, args=(fn, outcome), name="tdxray-sql", daemon=True)
-    worker.start()
-    try:
+    try:  # a Ctrl-C while the worker starts stops it too
+        worker.start()
         finished = outcome.done.wait(timeout)
     except KeyboardInterrupt:
         _stop(interrupt, outcome)
