@@ -43,7 +43,7 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         raise InputError("--workers needs a positive number of workers", str(workers))
     # The scheduler serves HTTP (health, metrics) even without a dashboard: on loopback, on a
     # free port (its default, 8787, is taken by any other cluster on the machine).
-    with dask.config.set({SPAWN_ENV: worker_env()}), \
+    with dask.config.set({SPAWN_ENV: worker_env(), **QUIET}), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          host="127.0.0.1", dashboard_address=None,
                          scheduler_kwargs={"dashboard": False,
@@ -57,6 +57,18 @@ SPAWN_ENV = "distributed.nanny.pre-spawn-environ"
 # every replay's arrays over 128 KiB are then mapped and unmapped afresh, ~2,500 page faults
 # and ~4 ms of kernel time per trace of 1e5 events (benchmarks/fleet.py; docs/fleet.md).
 UNSET = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+# What a LocalCluster of ours does without: nobody looks at a dashboard or its profiles, so
+# the workers do not sample their task's stack every 10 ms, and the event loops wake up less
+# often (the client process, which also runs the scheduler and the nannies, spent ~2.7 ms of
+# CPU per trace of 1e5 events on one worker, ~1.3 ms with these; benchmarks/fleet.py).
+QUIET = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",  # the event loops' health check (20 ms)
+    "distributed.admin.system-monitor.interval": "2s",  # the dashboard's figures (500 ms)
+    "distributed.worker.memory.monitor-interval": "500ms",  # memory limit watch (100 ms)
+}
 
 
 def worker_env() -> dict[str, object]:

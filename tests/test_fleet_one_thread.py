@@ -56,3 +56,17 @@ def test_a_local_clusters_workers_keep_glibcs_sliding_mmap_threshold() -> None:
         env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                                   os.environ.get("OMP_NUM_THREADS")))
     assert list(env.values()) == [(None, "1")]  # Dask's other settings stay
+
+
+def test_a_local_clusters_workers_do_not_profile_and_wake_up_less_often() -> None:
+    """No dashboard, so no 10 ms stack sampling of the replay and fewer event loop ticks."""
+    import dask
+
+    from tdxray.fleet.cluster import client_for
+
+    names = ("distributed.worker.profile.enabled", "distributed.admin.tick.interval",
+             "distributed.worker.memory.monitor-interval")
+    with client_for(1, None) as client:
+        seen = client.run(lambda: tuple(dask.config.get(name) for name in names))
+    assert list(seen.values()) == [(False, "1s", "500ms")]
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # ours only, not global
