@@ -4,18 +4,22 @@ second, never under --quiet."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from tdxray.analyses.escape import escape_control
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+
+# what can make rich take a pipe for an interactive terminal (rich.console.Console)
+_RICH_TERMINAL_ENV = ("TTY_INTERACTIVE", "TTY_COMPATIBLE", "FORCE_COLOR")
 
 DELAY_S = 1.0  # an operation shorter than this never shows a bar
 
@@ -33,8 +37,8 @@ class EventProgress:
         self.label = label
         self.total = total
         self.unit = unit
-        self.console = console or Console(stderr=True)
-        self.enabled = not quiet and self.console.is_interactive
+        self.console = console  # None: stderr's, made when a bar is drawn
+        self.enabled = not quiet and _interactive(console)
         self._clock = clock
         self._started = clock()
         self._done = 0
@@ -88,6 +92,10 @@ class EventProgress:
                    TimeRemainingColumn()] if self.total else [
                    SpinnerColumn(), label,
                    TextColumn(f"{{task.completed:,}} {self.unit}"), TimeElapsedColumn()]
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(stderr=True)
         self._bar = Progress(*columns, console=self.console, transient=True)
         self._bar.start()
         self._task = self._bar.add_task(self.label, total=self.total)
@@ -109,3 +117,23 @@ class EventProgress:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _interactive(console: Console | None) -> bool:
+    """Whether a bar can be drawn: rich says, for `console` or stderr. rich (its Console
+    alone is ~30 ms of start-up) is not imported when stderr is no terminal and nothing in
+    the environment tells rich to take it for one: it would say no."""
+    if console is not None:
+        return console.is_interactive
+    if not _stderr_is_tty() and not any(os.environ.get(k) for k in _RICH_TERMINAL_ENV):
+        return False
+    from rich.console import Console
+
+    return Console(stderr=True).is_interactive
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:  # a closed stream (rich answers the same): no terminal
+        return False

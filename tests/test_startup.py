@@ -26,9 +26,9 @@ def test_the_probe_sees_numba_when_an_ftrace_ingest_loads_it(tmp_path: Path) -> 
     assert (tmp_path / "store").exists()
 
 
-# what a replay of a local Parquet file has no use for: the progress bar's columns (no bar is
-# drawn off a terminal), object storage's asyncio (store/mirror.py), and the heavy ones
-REPLAY_UNUSED = ("textual", "numba", "polars", "duckdb", "rich.progress", "asyncio",
+# what a replay of a local Parquet file has no use for: rich (no bar is drawn off a
+# terminal), object storage's asyncio (store/mirror.py), and the heavy ones
+REPLAY_UNUSED = ("textual", "numba", "polars", "duckdb", "rich", "asyncio",
                  "tdxray.store.mirror", "s3fs")
 
 
