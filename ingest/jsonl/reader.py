@@ -26,7 +26,7 @@ from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
 BATCH_ROWS = 1 << 12  # small enough that one batch of parsed lines stays in cache
-BLOCK_BYTES = 1 << 21  # one block for pyarrow's JSON reader (about 16,000 lines of a trace)
+BLOCK_BYTES = 1 << 20  # one block for pyarrow's JSON reader (about 8,000 lines of a trace)
 SPLIT_BYTES = 1 << 15  # a block that is not plain is halved down to this, then read by line
 
 Warn = Callable[[str], None]
