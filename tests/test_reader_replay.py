@@ -5,6 +5,9 @@ The real recording (tests/realkernel/record_console.py, Debian 6.12 under QEMU, 
 registration of ttyS0, which prints it again from the banner (get_init_console_seq(),
 kernel/printk/printk.c: a CON_PRINTBUFFER console starts at the first record), and from then
 on every line comes twice; then a kexec into a second kernel that does the same and powers off.
+The same with `earlycon=uart8250,io,0x3f8,115200 keep_bootcon`: the boot console is kept, and
+ttyS0 starts at the next record (register_console() clears CON_PRINTBUFFER while a boot console
+is registered): no second banner, each line twice from "console [ttyS0] enabled" on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tdxray.store.read import open_trace
 
 REAL = Path(__file__).parent / "data" / "real"
 KEEP = REAL / "shapes" / "6.12" / "console-earlyprintk-keep.log"
+BOOTCON = REAL / "shapes" / "6.12" / "console-earlycon-keep-bootcon.log"
 TD = REAL / "qemu" / "td.json"  # -smp 2, no mailbox: QEMU has no TDX
 BANNER = "[    0.000000] Linux version 6.12.0-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP"
 STOP = "[    3.148083] stop_cpu: (stop_this_cpu+0x4/0xc0)"
@@ -57,6 +61,23 @@ def test_a_log_printed_twice_reads_as_one_boot_per_kernel(tmp_path: Path) -> Non
     assert texts.count("tdxray-harness: kexec -l exit 0") == 1
     assert logs[-2:] == [(jump + 4_944_272_000, "ACPI: PM: Preparing to enter system sleep "
                           "state S5"), (jump + 4_945_342_000, "reboot: Power down")]
+
+def test_a_kept_boot_console_doubles_each_line_from_ttys0_on(tmp_path: Path) -> None:
+    rows = events(tmp_path, BOOTCON)
+    jump = 14_789_201_000
+    assert typed(rows) == [
+        ("kexec", "boot", 0, 0, 1),
+        ("kexec", "load", 12_224_113_000, 0, 660),
+        ("kexec", "shutdown", 14_780_005_000, 0, 668),
+        ("cpu", "stopped", 14_788_259_000, 1, 672),
+        ("kexec", "jump", jump, 0, 674),
+        ("kexec", "boot", jump, 0, 676)]
+    texts = [r["text"] for r in rows if r["kind"] == "log"]
+    assert len(texts) == 775  # 779 distinct lines, 4 of them probe events
+    assert texts.count("printk: legacy console [ttyS0] enabled") == 2  # once a kernel
+    assert texts[-2:] == ["ACPI: PM: Preparing to enter system sleep state S5",
+                          "reboot: Power down"]
+
 
 def test_the_copies_keep_each_ap_line_even_when_the_aps_print_the_same(tmp_path: Path) -> None:
     # Three APs stop in one microsecond: three identical lines, each printed by both consoles,

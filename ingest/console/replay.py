@@ -13,18 +13,28 @@ A line is the second copy when it is the next line of the first copy not yet see
 copies are two runs through the same records, so a line repeated on purpose (15 APs printing
 the same `stop_cpu` line in one microsecond) is the next record's first copy whenever the
 second copy is at another record, and dropping either of two identical lines keeps the same
-events. A line the first copy has and the second lacks (not a record: the early setup code
+events.
+
+With `earlycon=… keep_bootcon` the boot console is kept, and ttyS0, registered while a boot
+console is, starts at the next record (register_console() clears its CON_PRINTBUFFER): no
+second banner, but each record from ttyS0's own "console [ttyS0] enabled" on comes twice, that
+line first, back to back. That pair starts the copy.
+
+A line the first copy has and the second lacks (not a record: the early setup code
 writes to the port itself) is passed over, up to AHEAD lines. Each line is kept as its hash (8
 bytes a line, for the running kernel only).
 """
 
 from __future__ import annotations
 
+import re
 from array import array
 
 # The first copy has lines that are no records of the log, so the second copy never prints them:
 # the decompressor's and early setup's own lines ("Memory KASLR using RDRAND RDTSC...").
 AHEAD = 16
+# register_console() prints it once per console (con_printk(), kernel/printk/printk.c)
+ENABLED = re.compile(r"printk: (?:legacy )?console \[[^\]]+\] enabled")
 
 
 class Replay:
@@ -44,6 +54,9 @@ class Replay:
                     return True
         elif self.open and len(lines) > 1 and lines[0] == key:
             self.cursor = 1
+            return True
+        elif len(lines) and lines[-1] == key and ENABLED.search(line) is not None:
+            self.cursor = len(lines)  # a kept boot console: the copies start together
             return True
         lines.append(key)
         return False
