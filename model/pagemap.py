@@ -83,6 +83,17 @@ def put_rows(table: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
         table[index] = values
 
 
+def _differs(table: np.ndarray) -> np.ndarray:
+    """Per row of an (n, k) int64 table but the first: does it differ from the row before?
+    (column by column over the XOR of neighbours: no gather, no reduction along a short
+    axis)"""
+    delta = table[1:] ^ table[:-1]
+    out = delta[:, 0] != 0
+    for column in range(1, table.shape[1]):
+        out |= delta[:, column] != 0
+    return out
+
+
 def _change_index(change: tuple[int, ...]) -> int:
     return CHANGES.index(change)
 
@@ -218,16 +229,15 @@ class PageMap:
         those after them and those a cut began), only those are compared: the others were
         maximal already."""
         keep = np.ones(len(starts), dtype=bool)
-        pieces = rows(table)  # a piece's attributes compared as one 40-byte row
         if touched is None:
-            keep[1:] = pieces[1:] != pieces[:-1]
+            keep[1:] = _differs(table)
         else:
             p = touched[(touched > 0) & (touched < len(starts))]
-            if len(p) > len(starts) // 8:  # each piece once (touched repeats most of them)
-                seen = np.zeros(len(starts), dtype=bool)
-                seen[p] = True
-                p = np.flatnonzero(seen)
-            keep[p] = pieces[p] != pieces[p - 1]
+            if len(p) > len(starts) // 8:  # most pieces: every neighbour pair compared at
+                keep[p] = _differs(table)[p - 1]  # once is cheaper than gathering them
+            else:
+                pieces = rows(table)  # a piece's attributes compared as one 40-byte row
+                keep[p] = pieces[p] != pieces[p - 1]
         if not keep.all():
             kept = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
             starts, table = starts[kept], take_rows(table, kept)
