@@ -237,13 +237,15 @@ def _column(name: str, values: pa.Array) -> pa.Array:
     if name in ENUM_SETS and not pc.all(pc.is_in(values.drop_null(),
                                                   pa.array(sorted(ENUM_SETS[name])))).as_py():
         raise BulkInvalid(f"value outside the {name} vocabulary")
+    if pa.types.is_integer(arrow_type) and values.type == pa.string():
+        # each distinct "0x…" once (a status is "0x0" on most rows), then one take; the
+        # indices are null where the values are
+        encoded = values.dictionary_encode()
+        distinct = pc.cast(hex_column(encoded.dictionary), arrow_type)  # safe: range checked
+        return distinct.take(encoded.indices)
     valid = np.flatnonzero(values.is_valid().to_numpy(zero_copy_only=False))
     present = values.take(pa.array(valid))
-    if pa.types.is_integer(arrow_type) and values.type == pa.string():
-        dense = pc.cast(hex_column(present), arrow_type)  # a safe cast: out of range raises
-    else:
-        dense = dense_column(name, present.to_pylist())
-    return place(valid.tolist(), dense, len(values))
+    return place(valid.tolist(), dense_column(name, present.to_pylist()), len(values))
 
 
 HEX_SLICE = 1 << 14  # values converted at a time: the grids stay in the cache
