@@ -7,7 +7,8 @@ kernel/printk/printk.c: a CON_PRINTBUFFER console starts at the first record), a
 on every line comes twice; then a kexec into a second kernel that does the same and powers off.
 The same with `earlycon=uart8250,io,0x3f8,115200 keep_bootcon`: the boot console is kept, and
 ttyS0 starts at the next record (register_console() clears CON_PRINTBUFFER while a boot console
-is registered): no second banner, each line twice from "console [ttyS0] enabled" on.
+is registered): no second banner, each line twice from "console [ttyS0] enabled" on. Their 6.1
+twins (Debian 6.1, same commands) are cut at the second kernel's banner.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
@@ -77,6 +79,20 @@ def test_a_kept_boot_console_doubles_each_line_from_ttys0_on(tmp_path: Path) -> 
     assert texts.count("printk: legacy console [ttyS0] enabled") == 2  # once a kernel
     assert texts[-2:] == ["ACPI: PM: Preparing to enter system sleep state S5",
                           "reboot: Power down"]
+
+
+@pytest.mark.parametrize("name,lines,logs", [
+    # 6.1 replays the log as 6.12 does; its ttyS0 line says "console", not "legacy console"
+    ("console-earlyprintk-keep.log", (2, 766, 774, 778, 780, 782), 388),
+    ("console-earlycon-keep-bootcon.log", (1, 674, 682, 686, 688, 690), 389)])
+def test_the_61_twins_cut_at_the_second_banner(tmp_path: Path, name: str,
+                                               lines: tuple[int, ...], logs: int) -> None:
+    rows = events(tmp_path, REAL / "shapes" / "6.1" / name)
+    assert [(kind, what, line) for kind, what, _, _, line in typed(rows)] == [
+        ("kexec", "boot", lines[0]), ("kexec", "load", lines[1]),
+        ("kexec", "shutdown", lines[2]), ("cpu", "stopped", lines[3]),
+        ("kexec", "jump", lines[4]), ("kexec", "boot", lines[5])]
+    assert sum(r["kind"] == "log" for r in rows) == logs
 
 
 def test_the_copies_keep_each_ap_line_even_when_the_aps_print_the_same(tmp_path: Path) -> None:
