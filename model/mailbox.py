@@ -56,6 +56,8 @@ class MailboxRules(ModelBase):
             self.emit("M004", f"{name} names APIC id {apic}, which the TD does not have "
                       f"(APIC ids {', '.join(map(str, self.td.apic_ids))})", seq, ts, vcpu,
                       apic_id=apic, causes=[mb.apic_seq])
+        # Linux takes any version >= 1 as v1 (acpi_parse_mp_wake(), madt_wakeup.c; ACPI keeps 2
+        # and up reserved): TEST is offlining's, and it waits 1 s for it (acpi_mp_cpu_die())
         version = self.td.mailbox.version if self.td.mailbox is not None else None
         if command == MAILBOX_COMMAND_TEST and version == 0:
             self.emit("M006", f"TEST for APIC id {apic} on a version-0 mailbox (TEST exists only "
@@ -63,7 +65,7 @@ class MailboxRules(ModelBase):
         mb.command, mb.command_seq, mb.command_ts, mb.command_apic = command, seq, ts, apic
         mb.wrote_apic = mb.wrote_vector = False
         mb.test_deadline = (ts + MAILBOX_TEST_TIMEOUT_NS
-                            if command == MAILBOX_COMMAND_TEST and version == 1 else None)
+                            if command == MAILBOX_COMMAND_TEST and version else None)
         if command == MAILBOX_COMMAND_WAKEUP and apic in self.cpus:
             self._check_wakeup_target(seq, ts, vcpu, self.cpus[apic])
 
