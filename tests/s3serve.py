@@ -9,6 +9,7 @@ Run as `python -m tdxray.tests.s3serve PORT LOG`; it listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterable
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 Wsgi = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-THREADS = 4  # requests answered at once (the client's fetches go 64 at a time)
+THREADS = 8  # requests answered at once (the client's fetches go 64 at a time)
 
 
 def logged(app: Wsgi, log_fd: int) -> Wsgi:
@@ -34,6 +35,9 @@ def main(port: int, log: str) -> None:
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    # waitress warns on stderr whenever requests wait for a thread ("Task queue depth is 2"):
+    # a client sending 64 at a time makes them wait, which is not news
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     app = DomainDispatcherApplication(create_backend_app)
     waitress.serve(logged(app, log_fd), host="127.0.0.1", port=port, threads=THREADS,
