@@ -174,9 +174,9 @@ def test_blocks_are_parsed_ahead_on_a_thread_that_ends_with_the_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[str] = []
 
-    def recorded(block: bytes, types: Any = None) -> pa.Table | None:
+    def recorded(block: bytes) -> pa.Table | None:
         threads.append(threading.current_thread().name)
-        return plain_table(block, types)
+        return plain_table(block)
 
     monkeypatch.setattr(jsonl_ahead, "plain_table", recorded)
     data = trace()

@@ -10,30 +10,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
-from tdxray.ingest.jsonl.table import JsonTypes, plain_table
+from tdxray.ingest.jsonl.table import plain_table
 
 
 class ParseAhead:
     """plain_table of the blocks `start`ed, in order, on one thread; `table` waits for one.
 
     A block not started (a piece of a block that is not plain) is parsed on the caller's
-    thread. Both learn column types into one JsonTypes: a lost update costs time, never a
-    different table (see JsonTypes).
+    thread.
     """
 
     def __init__(self) -> None:
-        self.types = JsonTypes()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="tdxray-jsonl")
         self._started: dict[int, tuple[bytes, Future[pa.Table | None]]] = {}
 
     def start(self, block: bytes) -> None:
-        self._started[id(block)] = (block, self._pool.submit(plain_table, block, self.types))
+        self._started[id(block)] = (block, self._pool.submit(plain_table, block))
 
     def table(self, block: bytes) -> pa.Table | None:
         started = self._started.pop(id(block), None)
         if started is not None and started[0] is block:
             return started[1].result()
-        return plain_table(block, self.types)
+        return plain_table(block)
 
     def close(self) -> None:
         self._started.clear()
