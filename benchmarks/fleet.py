@@ -81,10 +81,13 @@ def _timed(run: Callable[[], object], before: Callable[[], None], repeat: int) -
     return statistics.median(times)
 
 
-def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> tuple[float, float]:
-    """Median seconds to replay the traces on `workers` workers, and the cores the workers kept
+def fleet_seconds(paths: Sequence[Path], workers: int,
+                  repeat: int) -> tuple[float, float, float]:
+    """Median seconds to replay the traces on `workers` workers, the cores the workers kept
     busy meanwhile (their CPU time over the wall time: a worker's Arrow and writer threads can
-    make one worker use more than one core, which caps what a second one can add)."""
+    make one worker use more than one core, which caps what a second one can add), and the
+    cores this process kept busy (the client, and a LocalCluster's scheduler and nannies: it
+    takes its share of the same cores)."""
     import psutil
 
     from tdxray.fleet.cluster import client_for
@@ -96,16 +99,22 @@ def fleet_seconds(paths: Sequence[Path], workers: int, repeat: int) -> tuple[flo
         replay_all(client, pairs[:workers])
         procs = [psutil.Process(pid) for pid in client.run(os.getpid).values()]
 
+        here = psutil.Process()
+
         def busy() -> float:
             return sum(sum(proc.cpu_times()[:2]) for proc in procs)
+
+        def mine() -> float:
+            return float(sum(here.cpu_times()[:2]))
 
         def before() -> None:
             _clear(paths)
             client.run(_forget_checked)  # the workers check each trace again, as a new cluster
 
-        cpu, start = busy(), time.perf_counter()
+        cpu, own, start = busy(), mine(), time.perf_counter()
         seconds = _timed(lambda: replay_all(client, pairs), before, repeat)
-        return seconds, (busy() - cpu) / (time.perf_counter() - start)
+        wall = time.perf_counter() - start
+        return seconds, (busy() - cpu) / wall, (mine() - own) / wall
 
 
 def s3_ratio(paths: Sequence[Path], workdir: Path, repeat: int) -> float | None:
@@ -197,19 +206,29 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
         yield ("replay_ms_per_trace", one * 1e3,
                f"in-process on one thread as a worker replays, mean of {len(sample)} traces")
         before = _load()
-        w1, cores1 = fleet_seconds(paths, 1, repeat)
-        log(f"1 worker: {w1:.2f} s, {cores1:.2f} cores busy "
-            f"({w1 * cores1 / args.traces * 1e3:.1f} ms of CPU per trace)")
+        w1, cores1, client1 = fleet_seconds(paths, 1, repeat)
+        log(_cluster_cpu("1 worker", w1, cores1, client1, args.traces, cpu_ms))
         yield "per_trace_overhead_ms", (w1 - args.traces * one) / args.traces * 1e3, ""
-        w2, cores2 = fleet_seconds(paths, 2, repeat)
-        log(f"2 workers: {w2:.2f} s, {cores2:.2f} cores busy "
-            f"({w2 * cores2 / args.traces * 1e3:.1f} ms of CPU per trace)")
+        w2, cores2, client2 = fleet_seconds(paths, 2, repeat)
+        log(_cluster_cpu("2 workers", w2, cores2, client2, args.traces, cpu_ms))
         yield ("workers_2_vs_1", w1 / w2,
                f"load average {before} before, {_load()} after, {os.cpu_count()} cores; "
                f"workers kept {cores1:.2f} then {cores2:.2f} cores busy")
         subset = paths[: args.s3_traces]
         yield ("s3_vs_local", s3_ratio(subset, Path(scratch), repeat),
                f"{len(subset)} traces")
+
+
+def _cluster_cpu(what: str, seconds: float, cores: float, client: float, traces: int,
+                 in_process_ms: float) -> str:
+    """A cluster run's log line: wall time, cores busy, CPU per trace (the workers', and this
+    process's), and the CPU per trace beyond the in-process replay: the overhead, by CPU time
+    (it does not depend on the load as the wall-time figure does)."""
+    workers_ms = seconds * cores / traces * 1e3
+    client_ms = seconds * client / traces * 1e3
+    return (f"{what}: {seconds:.2f} s, {cores:.2f} cores busy ({workers_ms:.1f} ms of CPU per "
+            f"trace; the client process {client_ms:.1f} ms; "
+            f"{workers_ms + client_ms - in_process_ms:+.1f} ms over in-process)")
 
 
 def row(name: str, value: float | None, note: str = "") -> str:

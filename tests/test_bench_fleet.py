@@ -53,3 +53,12 @@ def test_the_tasks_shrink_towards_the_end_so_the_workers_finish_together() -> No
     assert sizes.count(MAX_CHUNK) == 24 and sizes[-15:] == [1] * 15 and len(sizes) == 61
     assert chunk_sizes(20, 1) == [5, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1]
     assert chunk_sizes(1, 2) == [1] and chunk_sizes(0, 2) == []
+
+
+def test_a_cluster_runs_line_gives_its_cpu_per_trace_and_the_overhead_by_cpu() -> None:
+    from tdxray.benchmarks.fleet import _cluster_cpu
+
+    # 100 traces in 4 s at 0.8 cores: 32 ms of the workers' CPU per trace, 0.05 cores: 2 ms
+    assert _cluster_cpu("2 workers", 4.0, 0.8, 0.05, 100, 30.5) == (
+        "2 workers: 4.00 s, 0.80 cores busy (32.0 ms of CPU per trace; the client process "
+        "2.0 ms; +3.5 ms over in-process)")
