@@ -64,11 +64,18 @@ class BatchView:
         col = self.batch.column(column)
         return col.take(pa.array(rows)).cast(pa.string()).to_pylist() if len(rows) else []
 
-    def standard_vmcall(self) -> np.ndarray:
-        """TDVMCALLs of the standard ABI (R10 = 0 or not recorded), not KVM hypercalls."""
+    # The masks below are computed once per batch (the prescan and the core's mask both ask);
+    # like is_kind's, callers never change them in place.
+    @cached_property
+    def _standard_vmcall(self) -> np.ndarray:
         return self.is_kind("tdvmcall") & (self.number("r10") == 0)
 
-    def generic_mapgpa(self) -> np.ndarray:
+    def standard_vmcall(self) -> np.ndarray:
+        """TDVMCALLs of the standard ABI (R10 = 0 or not recorded), not KVM hypercalls."""
+        return self._standard_vmcall
+
+    @cached_property
+    def _generic_mapgpa(self) -> np.ndarray:
         from tdxray.schema.constants import Subfn
 
         # only with its operands: a MapGPA without R12/R13 (a host's KVM_EXIT_HYPERCALL) names
@@ -76,11 +83,18 @@ class BatchView:
         return self.standard_vmcall() & (self.number("subfn") == int(Subfn.MAP_GPA)) \
             & self.valid("subfn") & self.valid("r12") & self.valid("r13")
 
-    def generic_accept(self) -> np.ndarray:
+    def generic_mapgpa(self) -> np.ndarray:
+        return self._generic_mapgpa
+
+    @cached_property
+    def _generic_accept(self) -> np.ndarray:
         from tdxray.schema.constants import Leaf
 
         return self.is_kind("tdcall") & (self.number("leaf") == int(Leaf.MEM_PAGE_ACCEPT)) \
             & self.valid("leaf")
+
+    def generic_accept(self) -> np.ndarray:
+        return self._generic_accept
 
 
 def validity(col: pa.Array) -> np.ndarray:
@@ -113,12 +127,10 @@ def filled(col: pa.Array, fill: int) -> np.ndarray:
 
 def isin_small(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """values ∈ known for small non-negative known values, by table lookup (no sort)."""
-    table = np.zeros(int(known.max()) + 1, dtype=bool)
+    top = int(known.max()) + 1
+    table = np.zeros(top + 1, dtype=bool)  # the last entry stands for every value >= top
     table[known] = True
-    inside = values < len(table)
-    out = np.zeros(len(values), dtype=bool)
-    out[inside] = table[values[inside]]
-    return out
+    return table[np.minimum(values, values.dtype.type(top))]
 
 
 def distinct(values: np.ndarray) -> np.ndarray:

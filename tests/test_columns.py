@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tdxray.model.columns import BatchView, distinct, filled, validity
+from tdxray.model.columns import BatchView, distinct, filled, isin_small, validity
 
 TYPES = {"uint8": (pa.uint8(), 0, 255), "uint32": (pa.uint32(), 0, 2**32 - 1),
          "uint64": (pa.uint64(), 0, 2**64 - 1), "int64": (pa.int64(), -2**63, 2**63 - 1)}
@@ -46,3 +46,11 @@ def test_is_kind_masks_every_row_of_the_kinds_asked() -> None:
 def test_distinct_is_numpys_unique(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
     assert distinct(array).tolist() == np.unique(array).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0, 70), max_size=60),
+       st.lists(st.integers(0, 0x10001), min_size=1, max_size=6))
+def test_isin_small_is_numpys_isin(values: list[int], known: list[int]) -> None:
+    array, table = np.array(values, dtype=np.uint64), np.array(known, dtype=np.uint64)
+    assert isin_small(array, table).tolist() == np.isin(array, table).tolist()
