@@ -22,7 +22,7 @@ from tdxray.benchmarks.figures import fmt_value, size_label, warm
 from tdxray.benchmarks.ingest import export_jsonl
 from tdxray.benchmarks.ladder import Log, event_count, sim_trace
 from tdxray.benchmarks.pairs import Pairs, Sample, child, in_process, pairs
-from tdxray.benchmarks.profile_top import top_functions
+from tdxray.benchmarks.profile_top import HEADING, top_functions
 from tdxray.benchmarks.suite import DATA_DIR
 
 MB = 1e6
@@ -224,7 +224,7 @@ def run(opts: Options, log: Log, show: Callable[[str], None] = lambda line: None
         for row in step():
             out(render(row))
     out("")
-    out(f"replay {size_label(built.rows)}: profile's top 5 (own time)")
+    out(f"replay {size_label(built.rows)}: {HEADING.format(count=5)}")
     for line in top_functions(built.path, 5):
         out(line)
     return "\n".join(lines)

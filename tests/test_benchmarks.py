@@ -77,7 +77,8 @@ def test_speed_table_has_every_row_of_the_issue(tmp_path: Path) -> None:
     first_conversion_log = next(i for i, (what, line) in enumerate(seen)
                                 if what == "log" and line.startswith("conversion-heavy"))
     assert order.index(rows[2]) < first_conversion_log
-    assert profile.splitlines()[0] == "replay 2e3: profile's top 5 (own time)"
+    assert profile.splitlines()[0] == ("replay 2e3: profile's top 5 (own CPU time, without the "
+                                       "reading thread)")
     assert len(profile.splitlines()) == 6
     # the scratch results and stores of the runs are gone
     assert not list(tmp_path.glob("speed-*"))
