@@ -399,13 +399,16 @@ class PageMap:
         The rows are a column-major array's transpose: each column is filled, then read by the
         history writer, in one contiguous pass (np.column_stack's row-major copy of a whole
         map was a third of a second at 5e5 pieces)."""
-        attrs = self.attrs
+        starts, attrs = self.chunks.flat()
         idx = np.flatnonzero(attrs[:, STATE] != _N)
         columns = np.empty((HISTORY_COLUMNS, len(idx)), dtype=np.int64)
-        columns[0] = self.starts[idx]
-        columns[1] = self._ends()[idx]
+        columns[0] = starts[idx]
+        after = idx + 1  # a piece ends where the next begins, the last at the limit
+        columns[1] = np.where(after < len(starts),
+                              starts[np.minimum(after, len(starts) - 1)], self.limit)
+        kept = take_rows(attrs, idx)  # one gather of the rows, then a column at a time
         for row, field in ((2, STATE), (3, SINCE), (4, SINCE_TS), (7, GEN), (8, CAUSE)):
-            columns[row] = attrs[idx, field]
+            columns[row] = kept[:, field]
         columns[5:7] = NO_SEQ
         return columns.T
 
