@@ -102,16 +102,17 @@ class TraceFile:
             for batch in self._read_group(rg, read).to_batches(max_chunksize=batch_size):
                 yield batch if read is columns else nulls.fill(batch, columns or [])
 
-    def _to_decode(self, rg: int, columns: list[str] | None,
-                   deferred: Deferred | None = None) -> list[str] | None:
+    def _to_decode(self, rg: int, columns: list[str] | None, deferred: Deferred | None = None,
+                   needed: frozenset[str] = frozenset()) -> list[str] | None:
         """What to decode of `columns` in row group rg (`columns` itself when all of them):
         not the columns that its statistics say are all null (a column of nulls costs about
-        as much to decode as one of values), nor the deferred ones it does not need."""
+        as much to decode as one of values), nor the deferred ones it does not need (unless
+        they are `needed`)."""
         if columns is None:
             return None
         skip = self._all_null(rg)
         if deferred is not None and not self._may_hold(rg, deferred):
-            skip |= set(deferred.names)
+            skip |= set(deferred.names) - needed
         read = [c for c in columns if c not in skip]
         return read if read and len(read) < len(columns) else columns
 
@@ -123,15 +124,19 @@ class TraceFile:
         check = BatchCheck(self.parquet) if self.unchecked and columns is not None else None
         nulls = _Nulls(self.parquet.schema_arrow)
         for rg in range(self.num_row_groups):
-            read = self._to_decode(rg, columns, deferred)
-            if check is not None and read is not None:
-                read = [*read, *(c for c in check.columns(rg) if c not in read)]
+            wanted, own = columns, frozenset[str]()  # own: what only the check reads
+            if check is not None and columns is not None:
+                own = frozenset(check.columns(rg)) - set(columns)
+                wanted = [*columns, *sorted(own)]
+            read = self._to_decode(rg, wanted, deferred, own)
             try:
                 for batch in self.parquet.iter_batches(batch_size, row_groups=[rg], columns=read,
                                                        use_threads=use_threads):
+                    if read is not wanted:  # the check, too, sees the columns left out as null
+                        batch = nulls.fill(batch, wanted or [])
                     if check is not None:
                         self._check(check, rg, batch)
-                    yield batch if read is columns else nulls.fill(batch, columns or [])
+                    yield batch if wanted is columns else nulls.fill(batch, columns or [])
             except (OSError, pa.ArrowException) as exc:
                 if check is not None:  # named as the check at open would have named it
                     self.check_whole()

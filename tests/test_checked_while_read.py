@@ -108,3 +108,36 @@ def test_fresh_results_do_not_skip_the_check(two_defects: Path, tmp_path: Path) 
     assert str(fresh.value) == f"{two_defects}{WANT}"
     check_unchecked(good)  # never opened unchecked: nothing to do, nothing read
     assert load_or_replay(good, results).events == len(LOGS)  # its stamp no longer matches
+
+
+def test_a_field_missing_where_its_column_is_all_null_is_found_without_decoding_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row 13 is a MapGPA without gpa, and no row has a gpa: the column is not decoded (its
+    statistics say it is all null), and the defect is named as at open."""
+    good = write_trace(tmp_path / "good.parquet", LOGS)
+    kinds = ["log"] * 20
+    kinds[13] = "map_gpa"
+    bad = _rewrite(good, tmp_path / "bad.parquet", "kind", kinds)
+    with pytest.raises(InputError) as at_open:
+        open_trace(bad)
+    assert str(at_open.value).startswith(f"{bad} (row 13): field 'gpa': ")
+    decoded: list[str] = []
+    iter_batches = pq.ParquetFile.iter_batches
+
+    def spy(self: pq.ParquetFile, *args: object, **kwargs: object) -> object:
+        decoded.extend(kwargs["columns"])  # type: ignore[arg-type]
+        return iter_batches(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    read._checked.clear()
+    trace = open_trace(bad, rows_later=True)
+    assert trace.unchecked
+    with pytest.raises(InputError) as replayed:
+        for _ in trace.iter_batches(READ_COLUMNS, 8, prefetch=True, deferred=MAPGPA_OPERANDS):
+            pass
+    assert str(replayed.value) == str(at_open.value)
+    assert "gpa" not in decoded and "text" in decoded
+    read._checked.clear()
+    with pytest.raises(InputError) as whole:
+        replay_trace(bad)
+    assert str(whole.value) == str(at_open.value)
