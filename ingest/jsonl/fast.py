@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tdxray.ingest.columns import SPARSE, assemble, dictionary, place, source_column
+from tdxray.ingest.columns import SPARSE, assemble, dictionary, nulls, place, source_column
 from tdxray.ingest.jsonl.event import COMMON_KEYS, KNOWN_KEYS, has_float, loads_exact
 from tdxray.schema.events import EVENT_SCHEMA, KIND_FIELDS
 from tdxray.schema.rules import ACROSS_RULES, ENUMS
@@ -77,7 +77,7 @@ class FastColumns:
             if rows:
                 arrays[name] = place(rows, dense_column(name, values), n)
             else:
-                arrays[name] = pa.nulls(n, ARROW_TYPES[name])
+                arrays[name] = nulls(n, ARROW_TYPES[name])
         check_across_fields(arrays)
         arrays["kind"] = arrays["kind"].dictionary_encode()
         arrays["line"] = pa.array([number for number, _ in self.lines], pa.uint64())

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from tdxray.ingest.columns import SPARSE, assemble, place, source_column
+from tdxray.ingest.columns import SPARSE, assemble, nulls, place, source_column
 from tdxray.ingest.jsonl.event import COMMON_KEYS
 from tdxray.ingest.jsonl.fast import (
     ARROW_TYPES,
@@ -175,7 +175,7 @@ def _convert(table: pa.Table, first_line: int, source: str | None,
                 raise BulkInvalid(f"missing field {field}")
     for name in SPARSE:
         if name not in present:
-            arrays[name] = pa.nulls(n, ARROW_TYPES[name])
+            arrays[name] = nulls(n, ARROW_TYPES[name])
             continue
         values = table.column(name).chunk(0)
         foreign = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(kind, KINDS_OF[name])))
