@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
+from itertools import pairwise
 
 import numpy as np
 
@@ -323,10 +324,31 @@ class PageMap:
         return int(moved[0])
 
     def pending_whole(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Per range: does it lie inside one pending or unaccepted piece (ACCEPT's fast case)?"""
-        ends, attrs = self.chunks.pieces_at(lo)
-        state = attrs[:, STATE]
-        return (hi <= ends) & ((state == _D) | (state == _U))
+        """Per range: does it lie inside one pending or unaccepted piece (ACCEPT's fast case)?
+        Chunk by chunk over the ranges in order (a fast-lane layer comes sorted): only each
+        piece's state is read, and its end at its own index (no copy of a chunk's ends)."""
+        order = None if (lo[1:] >= lo[:-1]).all() else np.argsort(lo)
+        if order is not None:
+            lo, hi = lo[order], hi[order]
+        chunks = self.chunks
+        inside = np.empty(len(lo), dtype=bool)
+        chunk = np.searchsorted(np.array(chunks.firsts), lo, side="right") - 1
+        cuts = [0, *(np.flatnonzero(chunk[1:] != chunk[:-1]) + 1).tolist(), len(lo)]
+        for a, b in pairwise(cuts):
+            if a == b:
+                continue
+            c = int(chunk[a])
+            starts = chunks.starts[c]
+            i = starts.searchsorted(lo[a:b], side="right") - 1
+            after = np.minimum(i + 1, len(starts) - 1)
+            ends = np.where(i + 1 < len(starts), starts[after], chunks.end_of(c, len(starts) - 1))
+            state = chunks.attrs[c][i, STATE]
+            inside[a:b] = (hi[a:b] <= ends) & ((state == _D) | (state == _U))
+        if order is None:
+            return inside
+        out = np.empty_like(inside)
+        out[order] = inside
+        return out
 
     def accept_pending(self, start: int, end: int, cause: int, ts: int, gen: int) -> bool:
         """Make [start, end) private if it lies inside one pending or unaccepted piece (the
