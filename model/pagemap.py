@@ -196,9 +196,13 @@ class PageMap:
         # (only the last hi can reach the limit)
         bounds = np.empty(2 * len(lo), dtype=np.int64)
         bounds[0::2], bounds[1::2] = lo, hi
-        if len(hi) and hi[-1] >= self.limit:
+        at_limit = bool(len(hi)) and hi[-1] >= self.limit
+        if at_limit:
             bounds = bounds[:-1]
-        bounds = bounds[np.append(True, bounds[1:] != bounds[:-1])]
+        distinct = np.append(True, bounds[1:] != bounds[:-1])
+        # each lo's and hi's place among the distinct bounds (what a search would find)
+        rank = np.cumsum(distinct) - 1
+        bounds = bounds[distinct]
         pos = np.searchsorted(window, bounds)
         new = (pos == 0) | (window[np.minimum(pos, len(window) - 1)] != bounds)
         new &= bounds > window[0]
@@ -207,8 +211,11 @@ class PageMap:
         place = np.empty(len(bounds) + 1, dtype=np.int64)
         place[:-1] = pos + np.cumsum(new) - new
         place[-1] = len(window) + added  # a hi at the limit: past every piece
-        lo_at = place[np.searchsorted(bounds, lo)]
-        hi_at = place[np.searchsorted(bounds, hi)]
+        lo_at = place[rank[0::2]]
+        hi_rank = rank[1::2]
+        if at_limit:  # the last hi, left out of the bounds: past every piece
+            hi_rank = np.append(hi_rank, len(bounds))
+        hi_at = place[hi_rank]
         if not added:  # the starts are only read (chunks never change in place): no copy
             return window, table.copy(), lo_at, hi_at
         bounds, pos = bounds[new], pos[new]
