@@ -84,6 +84,26 @@ def put_rows(table: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
         table[index] = values
 
 
+def _kept(table: np.ndarray, touched: np.ndarray | None) -> np.ndarray:
+    """Per piece: does it stay (it differs from the piece before, or is the first)? With
+    `touched` (indices, 0..n, repeats allowed) only those pieces are compared: the others
+    stay."""
+    n = len(table)
+    keep = np.ones(n, dtype=bool)
+    if touched is None:
+        keep[1:] = _differs(table)
+        return keep
+    if len(touched) > n // 8:  # most pieces: every neighbour pair compared at once
+        compared = np.zeros(n + 1, dtype=bool)
+        compared[touched] = True
+        keep[1:] = _differs(table) | ~compared[1:n]
+        return keep
+    p = touched[(touched > 0) & (touched < n)]
+    pieces = rows(table)  # a piece's attributes compared as one 40-byte row
+    keep[p] = pieces[p] != pieces[p - 1]
+    return keep
+
+
 def _differs(table: np.ndarray) -> np.ndarray:
     """Per row of an (n, k) int64 table but the first: does it differ from the row before?
     (column by column over the XOR of neighbours: no gather, no reduction along a short
@@ -236,16 +256,7 @@ class PageMap:
         With `touched` (the pieces that may now equal their predecessor: the changed ones,
         those after them and those a cut began), only those are compared: the others were
         maximal already."""
-        keep = np.ones(len(starts), dtype=bool)
-        if touched is None:
-            keep[1:] = _differs(table)
-        else:
-            p = touched[(touched > 0) & (touched < len(starts))]
-            if len(p) > len(starts) // 8:  # most pieces: every neighbour pair compared at
-                keep[p] = _differs(table)[p - 1]  # once is cheaper than gathering them
-            else:
-                pieces = rows(table)  # a piece's attributes compared as one 40-byte row
-                keep[p] = pieces[p] != pieces[p - 1]
+        keep = _kept(table, touched)
         if not keep.all():
             kept = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
             starts, table = starts[kept], take_rows(table, kept)
