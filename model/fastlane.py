@@ -142,18 +142,20 @@ class FastLane:
 
     def _layers(self, pages: PageMap, j: int, stop: int, level: np.ndarray) -> int | None:
         """Apply the layers in order; the row of the first ACCEPT found not plain, if any."""
-        gen = np.full(stop - j, self.model.k.generation, dtype=np.int64)
+        gen = np.full(stop - j, self.model.k.generation, dtype=np.int64)  # one value: sliced
         failed: int | None = None
         for lv in range(int(level.max()) + 1 if len(level) else 0):
             rows = np.flatnonzero(level == lv)
-            rows = rows[np.argsort(self.lo[j + rows])]  # disjoint: distinct starts
+            lo = self.lo[j + rows]
+            order = np.argsort(lo)  # disjoint: distinct starts
+            rows, lo = rows[order], lo[order]
             at = j + rows
+            hi = self.hi[at]
             accepts = self.is_accept[at]
             if accepts.any():
-                ok = pages.pending_whole(self.lo[at], self.hi[at]) | ~accepts
+                ok = pages.pending_whole(lo, hi) | ~accepts
                 if not ok.all():
                     first = int(at[~ok].min())
                     failed = first if failed is None else min(failed, first)
-            pages.apply(self.lo[at], self.hi[at], self.change[at], self.seq[at], self.ts[at],
-                        gen[rows])
+            pages.apply(lo, hi, self.change[at], self.seq[at], self.ts[at], gen[:len(rows)])
         return failed
