@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,7 @@ def client_for(workers: int | None, scheduler: str | None) -> Iterator[Client]:
         raise InputError("--workers needs a positive number of workers", str(workers))
     # The scheduler serves HTTP (health, metrics) even without a dashboard: on loopback, on a
     # free port (its default, 8787, is taken by any other cluster on the machine).
-    with dask.config.set({SPAWN_ENV: worker_env(), **QUIET}), \
+    with dask.config.set({SPAWN_ENV: worker_env(), **QUIET}), _unset_while_open(UNSET), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                          host="127.0.0.1", dashboard_address=None,
                          scheduler_kwargs={"dashboard": False,
@@ -69,6 +70,24 @@ QUIET = {
     "distributed.admin.system-monitor.interval": "2s",  # the dashboard's figures (500 ms)
     "distributed.worker.memory.monitor-interval": "500ms",  # memory limit watch (100 ms)
 }
+
+
+@contextlib.contextmanager
+def _unset_while_open(names: tuple[str, ...]) -> Iterator[None]:
+    """Our process's environment without `names` while the cluster lives, restored after.
+
+    A worker process inherits the nanny's os.environ, and a Nanny writes Dask's pre-spawn
+    settings into it for good (distributed.nanny.WorkerProcess.start: os.environ.update): after
+    any Dask cluster of default settings in this process (the caller's own, an earlier test's),
+    our workers would inherit MALLOC_TRIM_THRESHOLD_ again, also when a killed one restarts.
+    """
+    kept = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+        os.environ.update(kept)
 
 
 def worker_env() -> dict[str, object]:

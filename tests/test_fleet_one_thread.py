@@ -45,17 +45,21 @@ def test_one_thread_streams_the_batches_on_the_callers_thread(simulated: Path,
     assert sum(b.num_rows for b in one) == trace.num_rows == 30_000
 
 
-def test_a_local_clusters_workers_keep_glibcs_sliding_mmap_threshold() -> None:
+def test_a_local_clusters_workers_keep_glibcs_sliding_mmap_threshold(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Dask sets MALLOC_TRIM_THRESHOLD_ for its workers, which pins glibc's mmap threshold: a
-    replay's big arrays would be mapped afresh each time (page faults, kernel time)."""
+    replay's big arrays would be mapped afresh each time (page faults, kernel time). Also when
+    an earlier Dask cluster in this process left it in os.environ (a Nanny writes it there)."""
     import os
 
     from tdxray.fleet.cluster import client_for
 
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")  # what a default Nanny leaves
     with client_for(1, None) as client:
         env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
                                   os.environ.get("OMP_NUM_THREADS")))
     assert list(env.values()) == [(None, "1")]  # Dask's other settings stay
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # ours restored
 
 
 def test_a_local_clusters_workers_do_not_profile_and_wake_up_less_often() -> None:
