@@ -23,7 +23,7 @@ from tdxray.ingest.jsonl import ahead as jsonl_ahead
 from tdxray.ingest.jsonl import reader as jsonl_reader
 from tdxray.ingest.jsonl import table as jsonl_table
 from tdxray.ingest.jsonl.reader import JsonlReader
-from tdxray.ingest.jsonl.table import block_batch, hex_column, parsed_table
+from tdxray.ingest.jsonl.table import block_batch, hex_column, plain_table
 from tdxray.schema.errors import InputError
 from tdxray.schema.events import EVENT_SCHEMA
 
@@ -174,11 +174,11 @@ def test_blocks_are_parsed_ahead_on_a_thread_that_ends_with_the_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     threads: list[str] = []
 
-    def recorded(block: bytes, lines: int) -> pa.Table | None:
+    def recorded(block: bytes) -> pa.Table | None:
         threads.append(threading.current_thread().name)
-        return parsed_table(block, lines)
+        return plain_table(block)
 
-    monkeypatch.setattr(jsonl_ahead, "parsed_table", recorded)
+    monkeypatch.setattr(jsonl_ahead, "plain_table", recorded)
     data = trace()
     assert isinstance(outcome(data, 150), pa.Table)
     assert len(threads) >= 10  # 20 lines of about 80 bytes, in blocks of 150

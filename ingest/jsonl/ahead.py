@@ -1,10 +1,7 @@
 """Parse the next JSONL block on a thread while the reader converts the current one.
 
-pyarrow's parse holds no GIL, so it runs beside the conversion (Python and pyarrow.compute)
-and the Parquet encoder: the reader uses the second core. The byte checks that must pass
-before a parse run on the caller's thread, which balances the two. 1e6 lines, CPU: with the
-checks on the parse thread, it took 1.00-1.09 s and the caller 0.57-0.62 s; with them on the
-caller, 0.90-1.10 s and 0.74-0.93 s.
+The byte checks (numpy) and pyarrow's parse hold no GIL, so they run beside the conversion
+(Python and pyarrow.compute) and the Parquet encoder: the reader uses the second core.
 """
 
 from __future__ import annotations
@@ -13,12 +10,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
-from tdxray.ingest.jsonl.table import parsed_table, plain_lines, plain_table
+from tdxray.ingest.jsonl.table import plain_table
 
 
 class ParseAhead:
-    """plain_table of the blocks `start`ed (checked now, parsed in order on one thread);
-    `table` waits for one.
+    """plain_table of the blocks `start`ed, in order, on one thread; `table` waits for one.
 
     A block not started (a piece of a block that is not plain) is parsed on the caller's
     thread.
@@ -29,13 +25,7 @@ class ParseAhead:
         self._started: dict[int, tuple[bytes, Future[pa.Table | None]]] = {}
 
     def start(self, block: bytes) -> None:
-        lines = plain_lines(block)
-        if lines is None:
-            parse: Future[pa.Table | None] = Future()
-            parse.set_result(None)
-        else:
-            parse = self._pool.submit(parsed_table, block, lines)
-        self._started[id(block)] = (block, parse)
+        self._started[id(block)] = (block, self._pool.submit(plain_table, block))
 
     def table(self, block: bytes) -> pa.Table | None:
         started = self._started.pop(id(block), None)

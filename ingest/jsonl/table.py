@@ -119,12 +119,6 @@ def parse_block(block: bytes) -> pa.Table | None:
 
 def plain_table(block: bytes) -> pa.Table | None:
     """pyarrow's table of `block` (whole lines) if it is plain (see above), else None."""
-    lines = plain_lines(block)
-    return None if lines is None else parsed_table(block, lines)
-
-
-def plain_lines(block: bytes) -> int | None:
-    """The lines of `block` if its bytes may be plain (the checks before a parse), else None."""
     chars = np.frombuffer(block, np.uint8)
     if any(_has(chars, mark) for mark in NOT_PLAIN):
         return None
@@ -135,13 +129,9 @@ def plain_lines(block: bytes) -> int | None:
         block.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    return newlines
-
-
-def parsed_table(block: bytes, lines: int) -> pa.Table | None:
-    """pyarrow's table of a block that passed plain_lines, if it is plain, else None."""
     table = parse_block(block)
-    if table is None or table.num_rows != lines or not set(table.column_names) <= PLAIN_KEYS:
+    if table is None or table.num_rows != newlines \
+            or not set(table.column_names) <= PLAIN_KEYS:
         return None
     return table.combine_chunks()
 
