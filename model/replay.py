@@ -124,7 +124,7 @@ def _stamp(path: Path, st: os.stat_result | None = None) -> dict[str, object]:
             "results_version": RESULTS_VERSION, "tdxray": __version__}
 
 
-def is_fresh(path: Path, results_dir: Path, st: os.stat_result | None = None,
+def is_fresh(path: Path, results_dir: Path | str, st: os.stat_result | None = None,
              recorded: str | None = None) -> bool:
     """Whether the results were computed from this trace file (`st`: its stat, when the caller
     has it from a listing of the store). `recorded`: the stamp the store's manifest holds for

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tdxray.schema.errors import InputError
 from tdxray.schema.escape import escape_control
+from tdxray.store.layout import RESULTS_SUFFIX
 from tdxray.store.scratch import process_dir
 
 _said: set[Path] = set()
@@ -46,3 +48,21 @@ def _writable(results_dir: Path) -> bool:
 
 def _stand_in_root() -> Path:
     return process_dir("tdxray-results-")
+
+
+def results_places(root: Path, trace_ids: Iterable[str]) -> dict[str, str]:
+    """trace id -> where its results go (results_place), for every trace of the local store at
+    `root`: one listing of the store tells a plain results directory (not a link) from the
+    rest, then one access() each; results_place decides for any other."""
+    with os.scandir(root) as entries:
+        plain = {e.name for e in entries
+                 if e.name.endswith(RESULTS_SUFFIX) and not e.is_symlink() and e.is_dir()}
+    out = {}
+    for tid in trace_ids:
+        name = f"{tid}{RESULTS_SUFFIX}"
+        where = f"{root}/{name}"
+        if name in plain and os.access(where, os.W_OK | os.X_OK):
+            out[tid] = where
+        else:
+            out[tid] = str(results_place(Path(where)))
+    return out

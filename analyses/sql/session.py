@@ -30,9 +30,9 @@ from tdxray.analyses.sql.views import (
 )
 from tdxray.model.replay import is_fresh, replay_trace
 from tdxray.schema.errors import InputError
-from tdxray.store.layout import Store
+from tdxray.store.layout import RESULTS_SUFFIX, Store
 from tdxray.store.manifest import ManifestDir, trace_stats
-from tdxray.store.results_place import results_place
+from tdxray.store.results_place import results_places
 from tdxray.store.scratch import make_dir, remove_dir
 
 OnReplay = Callable[[str], None]
@@ -49,7 +49,7 @@ def default_memory_limit() -> str:
     return f"{int(ram * MEMORY_FRACTION) >> 20}MB"
 
 
-def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | None,
+def _refresh(results: str, trace_id: str, path: Path, on_replay: OnReplay | None,
              st: os.stat_result | None = None, recorded: str | None = None) -> None:
     """Replay a trace whose results are missing or stale (results are written into the store,
     or their stand-in when it is read-only: store/results_place.py); `st`: the trace file's
@@ -59,7 +59,7 @@ def _refresh(results: Path, trace_id: str, path: Path, on_replay: OnReplay | Non
     if on_replay is not None:
         on_replay(trace_id)
     try:
-        replay_trace(path, results)
+        replay_trace(path, Path(results))
     except OSError as exc:
         raise InputError(f"cannot write replay results: {exc.strerror or exc}",
                          str(results)) from None
@@ -92,14 +92,16 @@ class Session:
         manifest = ManifestDir(str(self.root)).read()
         traces, self.from_manifest = store_traces(
             store, {tid: st.st_size for tid, st in stats.items()}, manifest)
-        own = {t.trace_id: store.results_dir(t.trace_id) for t in traces}  # beside each trace
-        self._results = {tid: results_place(where) for tid, where in own.items()}
+        # beside each trace, or their stand-ins (a read-only store)
+        self._results = results_places(self.root, (t.trace_id for t in traces))
         recorded = dict(zip(manifest.column("trace_id").to_pylist(),
                             manifest.column("replay_stamp").to_pylist(), strict=True))
+        root = str(self.root)
         for t in traces:
             tid = t.trace_id
+            mine = self._results[tid] == f"{root}/{tid}{RESULTS_SUFFIX}"
             _refresh(self._results[tid], tid, t.path, on_replay, stats.get(tid),
-                     recorded.get(tid) if self._results[tid] == own[tid] else None)
+                     recorded.get(tid) if mine else None)
         self._manifest = manifest
         self.trace_ids = [t.trace_id for t in traces]
         self._tmp = make_dir("tdxray-sql-")
@@ -109,7 +111,8 @@ class Session:
                 self.con.execute("SET parquet_metadata_cache = true")  # views bind files often
             self._limit_memory(memory_limit or default_memory_limit())
             self._define(traces, store)
-            stand_ins = [r for tid, r in self._results.items() if r != own[tid]]
+            stand_ins = [Path(r) for tid, r in self._results.items()
+                         if r != f"{root}/{tid}{RESULTS_SUFFIX}"]
             for statement in lockdown_statements(self.root, stand_ins):
                 self.con.execute(statement)
         except BaseException:
@@ -134,7 +137,7 @@ class Session:
         con.register("_losses_src", losses_table(traces))
         con.execute("CREATE TABLE losses AS FROM _losses_src")
         con.unregister("_losses_src")
-        files = [TraceFiles(t.trace_id, t.path, self._results[t.trace_id],
+        files = [TraceFiles(t.trace_id, str(t.path), self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
         for ddl in [*scalar_macro_ddl(), *store_view_ddl(files)]:
             con.execute(ddl)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tdxray.schema.td import TdConfig, TraceHeader
-from tdxray.store.layout import Store
+from tdxray.schema.td import TRACE_ID_RE, TdConfig, TraceHeader
+from tdxray.store.layout import TRACE_SUFFIX, Store
 from tdxray.store.manifest import MANIFEST_SCHEMA, consistent
 from tdxray.store.read import TraceFile, open_trace
 
@@ -55,14 +55,20 @@ def store_traces(store: Store, sizes: dict[str, int], manifest: pa.Table
     if trusted is None:
         return [_entry(tid, open_trace(store.trace_path(tid))) for tid in sizes], False
     parsed: dict[str, TdConfig] = {}  # a fleet's traces share a few TD configurations
+    headers: dict[str, TraceHeader] = {}  # and traces copied or re-ingested, their headers
+    root = str(store.root)
     out = []
-    for r in trusted.select(["trace_id", "events", "header", "td_config_hash"]).to_pylist():
-        obj = json.loads(r["header"])
-        key = r["td_config_hash"] or json.dumps(obj.get("td"), sort_keys=True)
-        header = TraceHeader.from_json(obj, parsed.get(key))
-        parsed.setdefault(key, header.td)
-        out.append(TraceEntry(r["trace_id"], store.trace_path(r["trace_id"]), header,
-                              r["events"]))
+    for tid, events, text, td_hash in zip(*(trusted.column(n).to_pylist() for n in (
+            "trace_id", "events", "header", "td_config_hash")), strict=True):
+        if not TRACE_ID_RE.match(tid):
+            store.trace_path(tid)  # its error: a file of the store with a name no trace has
+        header = headers.get(text)
+        if header is None:
+            obj = json.loads(text)
+            key = td_hash or json.dumps(obj.get("td"), sort_keys=True)
+            header = headers[text] = TraceHeader.from_json(obj, parsed.get(key))
+            parsed.setdefault(key, header.td)
+        out.append(TraceEntry(tid, Path(f"{root}/{tid}{TRACE_SUFFIX}"), header, events))
     return out, True
 
 
@@ -82,32 +88,51 @@ def _td_row(td: TdConfig) -> dict[str, object]:
     }
 
 
-def _row(trace: TraceEntry, td: dict[str, object]) -> dict[str, object]:
-    expected = trace.header.expected_rules
-    return {
-        "trace_id": trace.trace_id, **td, "events": trace.events,
-        "expected_rules": list(expected) if expected is not None else None,
-        "provenance": json.dumps(trace.header.provenance, sort_keys=True),
-        "file": trace.path.name,
-    }
+def _header_row(header: TraceHeader) -> dict[str, object]:
+    expected = header.expected_rules
+    return {**_td_row(header.td),
+            "expected_rules": list(expected) if expected is not None else None,
+            "provenance": json.dumps(header.provenance, sort_keys=True)}
 
 
 MANIFEST_COLUMNS = ("kernel_version", "td_config_hash", "ingested_at", "replay_stamp")
+_PER_TRACE = ("trace_id", "events", "file")
+_HEADER_SCHEMA = pa.schema([f for f in TRACES_SCHEMA if f.name not in _PER_TRACE])
 
 
 def traces_table(traces: Sequence[TraceEntry], manifest: pa.Table | None = None) -> pa.Table:
     """The rows of the `traces` table (trace_id is the store's name for the trace), with the
     store's merged manifest's kernel version, TD config hash, ingest time and replay stamp
-    (NULL for a trace the manifest does not list)."""
-    td_rows: dict[int, dict[str, object]] = {}  # by TdConfig identity: shared ones once
-    rows = [_row(t, td_rows.setdefault(id(t.header.td), _td_row(t.header.td))) for t in traces]
-    table = pa.Table.from_pylist(rows, schema=TRACES_SCHEMA)
+    (NULL for a trace the manifest does not list). Built column by column: the header's
+    columns once per distinct header, then taken for every trace."""
+    index: dict[int, int] = {}  # by TraceHeader identity: shared ones once
+    rows: list[dict[str, object]] = []
+    take = []
+    for t in traces:
+        i = index.get(id(t.header))
+        if i is None:
+            i = index[id(t.header)] = len(rows)
+            rows.append(_header_row(t.header))
+        take.append(i)
+    per_header = pa.Table.from_pylist(rows, schema=_HEADER_SCHEMA).take(
+        pa.array(take, pa.int64()))
+    ids = [t.trace_id for t in traces]
+    per_trace = {"trace_id": pa.array(ids, pa.string()),
+                 "events": pa.array([t.events for t in traces], pa.uint64()),
+                 "file": pa.array([t.path.name for t in traces], pa.string())}
+    table = pa.table([per_trace[f.name] if f.name in per_trace else per_header.column(f.name)
+                      for f in TRACES_SCHEMA], schema=TRACES_SCHEMA)
     manifest = MANIFEST_SCHEMA.empty_table() if manifest is None else manifest
+    if manifest.column("trace_id").to_pylist() == ids:  # the manifest gave the traces
+        return pa.table([*table.columns, *(manifest.column(n) for n in MANIFEST_COLUMNS)],
+                        schema=_WITH_MANIFEST)
     by_id = {r["trace_id"]: r for r in manifest.select(["trace_id", *MANIFEST_COLUMNS])
              .to_pylist()}
-    ids = table.column("trace_id").to_pylist()
     for name in MANIFEST_COLUMNS:
         values = [by_id.get(tid, {}).get(name) for tid in ids]
         table = table.append_column(MANIFEST_SCHEMA.field(name),
                                     pa.array(values, MANIFEST_SCHEMA.field(name).type))
     return table
+
+
+_WITH_MANIFEST = pa.schema([*TRACES_SCHEMA, *(MANIFEST_SCHEMA.field(n) for n in MANIFEST_COLUMNS)])

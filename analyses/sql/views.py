@@ -13,7 +13,6 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -43,8 +42,8 @@ class TraceFiles:
     """One trace of the store as the views read it."""
 
     trace_id: str
-    path: Path
-    results_dir: Path
+    path: str  # the trace file; strings, not Paths: a store has thousands of them
+    results_dir: str
     shared_bit: int
 
 
@@ -86,27 +85,28 @@ def duck_type(arrow_type: pa.DataType) -> str:
     return _DUCK_TYPES[arrow_type]
 
 
-def _per_file(branches: Sequence[tuple[TraceFiles, Path]], value: Callable[[TraceFiles], str]
+def _per_file(branches: Sequence[tuple[TraceFiles, str]], value: Callable[[TraceFiles], str]
               ) -> str:
     """A per-trace constant chosen by DuckDB's `filename` column (evaluated once per vector)."""
-    whens = " ".join(f"WHEN {sql_str(str(path))} THEN {value(t)}" for t, path in branches)
+    whens = " ".join(f"WHEN {sql_str(path)} THEN {value(t)}" for t, path in branches)
     return f"CASE filename {whens} END"
 
 
-def _trace_id(branches: Sequence[tuple[TraceFiles, Path]]) -> str:
+def _trace_id(branches: Sequence[tuple[TraceFiles, str]]) -> str:
     """trace_id per file: the file's name when every file is named `<trace_id>.parquet` (a
     store's traces), the folder's when every file is in `<trace_id>.replay/` (their results),
     else (results in stand-in folders of a read-only store) a CASE over the files. The CASE is
     bound again by every view built on the scan and tested per vector, which costs O(traces)
     each: a store of 1,000 traces took seconds to open and to query."""
-    if all(path.name == f"{t.trace_id}.parquet" for t, path in branches):
+    if all(path.rpartition("/")[2] == f"{t.trace_id}.parquet" for t, path in branches):
         return r"regexp_extract(filename, '([^/]*)\.parquet$', 1)"
-    if all(path.parent.name == f"{t.trace_id}.replay" for t, path in branches):  # results
+    if all(path.rsplit("/", 2)[-2:-1] == [f"{t.trace_id}.replay"]  # results
+           for t, path in branches):
         return r"regexp_extract(filename, '([^/]*)\.replay/[^/]*$', 1)"
     return _per_file(branches, lambda t: sql_str(t.trace_id))
 
 
-def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, Path]],
+def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, str]],
           shared_bit: bool = False) -> str:
     """SELECT trace_id, <schema columns> from the Parquet files of every trace, in one scan;
     with `shared_bit`, also each trace's shared bit (so decoding needs no join).
@@ -126,7 +126,7 @@ def _read(schema: pa.Schema, branches: Sequence[tuple[TraceFiles, Path]],
         bit = (u64(bits.pop()) if len(bits) == 1
                else _per_file(branches, lambda t: u64(t.shared_bit)))
         cols.append(f"{bit} AS shared_bit")
-    files = "[" + ", ".join(sql_str(str(path)) for _, path in branches) + "]"
+    files = "[" + ", ".join(sql_str(path) for _, path in branches) + "]"
     return (f"SELECT {', '.join(cols + names)} "
             f"FROM read_parquet({files}, filename = true)")
 
@@ -154,8 +154,8 @@ def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
     `_events` carries each trace's shared bit as a constant column; `events` hides it.
     """
     events = [(t, t.path) for t in traces]
-    divs = [(t, t.results_dir / DIVERGENCES_FILE) for t in traces]
-    hist = [(t, t.results_dir / PAGE_HISTORY_FILE) for t in traces]
+    divs = [(t, f"{t.results_dir}/{DIVERGENCES_FILE}") for t in traces]
+    hist = [(t, f"{t.results_dir}/{PAGE_HISTORY_FILE}") for t in traces]
     return [
         f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
         "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
