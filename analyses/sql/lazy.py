@@ -23,10 +23,13 @@ def _words(text: str) -> set[str]:
 class Lazy:
     """DDL statements by the name they define, handed out once each, dependencies first."""
 
-    def __init__(self, ddl: Mapping[str, str]) -> None:
-        self._ddl = dict(ddl)
-        self._deps = {name: sorted(_words(body) & set(ddl) - {name})
+    def __init__(self, ddl: Mapping[str, str], leaves: Mapping[str, str] | None = None) -> None:
+        """`leaves`: DDL built on no other definition (views over files: their text, a list
+        of thousands of paths, is not searched for names)."""
+        self._ddl = {**(leaves or {}), **ddl}
+        self._deps = {name: sorted(_words(body) & set(self._ddl) - {name})
                       for name, body in ddl.items()}
+        self._deps.update({name: [] for name in leaves or {}})
         self._done: set[str] = set()
 
     def take(self, query: str) -> list[str]:
@@ -37,6 +40,10 @@ class Lazy:
         for name in wanted:
             self._visit(name, out)
         return out
+
+    def pending(self) -> bool:
+        """Whether some definition has not been handed out yet."""
+        return len(self._done) < len(self._ddl)
 
     def take_all(self) -> list[str]:
         out: list[str] = []

@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from tdxray.analyses.sql.guard import (
+    NO_TABLE,
     QueryError,
     check_query,
     lockdown_statements,
@@ -139,10 +140,10 @@ class Session:
         con.unregister("_losses_src")
         files = [TraceFiles(t.trace_id, str(t.path), self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
-        for ddl in [*scalar_macro_ddl(), *store_view_ddl(files)]:
+        for ddl in scalar_macro_ddl():
             con.execute(ddl)
         self._lazy = Lazy({**results_view_ddl(results_in_memory(files)), **event_view_ddl(),
-                           **table_macro_ddl()})
+                           **table_macro_ddl()}, store_view_ddl(files))
 
     def define_all(self) -> None:
         """Every view and macro now, not on first use (for a reader of the catalogue)."""
@@ -155,6 +156,14 @@ class Session:
         try:
             for ddl in self._lazy.take(query):
                 self.con.execute(ddl)
+            try:
+                return self.con.sql(query)
+            except duckdb.CatalogException as exc:
+                if not one_line(exc).startswith(NO_TABLE) or not self._lazy.pending():
+                    raise
+            # a name that is no view yet: with every view defined, DuckDB's "Did you mean"
+            # picks among all of them (and the query fails the same way)
+            self.define_all()
             return self.con.sql(query)
         except duckdb.Error as exc:
             raise query_error(exc) from None

@@ -148,20 +148,20 @@ def results_in_memory(traces: Sequence[TraceFiles]) -> bool:
     return True
 
 
-def store_view_ddl(traces: Sequence[TraceFiles]) -> list[str]:
-    """The views that read files: events and the replay results of every trace.
+def store_view_ddl(traces: Sequence[TraceFiles]) -> dict[str, str]:
+    """name -> DDL of the views that read files: events and the replay results of every trace
+    (a session defines them on first use too: each binds a scan of 1,000 files in a fleet).
 
     `_events` carries each trace's shared bit as a constant column; `events` hides it.
     """
     events = [(t, t.path) for t in traces]
     divs = [(t, f"{t.results_dir}/{DIVERGENCES_FILE}") for t in traces]
     hist = [(t, f"{t.results_dir}/{PAGE_HISTORY_FILE}") for t in traces]
-    return [
-        f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
-        "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
-        f"CREATE VIEW _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
-        f"CREATE VIEW _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
-    ]
+    return {
+        "_events": f"CREATE VIEW _events AS {_read(EVENT_SCHEMA, events, shared_bit=True)}",
+        "_divergences": f"CREATE VIEW _divergences AS {_read(DIVERGENCE_SCHEMA, divs)}",
+        "_page_history": f"CREATE VIEW _page_history AS {_read(PAGE_HISTORY_SCHEMA, hist)}",
+    }
 
 
 _COMMON = "trace_id, seq, ts_ns, vcpu"
@@ -294,4 +294,5 @@ def event_view_ddl() -> dict[str, str]:
     """name -> DDL of the decoded views over events, which a session defines on first use
     (analyses/sql/lazy.py): each binds the scan of every trace file again, tens of ms at
     1,000 traces, and most questions use one or two of them."""
-    return {name: _ddl(name, False) for name in _DECODED if name not in _RESULTS}
+    return {"events": "CREATE VIEW events AS SELECT * EXCLUDE (shared_bit) FROM _events",
+            **{name: _ddl(name, False) for name in _DECODED if name not in _RESULTS}}
