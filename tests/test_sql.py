@@ -575,3 +575,13 @@ def test_shared_at_each_jump_is_what_k001_reports(session: Session) -> None:
     k001 = rows(session, "SELECT trace_id, gpa_start, gpa_end, cause_seqs FROM divergences "
                          "WHERE rule = 'K001' ORDER BY ALL")
     assert at_jump == k001 and len(k001) == 5
+
+
+def test_a_misspelt_macro_gets_duckdb_s_hint_among_the_macros(store: Path) -> None:
+    """Macros are defined on first use: a wrong name is retried with all of them defined."""
+    with Session(store) as session:
+        with pytest.raises(QueryError) as caught:
+            session.relation("SELECT gpa_hx(1)")
+        assert str(caught.value) == ('Catalog Error: Scalar Function with name gpa_hx does not '
+                                     'exist! Did you mean "gpa_hex"?')
+        assert session.arrow("SELECT gpa_hex(255) AS h").column("h").to_pylist() == ["0xff"]

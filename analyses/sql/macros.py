@@ -87,6 +87,11 @@ SCALAR_MACROS: dict[str, tuple[str, str, str]] = {
                       "0 for fatal … 3 for info (sort divergences by it)"),
 }
 
+def scalar_macro_defs() -> dict[str, str]:
+    """name -> DDL of each scalar macro (a session defines them on first use)."""
+    return {name: f"CREATE MACRO {name}({params}) AS {body}"
+            for name, (params, body, _) in SCALAR_MACROS.items()}
+
+
 def scalar_macro_ddl() -> list[str]:
-    return [f"CREATE MACRO {name}({params}) AS {body}"
-            for name, (params, body, _) in SCALAR_MACROS.items()]
+    return list(scalar_macro_defs().values())

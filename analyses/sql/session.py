@@ -10,7 +10,6 @@ import duckdb
 import pyarrow as pa
 
 from tdxray.analyses.sql.guard import (
-    NO_TABLE,
     QueryError,
     check_query,
     lockdown_statements,
@@ -19,7 +18,7 @@ from tdxray.analyses.sql.guard import (
 )
 from tdxray.analyses.sql.lazy import Lazy
 from tdxray.analyses.sql.losses import losses_table
-from tdxray.analyses.sql.macros import scalar_macro_ddl
+from tdxray.analyses.sql.macros import scalar_macro_defs
 from tdxray.analyses.sql.table_macros import table_macro_ddl
 from tdxray.analyses.sql.traces import TraceEntry, store_traces, traces_table
 from tdxray.analyses.sql.views import (
@@ -140,10 +139,8 @@ class Session:
         con.unregister("_losses_src")
         files = [TraceFiles(t.trace_id, str(t.path), self._results[t.trace_id],
                             t.header.td.shared_bit) for t in traces]
-        for ddl in scalar_macro_ddl():
-            con.execute(ddl)
-        self._lazy = Lazy({**results_view_ddl(results_in_memory(files)), **event_view_ddl(),
-                           **table_macro_ddl()}, store_view_ddl(files))
+        self._lazy = Lazy({**scalar_macro_defs(), **results_view_ddl(results_in_memory(files)),
+                           **event_view_ddl(), **table_macro_ddl()}, store_view_ddl(files))
 
     def define_all(self) -> None:
         """Every view and macro now, not on first use (for a reader of the catalogue)."""
@@ -158,11 +155,11 @@ class Session:
                 self.con.execute(ddl)
             try:
                 return self.con.sql(query)
-            except duckdb.CatalogException as exc:
-                if not one_line(exc).startswith(NO_TABLE) or not self._lazy.pending():
+            except duckdb.CatalogException:
+                if not self._lazy.pending():
                     raise
-            # a name that is no view yet: with every view defined, DuckDB's "Did you mean"
-            # picks among all of them (and the query fails the same way)
+            # a name that is no view or macro yet: with every one defined, DuckDB's "Did you
+            # mean" picks among all of them (and a wrong name fails the same way)
             self.define_all()
             return self.con.sql(query)
         except duckdb.Error as exc:
