@@ -86,7 +86,7 @@ def _explains_a_select(text: str) -> bool:
         return False
 
 
-NO_TABLE = "Catalog Error: Table with name "
+_NO_TABLE = "Catalog Error: Table with name "
 
 
 def query_error(exc: duckdb.Error) -> QueryError:
@@ -96,7 +96,7 @@ def query_error(exc: duckdb.Error) -> QueryError:
         message = f"refused: {message} (tdxray sql reads only the store)"
     elif isinstance(exc, duckdb.OutOfMemoryException):
         message = f"{message} (--memory-limit SIZE raises the limit)"
-    elif isinstance(exc, duckdb.CatalogException) and message.startswith(NO_TABLE):
+    elif isinstance(exc, duckdb.CatalogException) and message.startswith(_NO_TABLE):
         # DuckDB may suggest an internal _view; the public view of the same name is the one
         message = message.replace('Did you mean "_', 'Did you mean "')
         message = f"{message} (SHOW TABLES lists the views; docs/sql.md says what each holds)"
