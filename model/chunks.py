@@ -11,6 +11,7 @@ three lists), and whole-map queries read a flat copy that is built once per chan
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from itertools import pairwise
 
 import numpy as np
@@ -110,21 +111,25 @@ class Chunks:
         """For each x: where the piece holding it ends, and its attributes (chunk by chunk:
         no flat copy of the map)."""
         order = np.argsort(x, kind="stable")
-        xs = x[order]
-        chunk = np.searchsorted(np.array(self.firsts), xs, side="right") - 1
         ends = np.empty(len(x), dtype=np.int64)
         attrs = np.empty((len(x), self.attrs[0].shape[1]), dtype=np.int64)
-        cuts = [0, *(np.flatnonzero(chunk[1:] != chunk[:-1]) + 1).tolist(), len(x)]
-        for a, b in pairwise(cuts):
-            if a == b:
-                continue
-            c = int(chunk[a])
+        for c, a, b, i in self.walk(x[order]):
             starts = self.starts[c]
-            i = starts.searchsorted(xs[a:b], side="right") - 1
             nxt = np.append(starts[1:], self.end_of(c, len(starts) - 1))
             ends[order[a:b]] = nxt[i]
             attrs[order[a:b]] = self.attrs[c][i]
         return ends, attrs
+
+    def walk(self, xs: np.ndarray) -> Iterator[tuple[int, int, int, np.ndarray]]:
+        """For sorted `xs`, chunk by chunk: (chunk c, the run xs[a:b] that falls in it, the
+        index in chunk c of the piece holding each of them)."""
+        chunk = np.searchsorted(np.array(self.firsts), xs, side="right") - 1
+        cuts = [0, *(np.flatnonzero(chunk[1:] != chunk[:-1]) + 1).tolist(), len(xs)]
+        for a, b in pairwise(cuts):
+            if a == b:
+                continue
+            c = int(chunk[a])
+            yield c, a, b, self.starts[c].searchsorted(xs[a:b], side="right") - 1
 
     def snapshot(self) -> Snapshot:
         return list(self.starts), list(self.attrs), list(self.firsts)

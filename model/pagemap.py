@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from itertools import pairwise
 
 import numpy as np
 
@@ -350,14 +349,8 @@ class PageMap:
             lo, hi = lo[order], hi[order]
         chunks = self.chunks
         inside = np.empty(len(lo), dtype=bool)
-        chunk = np.searchsorted(np.array(chunks.firsts), lo, side="right") - 1
-        cuts = [0, *(np.flatnonzero(chunk[1:] != chunk[:-1]) + 1).tolist(), len(lo)]
-        for a, b in pairwise(cuts):
-            if a == b:
-                continue
-            c = int(chunk[a])
+        for c, a, b, i in chunks.walk(lo):
             starts = chunks.starts[c]
-            i = starts.searchsorted(lo[a:b], side="right") - 1
             after = np.minimum(i + 1, len(starts) - 1)
             ends = np.where(i + 1 < len(starts), starts[after], chunks.end_of(c, len(starts) - 1))
             state = chunks.attrs[c][i, STATE]
