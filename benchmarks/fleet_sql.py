@@ -8,16 +8,15 @@ and the manifest's parts) with the same grouping. Both answers are compared befo
 
 from __future__ import annotations
 
-import shutil
-import statistics
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
 from tdxray.analyses.sql.library import get_query
 from tdxray.analyses.sql.session import Session
+from tdxray.benchmarks.pairs import Sample, in_process, pairs
 from tdxray.simulator.run import simulate
 from tdxray.simulator.scenarios import SCENARIOS
 from tdxray.simulator.writer import write_trace
@@ -30,15 +29,21 @@ SCENARIOS_WITH_FINDINGS = ("unfixed-kernel", "mailbox-misuse", "cr4-mce-cleared"
 
 
 def build_store(root: Path, traces: int, events: int) -> None:
-    """`traces` trace files, the scenarios above in turn (one simulation each, then copies)."""
+    """`traces` trace files, the scenarios above in turn (one simulation each), each with a
+    header of its own (its trace id, and its place in the fleet in the provenance), as a real
+    fleet's are: a session parses each distinct header once, so copies of four files would
+    leave it four headers to parse where a fleet has one per trace."""
     root.mkdir(parents=True, exist_ok=True)
-    firsts = []
-    for name in SCENARIOS_WITH_FINDINGS[:traces]:
-        sim = simulate(SCENARIOS[name].config(events=events, seed=1))
-        firsts.append(root / f"td-{len(firsts):04d}.parquet")
-        write_trace(firsts[-1], sim.header, sim.batches())
-    for i in range(len(firsts), traces):
-        shutil.copy(firsts[i % len(firsts)], root / f"td-{i:04d}.parquet")
+    sims = [simulate(SCENARIOS[name].config(events=events, seed=1))
+            for name in SCENARIOS_WITH_FINDINGS[:traces]]
+    batches = [list(sim.batches()) for sim in sims]
+    for i in range(traces):
+        k = i % len(sims)
+        header = sims[k].header
+        own = replace(header, trace_id=f"td-{i:04d}",
+                      provenance={**header.provenance, "fleet_member": i})
+        write_trace(root / f"td-{i:04d}.parquet", own, batches[k])
+
 
 _RAW = """
 WITH d AS (
@@ -70,23 +75,20 @@ def duckdb_rows(store: Path) -> list[tuple[object, ...]]:
         con.close()
 
 
-def _seconds(run: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+def _seconds(sample: Sample) -> float:
+    return sample.seconds
 
 
-def sql_ratio(store: Path, repeat: int, log: Callable[[str], None]) -> float:
-    """tdxray's time over raw DuckDB's, medians of runs taken in alternation. The first run of
-    each (untimed) checks the answers agree and leaves every trace's results fresh."""
+def sql_ratios(store: Path, count: int, log: Callable[[str], None]) -> list[float]:
+    """tdxray's time over raw DuckDB's, pair by pair (tdxray, then DuckDB, moments apart).
+    The first run of each (untimed) checks the answers agree and leaves every trace's results
+    fresh."""
     ours, raw = tdxray_rows(store), duckdb_rows(store)
     if ours != raw:
         raise AssertionError(f"fleet SQL and raw DuckDB disagree: {ours[:3]} vs {raw[:3]}")
-    tdx, duck = [], []
-    for _ in range(repeat):
-        tdx.append(_seconds(lambda: tdxray_rows(store)))
-        duck.append(_seconds(lambda: duckdb_rows(store)))
-    t, d = statistics.median(tdx), statistics.median(duck)
-    log(f"fleet SQL (divergences-by-kernel, {len(ours)} rows): tdxray {t * 1e3:.0f} ms, "
-        f"raw DuckDB {d * 1e3:.0f} ms")
-    return t / d
+    got = pairs(in_process(lambda: tdxray_rows(store)), in_process(lambda: duckdb_rows(store)),
+                count)
+    log(f"fleet SQL (divergences-by-kernel, {len(ours)} rows): tdxray "
+        f"{got.median(_seconds) * 1e3:.0f} ms, raw DuckDB "
+        f"{got.median(_seconds, baseline=True) * 1e3:.0f} ms (medians of {count})")
+    return got.ratios(_seconds)
