@@ -805,6 +805,54 @@ def test_a_qemu_log_with_register_dumps(tmp_path: Path) -> None:
         ln for ln in lines if "runstate_set" not in ln]
 
 
+GUEST_ERRORS = ["Invalid read at addr 0xFEB00000, size 4, region '(null)', reason: rejected",
+                "Invalid write at addr 0xFEB00004, size 1, region '(null)', reason: rejected",
+                "Invalid read at addr 0xFED40000, size 4, region '(null)', reason: rejected"]
+
+
+def test_a_qemu_log_with_guest_errors(tmp_path: Path) -> None:
+    """`-D F -d cpu_reset,guest_errors,unimp -msg timestamp=on -trace runstate_set` (QEMU 7.2,
+    TCG, -smp 2, the Debian 6.12 kernel, whose /init ran busybox `devmem` on unassigned MMIO:
+    reads of 0xfeb00000 and 0xfed40000, a byte write of 0xfeb00004): memory_region_access_valid()
+    logs each refused access, unstamped (`Invalid read at addr …, size N, region '…', reason:
+    rejected`). Each is a log event at the time of the line before. Before, the file was refused
+    at its line 170 ("not a QEMU trace line")."""
+    path = tmp_path / "d-log"
+    path.write_bytes((QEMU / "qemu-d-guest-errors.log").read_bytes())
+    status, err, rows = ingest(tmp_path, path)
+    running = 1_796_653_298_118_091_000
+    assert (status, err) == (0, "")
+    assert [r["line"] for r in rows] == list(range(1, 174))
+    assert [r["kind"] for r in rows if r["kind"] != "log"] == ["runstate_set"] * 2
+    assert rows[169:172] == [log(170 + i, running, 170 + i, text)
+                             for i, text in enumerate(GUEST_ERRORS)]
+    assert rows[172] == kept_qemu(173, 1_796_653_300_882_870_000, "runstate_set",
+                                  "current_run_state 9 (running) new_state 11 (shutdown)")
+
+
+def test_a_qemu_log_that_starts_with_guest_errors(tmp_path: Path) -> None:
+    """`-D F -d guest_errors` alone: the file holds only refused accesses (the first three of
+    the recording's lines), so nothing but them says it is QEMU's."""
+    path = tmp_path / "d-log"
+    path.write_text("".join(f"{text}\n" for text in GUEST_ERRORS))
+    assert detect_source_format(path.read_bytes(), "d-log") == "qemu"
+    assert ingest(tmp_path, path) == (0, "", [log(i + 1, 0, i + 1, text)
+                                              for i, text in enumerate(GUEST_ERRORS)])
+
+
+@pytest.mark.parametrize("bad", [
+    "Invalid read at addr 0xfeb00000, size 4, region '(null)', reason: rejected\n",
+    "Invalid read at addr 0xFEB00000, size 4, region '(null)', reason: lost\n",
+    "Invalid read at addr 0xFEB00000, size 4, region '(null)'\n"])
+def test_a_garbled_guest_error_is_a_bad_line(tmp_path: Path, bad: str) -> None:
+    """Only memory_region_access_valid()'s shapes (HWADDR_PRIX: upper-case hex; the reasons
+    rejected, unaligned, invalid size) are guest errors; anything else stays a bad line."""
+    path = tmp_path / "d.qemu.log"
+    path.write_text(GUEST_ERRORS[0] + "\n" + bad)
+    status, err, _ = ingest(tmp_path, path)
+    assert status == 2 and f"{path}:2: not a QEMU trace line" in err, err
+
+
 @pytest.mark.parametrize("bad", ["CPU Reset (CPU 0\n", "eax=00000000\n", "EAX\n"])
 def test_a_garbled_register_dump_line_is_a_bad_line(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "d.qemu.log"

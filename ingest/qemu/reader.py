@@ -10,7 +10,10 @@ Without `-trace file=` (or `-D`) the trace goes to QEMU's stderr, between QEMU's
 timestamp=on`, `2026-12-07T08:45:06.842874Z `, util/error-report.c): each is a `log` event.
 So is each line of `-d cpu_reset` output in the same log (`-D F`): cpu_reset()'s `CPU Reset (CPU
 N)` (hw/core/cpu-common.c) and the register dump after it (x86_cpu_dump_state(),
-target/i386/cpu-dump.c: `EAX=… EBX=…`, `CS =f000 …`, `GDT=     …`). Recorded with QEMU 7.2.
+target/i386/cpu-dump.c: `EAX=… EBX=…`, `CS =f000 …`, `GDT=     …`), and each line of `-d
+guest_errors`: an access the memory core refused (memory_region_access_valid(),
+softmmu/memory.c: `Invalid read at addr 0xFEB00000, size 4, region '(null)', reason: rejected`, a
+guest touching unassigned MMIO). Recorded with QEMU 7.2.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ HEX = r"0x[0-9a-f]{1,16}"
 MESSAGE_RE = re.compile(r"(?:(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(?P<usec>\d{6})Z )?"
                         r"(?P<text>qemu-(?:system-)?[\w.-]{1,40}: .*)")
 DUMP_RE = re.compile(r"CPU Reset \(CPU \d{1,4}\)|[A-Z][A-Z0-9]{1,5} ?=[\w \[\]=:.-]*")
+GUEST_ERROR_RE = re.compile(r"Invalid (?:read|write) at addr 0x[0-9A-F]{1,16}, size \d{1,5}, "
+                            r"region '[^'\x00-\x1f]{0,200}', reason: (?:rejected|unaligned|"
+                            r"invalid size \(min:\d{1,5} max:\d{1,5}\))")
 KNOWN: dict[str, re.Pattern[str]] = {
     "kvm_convert_memory": CONVERT_RE,
     "kvm_hc_map_gpa_range": re.compile(rf"gpa {HEX} size {HEX} attributes {HEX} flags {HEX}"),
@@ -63,7 +69,7 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                 builder.add("text", message["text"])
                 builder.end_row(0, ts, 0, "log", number)
                 continue
-            if DUMP_RE.fullmatch(line) is not None:
+            if _unstamped(line):
                 builder.add("text", line)  # no stamp: at the time of the line before
                 builder.end_row(0, ts, 0, "log", number)
                 continue
@@ -96,18 +102,24 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
     ctx.bad.finish()
 
 
+def _unstamped(line: str) -> bool:
+    """A line of `-d` output (a register dump or a guest error): QEMU writes no stamp."""
+    return DUMP_RE.fullmatch(line) is not None or GUEST_ERROR_RE.fullmatch(line) is not None
+
+
 def _utc_ns(iso: str, usec: str) -> int:
     when = datetime.fromisoformat(iso).replace(tzinfo=UTC)
     return int(when.timestamp()) * 1_000_000_000 + int(usec) * 1000
 
 
 def looks_like_qemu(head: bytes) -> bool:
-    """The first line is a stamped trace line or a known event, or QEMU's own messages or a
-    `-d` register dump come first (then any trace line after them, stamped or not)."""
+    """The first line is a stamped trace line or a known event, or QEMU's own messages or `-d`
+    output (a register dump, a guest error) come first (then any trace line after them,
+    stamped or not)."""
     text = head[:4096].decode("utf-8", "replace")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     messages = next((i for i, ln in enumerate(lines) if MESSAGE_RE.fullmatch(ln) is None
-                     and DUMP_RE.fullmatch(ln) is None), len(lines))
+                     and not _unstamped(ln)), len(lines))
     if messages == len(lines):
         return bool(lines)
     m = LINE_RE.fullmatch(lines[messages])

@@ -8,6 +8,8 @@
 #   tdxray.mode=kdump   place, kexec -p a capture kernel, dump the trace buffer, sysrq c
 #   tdxray.mode=shapes  record the trace and console shapes (shapes.sh), kexec -e into a
 #                       second kernel that records its syslog-format console
+#   tdxray.mode=devmem  read and write unassigned MMIO (busybox devmem), then power off (by hand:
+#                       tests/realkernel/record_guest_errors.py, QEMU's -d guest_errors)
 #   tdxray.stage=NAME   a second kernel (kexec'd or the capture kernel): say so, power off
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -52,6 +54,11 @@ while read -r line; do
     fi
 done < /unprobeable.txt
 case $mode in
+    devmem)
+        # unassigned MMIO on QEMU's pc machine: QEMU's -d guest_errors logs each access
+        devmem 0xfeb00000 32; devmem 0xfeb00004 8 0x5a; devmem 0xfed40000 32
+        say "devmem done"
+        ;;
     shapes)
         sh /shapes.sh first
         kexec -l /vmlinuz --initrd=/initrd.img \

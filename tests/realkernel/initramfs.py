@@ -50,7 +50,7 @@ def _tree(root: Path) -> None:
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy(busybox, root / "bin/busybox")
     for applet in ("sh", "mount", "cat", "grep", "sed", "head", "poweroff", "echo", "sleep",
-                   "taskset", "timeout"):
+                   "taskset", "timeout", "devmem"):
         (root / "bin" / applet).symlink_to("busybox")
     kexec = tool("kexec")
     shutil.copy(kexec, root / "usr/sbin/kexec")

@@ -6,6 +6,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ class Run:
     command: str
 
 
-def boot(vmlinuz: Path, initrd: Path, out: Path, append: str, memory: str = "1G") -> Run:
+def boot(vmlinuz: Path, initrd: Path, out: Path, append: str, memory: str = "1G",
+         extra: Sequence[str] = ()) -> Run:
     """One VM run until the guest powers off (or TIMEOUT_S: then a failure naming the logs)."""
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
@@ -33,7 +35,7 @@ def boot(vmlinuz: Path, initrd: Path, out: Path, append: str, memory: str = "1G"
     cmd = [qemu, "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", memory, "-nodefaults",
            "-display", "none", "-no-reboot", "-kernel", str(vmlinuz), "-initrd", str(initrd),
            "-append", f"{APPEND} {append}", "-serial", f"file:{console}",
-           "-serial", f"file:{trace}"]
+           "-serial", f"file:{trace}", *extra]
     start = time.monotonic()
     try:
         subprocess.run(cmd, check=True, timeout=TIMEOUT_S, capture_output=True)
