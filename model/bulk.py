@@ -1,4 +1,5 @@
-"""Checks over every event, done in bulk with numpy: T001 (time backwards) and T004 (vCPU).
+"""Checks over every event, done in bulk with numpy: T001 (time backwards) and T004 (vCPU, and
+an MMIO TDVMCALL's GPA beyond GPAW).
 
 They run per row group after the sequential core, so they know the generation boundaries
 (boots) and where the TD died (events after a fatal divergence are not judged).
@@ -10,12 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tdxray.model.columns import BatchView
 from tdxray.model.divergence import Divergence
+from tdxray.schema.constants import PAGE_SIZE, Subfn
 
 
 @dataclass
 class BulkChecks:
     vcpus: int
+    gpaw: int | None = None  # judges MMIO TDVMCALLs' GPAs when given
     reported_vcpus: set[int] = field(default_factory=set)
     reported_clock: set[tuple[int, int]] = field(default_factory=set)  # (vcpu, clock segment)
     # vcpu -> (clock segment, ts, seq) of its last event so far
@@ -33,6 +37,37 @@ class BulkChecks:
         generation = _segment(gen_starts, seq)
         self._vcpus_in_config(seq, ts, vcpu, generation)
         self._time_backwards(seq, ts, vcpu, _segment(boots, seq), generation)
+
+    def mmio_beyond_gpaw(self, view: BatchView, gen_starts: np.ndarray,
+                         dead_seq: int | None) -> None:
+        """T004 (§5: "a GPA lies beyond GPAW") for an MMIO TDVMCALL (#VE.RequestMMIO, exit
+        reason 48) whose GPA, R14 in the GHCI, has bits at or above GPAW; one per event, with
+        the 4 KiB page accessed (without the shared bit), as for an access. Device GPAs below
+        GPAW are normal MMIO, inside RAM or not."""
+        if self.gpaw is None or "tdvmcall" not in view.kind_names \
+                or "r14" not in view.batch.schema.names:  # no R14 can reach GPAW (replay)
+            return
+        mmio = view.standard_vmcall() & view.valid("subfn") \
+            & (view.number("subfn") == int(Subfn.MMIO))
+        if not mmio.any():
+            return
+        mmio &= view.valid("r14") & (view.number("r14") >= np.uint64(1 << self.gpaw))
+        if dead_seq is not None:
+            mmio &= view.seq <= dead_seq
+        rows = np.flatnonzero(mmio)
+        if not len(rows):
+            return
+        sbit = 1 << (self.gpaw - 1)
+        seqs = view.seq[rows]
+        generation = _segment(gen_starts, seqs)
+        for i, row in enumerate(rows.tolist()):
+            gpa = int(view.number("r14")[row])
+            page = gpa & ~sbit & ~(PAGE_SIZE - 1)
+            self.found.append(Divergence(
+                "T004", f"MMIO TDVMCALL at {gpa:#x} lies beyond GPAW {self.gpaw}",
+                seq=int(seqs[i]), ts_ns=int(view.ts[row]), vcpu=int(view.vcpu[row]),
+                gpa_start=page, gpa_end=page + PAGE_SIZE, pages=1, generation=int(generation[i]),
+                location=f"gpa:{gpa:x}"))
 
     def _vcpus_in_config(self, seq: np.ndarray, ts: np.ndarray, vcpu: np.ndarray,
                          generation: np.ndarray) -> None:
