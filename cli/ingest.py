@@ -77,7 +77,9 @@ def _ingest(files: tuple[str, ...], store: Store, remote: Location | None, trace
                 tracked = dataclasses.replace(trace, batches=progress.track(trace.batches))
                 done = ingest_into_store(tracked, store, trace_id, replace)
             written.add(done.trace_id)
-            manifest_row = ingest_row(open_trace(done.path), trace.sources,
+            # rows_later: the rows were checked as read and written; the next reader checks
+            # the file whole (open_trace) or as it decodes it (a replay)
+            manifest_row = ingest_row(open_trace(done.path, rows_later=True), trace.sources,
                                       done.path.stat().st_size)
             where: object = done.path
             if remote is not None:
