@@ -123,15 +123,16 @@ def test_a_ts_capture_cut_after_the_boot_is_a_console() -> None:
 @pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r\r\n"])
 def test_a_16_vcpu_trace_with_trace_marker_lines(tmp_path: Path, end: bytes) -> None:
     """The 16-vCPU guest's buffer (`#P:16`): the load ran on CPU 13 (taskset), the two
-    trace_marker writes around it are kept as unmodeled events. `cat trace` on a serial
+    trace_marker writes around it are kept as unmodeled events, each on its CPU column's vCPU
+    (13, then 1: a guest's CPU column is the vCPU, whatever the event). `cat trace` on a serial
     console ends its lines in \\r\\n, and through `script` in \\r\\r\\n (as script.log's)."""
     path = tmp_path / "trace"
     recorded = (CAPTURES / "6.12" / "trace-16cpu").read_bytes()  # \r\n: serial 1 of QEMU
     path.write_bytes(recorded.replace(b"\r\n", b"\n").replace(b"\n", end))
     rows = ingest(tmp_path, path, TD16)
     assert [(r["ts_ns"], r["vcpu"], r["kind"], r["line"]) for r in rows] == [
-        (6_298_774_000, 0, "tracing_mark_write", 13), (7_264_914_000, 13, "kexec", 14),
-        (7_518_291_000, 0, "tracing_mark_write", 16)]
+        (6_298_774_000, 13, "tracing_mark_write", 13), (7_264_914_000, 13, "kexec", 14),
+        (7_518_291_000, 1, "tracing_mark_write", 16)]
     assert [r.get("extra") for r in rows] == [
         '{"fields": "tdxray marker before load"}', None, '{"fields": "tdxray marker after load"}']
 

@@ -46,10 +46,31 @@ def loads(*at: tuple[int, int, int]) -> list[dict[str, Any]]:
 
 
 def marker(seq: int, ts: int, line: int) -> dict[str, Any]:
-    # a trace_marker write is kept as an unmodeled event; it carries no vCPU (the reader
-    # cannot tell a guest's CPU column from a host's for events it does not model)
-    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": "tracing_mark_write",
+    # a trace_marker write is kept as an unmodeled event, on its CPU column's vCPU (a guest's
+    # trace: the recordings' markers were written on CPU 1)
+    return {"seq": seq, "ts_ns": ts, "vcpu": 1, "kind": "tracing_mark_write",
             "extra": json.dumps({"fields": "tdxray shape marker"}), "line": line}
+
+
+MARK = "              sh-174     [001] .....    18.045615: tracing_mark_write: tdxray mark\n"
+LOAD = ("           kexec-145     [000] .....     2.817820: kexec_load: "
+        "(machine_kexec_prepare+0x4/0x740) image=0xffff8d87c1b81800\n")
+EXIT = ("   CPU 0/KVM-2301     [002] d..1.   141.000001: kvm_exit: vcpu 0 reason HLT rip 0x0 "
+        "info1 0x0000000000000000 info2 0x0000000000000000 intr_info 0x00000000 "
+        "error_code 0x00000000\n")
+
+
+@pytest.mark.parametrize("first,vcpu", [(LOAD, 1), (EXIT, 0)])
+def test_an_unmodeled_event_is_on_the_guest_cpu_not_a_host_cpu(
+        tmp_path: Path, first: str, vcpu: int) -> None:
+    """A guest's trace (its probes: ftrace-guest): the CPU column is the vCPU, for the events
+    no decoder models as for the probes'. A host's (KVM events): it is a host CPU, so they
+    keep vCPU 0."""
+    path = tmp_path / "t.trace"
+    path.write_text(first + MARK)
+    status, err, rows = ingest(tmp_path, path)
+    assert (status, err) == (0, "")
+    assert [(r["kind"], r["vcpu"]) for r in rows][1:] == [("tracing_mark_write", vcpu)]
 
 
 # 11.761702 and 16.196556 on CPU 1 (taskset), the marker at 18.045615
@@ -351,7 +372,8 @@ def test_the_6_1_console_of_a_kexec_and_a_power_off(tmp_path: Path) -> None:
 
 
 def function(ts: int, line: int, fields: str) -> dict[str, Any]:
-    return {"seq": 1, "ts_ns": ts, "vcpu": 0, "kind": "function", "line": line,
+    # on CPU 1, as the probe's event after it
+    return {"seq": 1, "ts_ns": ts, "vcpu": 1, "kind": "function", "line": line,
             "extra": json.dumps({"fields": fields})}
 
 
@@ -673,7 +695,8 @@ def test_unnamed_probe_arguments_are_refused_with_the_definition_to_write(
 
 
 def exec_of(seq: int, ts: int, line: int, filename: str, pid: int) -> dict[str, Any]:
-    return {"seq": seq, "ts_ns": ts, "vcpu": 0, "kind": "sched_process_exec",
+    # on CPU 1 in the recording: a guest's CPU column is the vCPU, unmodeled events too
+    return {"seq": seq, "ts_ns": ts, "vcpu": 1, "kind": "sched_process_exec",
             "extra": json.dumps({"fields": f"filename={filename} pid={pid} old_pid={pid}"}),
             "line": line}
 

@@ -22,9 +22,10 @@ from tdxray.schema.events import EVENT_SCHEMA
 MODELED = ("mem_access", "tdvmcall", "convert")  # kinds after the names of the chunk
 
 
-def bulk_rows(lines: Lines, prefix: Prefix, source: str,
-              vcpu_of: dict[int, int]) -> tuple[pa.RecordBatch, np.ndarray]:
-    """(batch of the rows decoded in bulk, bool per prefix row: decoded here)."""
+def bulk_rows(lines: Lines, prefix: Prefix, source: str, vcpu_of: dict[int, int],
+              guest: bool = False) -> tuple[pa.RecordBatch, np.ndarray]:
+    """(batch of the rows decoded in bulk, bool per prefix row: decoded here). `guest`: the
+    CPU column is the vCPU (a guest's trace), kept by the events of names no decoder models."""
     from tdxray.ingest.ftrace.scan import json_fields  # numba: only when needed
 
     scanned, names = prefix.scanned, prefix.names
@@ -48,6 +49,9 @@ def bulk_rows(lines: Lines, prefix: Prefix, source: str,
     has_vcpu = (s.hot == EXIT) | (s.hot == ENTRY) | access
     vcpu = _mapped(s.vcpu, vcpu_of).astype(np.uint32)
     vcpu[~has_vcpu] = 0
+    if guest:
+        free_rows = np.isin(name_id, free) & (prefix.cpu[sel] >= 0)
+        vcpu[free_rows] = prefix.cpu[sel][free_rows]
     arrays = {name: nulls(n, EVENT_SCHEMA.field(name).type) for name in EVENT_SCHEMA.names}
     arrays.update({
         "seq": pa.array(np.zeros(n, np.uint64)),

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from tdxray.ingest.columns import ColumnBuilder
 from tdxray.ingest.ftrace.bulk import bulk_rows
+from tdxray.ingest.ftrace.kvm import FORMATS as KVM_FORMATS
 from tdxray.ingest.ftrace.kvm import Event, FieldsError, kvm_event
 from tdxray.ingest.ftrace.prefix import parse_prefix
 from tdxray.ingest.kprobe.decode import GuestDecoder
@@ -80,7 +81,7 @@ class FtraceReader:
         chunk's text and scan arrays are freed here, not held while waiting in line)."""
         lines = split_lines(chunk)
         prefix = parse_prefix(lines)
-        fast, done = bulk_rows(lines, prefix, self.source, self.vcpu_of)
+        fast, done = bulk_rows(lines, prefix, self.source, self.vcpu_of, self.ctx.guest)
         last = len(lines) - 1
         rest = []
         for j in np.flatnonzero(~done).tolist():
@@ -122,7 +123,10 @@ class FtraceReader:
     def _decode(self, name: str, fields: str, cpu: int, ts: int, line: int) -> list[Event]:
         if name in PROBE_BY_EVENT:
             return self.guest.decode(name, fields, cpu, ts, line)
-        return [kvm_event(name, fields, self.vcpu_of)]
+        event = kvm_event(name, fields, self.vcpu_of)
+        if self.ctx.guest and name not in KVM_FORMATS and cpu >= 0:  # the guest CPU's event
+            return [Event(event.kind, cpu, event.values)]
+        return [event]
 
 
 def add_event(builder: ColumnBuilder, event: Event, ts: int, line: int) -> None:

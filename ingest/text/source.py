@@ -22,6 +22,9 @@ class SourceContext:
     td: TdConfig
     bad: BadLines
     losses: list[Loss] = field(default_factory=list)  # buffer markers, in line order (no seq yet)
+    # a guest's trace (ftrace-guest): its CPU column is the vCPU, so events no decoder models keep
+    # it too, as the probes' do (a host's CPU column is a host CPU: they keep vCPU 0)
+    guest: bool = False
 
 
 SLICES_MAX = 16  # more runs of per-line rows than this: one `take` instead of slices

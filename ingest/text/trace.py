@@ -89,7 +89,8 @@ def text_batches(sources: Sequence[OpenSource], header: TraceHeader, options: Te
     """The merged events; `losses` gets the buffer markers' losses once they are consumed."""
     streams, noted = [], []
     for s in sources:
-        ctx = SourceContext(header.td, BadLines(s.name, warn, options.skip_bad_lines))
+        ctx = SourceContext(header.td, BadLines(s.name, warn, options.skip_bad_lines),
+                            guest=s.format == "ftrace-guest")
         reader = SOURCE_FORMATS[s.format].read(s.stream, s.name, ctx)
         streams.append((s.name, reader, options.clock_offsets.get(s.arg, 0)))
         if s.format.startswith("ftrace"):  # the sources that have buffer markers
