@@ -117,11 +117,12 @@ class JsonlReader:
                                      self.line_count + 1) from exc
                 if not chunk:
                     break
-                data = pending + chunk
-                cut = data.rfind(b"\n") + 1
-                block, pending = data[:cut], data[cut:]
-                if not block:
+                cut = chunk.rfind(b"\n") + 1
+                if not cut:
+                    pending += chunk
                     continue
+                # one copy: the line left over from the last chunk and this chunk's whole lines
+                block, pending = pending + memoryview(chunk)[:cut], chunk[cut:]
                 ahead.start(block)
                 if previous:
                     yield from self._block_batches(previous, source)

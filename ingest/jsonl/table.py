@@ -42,6 +42,7 @@ def _kinds_of() -> dict[str, pa.Array]:
 
 
 KINDS_OF = _kinds_of()
+KIND_SETS = {name: frozenset(kinds.to_pylist()) for name, kinds in KINDS_OF.items()}
 PLAIN_KEYS = frozenset(COMMON_KEYS) | frozenset(KINDS_OF)
 # A null may be a key outside its kind (kept in `extra` by the line path, lost here); an escape
 # may spell a lone surrogate. Blank lines need no scan (pyarrow skips them: the row count is short)
@@ -165,26 +166,30 @@ def _convert(table: pa.Table, first_line: int, source: str | None,
         raise BulkInvalid("negative ts_ns")
     check_seq(arrays["seq"], last_seq)
     present = set(table.column_names)
-    for name, (required, _) in KIND_FIELDS.items():
-        of_kind = pc.equal(kind, name)
+    kinds = kind.dictionary_encode()  # the few kinds of the block; per row, its kind's code
+    codes = kinds.indices.to_numpy()
+    names = kinds.dictionary.to_pylist()
+    valid = {name: table.column(name).chunk(0).is_valid().to_numpy(zero_copy_only=False)
+             for name in present if name in KINDS_OF}
+    for code, name in enumerate(names):
+        required = KIND_FIELDS[name][0] if name in KIND_FIELDS else ()
+        if not required:
+            continue
+        of_kind = codes == code
         for field in required:
-            if field not in present:
-                if pc.any(of_kind).as_py():
-                    raise BulkInvalid(f"missing field {field}")
-            elif pc.any(pc.and_(of_kind, pc.is_null(table.column(field).chunk(0)))).as_py():
+            if field not in present or np.any(of_kind & ~valid[field]):
                 raise BulkInvalid(f"missing field {field}")
     for name in SPARSE:
         if name not in present:
             arrays[name] = nulls(n, ARROW_TYPES[name])
             continue
-        values = table.column(name).chunk(0)
-        foreign = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(kind, KINDS_OF[name])))
-        if pc.any(foreign).as_py():
+        allowed = np.array([kind_name in KIND_SETS[name] for kind_name in names], bool)
+        if np.any(valid[name] & ~allowed[codes]):
             raise BulkInvalid(f"{name} on a kind without it")
-        arrays[name] = _column(name, values)
+        arrays[name] = _column(name, table.column(name).chunk(0))
     arrays["kind"] = kind
     check_across_fields(arrays)
-    arrays["kind"] = kind.dictionary_encode()
+    arrays["kind"] = kinds
     arrays["line"] = pa.array(np.arange(first_line, first_line + n, dtype=np.uint64))
     arrays["source"] = source_column(source, n)
     return assemble(arrays)
