@@ -154,8 +154,10 @@ class PageHistoryWriter:
             # column by column: a column-major part (open_intervals) is read contiguously
             values = parts[0][:, i] if len(parts) == 1 else np.concatenate([r[:, i] for r in parts])
             missing = values == NO_SEQ
-            return pa.array(values.astype(kind.to_pandas_dtype()),
-                            mask=missing if missing.any() else None, type=kind)
+            # the int64 bits as they are (a view, no copy) where the column is as wide
+            data = (values.view(np.uint64) if kind == pa.uint64()
+                    else values.astype(kind.to_pandas_dtype(), copy=False))
+            return pa.array(data, mask=missing if missing.any() else None, type=kind)
 
         table = pa.table({
             "trace_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
