@@ -103,7 +103,8 @@ class KexecRules(ModelBase):
                       seq, ts, vcpu, gpa=(start, end), causes=causes)
         if not self.k.finished and shared_total:
             self.emit("K004", f"jump with no kexec_finish in this generation while "
-                      f"{shared_total} pages are shared (a kernel without TDX kexec support)",
+                      f"{_pages(shared_total)} {'is' if shared_total == 1 else 'are'} shared "
+                      "(a kernel without TDX kexec support)",
                       seq, ts, vcpu, pages=shared_total, causes=all_causes,
                       location="jump")
         jumper = self._apic_of(vcpu if jumper_vcpu is None else jumper_vcpu)
