@@ -179,7 +179,10 @@ def _dumped_probe(line: str) -> bool:
 AP_EVENTS = ("stop_cpu", "park_cpu", "play_dead")
 # Lines of a kernel going down without kexec (kernel/reboot.c, kernel/panic.c): a banner after
 # them is the next kernel's, never a second console's copy
-DOWN = ("reboot: ", "Kernel panic - not syncing", "sysrq: Trigger a crash")
+# A kdump from an oops prints no panic line: oops_end() (arch/x86/kernel/dumpstack.c) calls
+# crash_kexec() before panic() when kexec_should_crash() (panic_on_oops, an interrupt, init), so
+# the die() header `Oops: …` (__die_header()) is the last line before the capture kernel's banner
+DOWN = ("reboot: ", "Kernel panic - not syncing", "sysrq: Trigger a crash", "Oops: ")
 
 
 class _Aps:
