@@ -71,15 +71,19 @@ def _nested(block: bytes, chars: np.ndarray, newlines: int) -> bool:
     outside the strings (a log line's "[vda]" is text). A line with an odd number of unescaped
     quotes is not plain either (the strings cannot be told apart: the line path reads it).
     Only the lines holding such a bracket are looked at (any other line has no nesting)."""
-    if not np.count_nonzero(chars == OPENS[0]) and np.count_nonzero(chars == OPENS[1]) == newlines:
+    squares = np.count_nonzero(chars == OPENS[0])
+    curlies = np.count_nonzero(chars == OPENS[1])
+    if not squares and curlies == newlines:
         return False
-    opens = np.flatnonzero((chars == OPENS[0]) | (chars == OPENS[1]))
-    if len(opens):
+    ends = np.flatnonzero(chars == NEWLINE)
+    if curlies == newlines and np.all(chars[np.concatenate(([0], ends[:-1] + 1))] == OPENS[1]):
+        opens = np.flatnonzero(chars == OPENS[0])  # every `{` opens its line: only the `[`s
+    else:
+        opens = np.flatnonzero((chars == OPENS[0]) | (chars == OPENS[1]))
         opens = opens[(chars[opens] == OPENS[0])
                       | ((opens > 0) & (chars[np.maximum(opens - 1, 0)] != NEWLINE))]
     if not len(opens):
         return False
-    ends = np.flatnonzero(chars == NEWLINE)
     line = np.unique(np.searchsorted(ends, opens))  # the line of each bracket
     starts = np.concatenate(([0], ends + 1))[line]
     lines = b"".join(block[a:b] for a, b in zip(starts.tolist(), (ends[line] + 1).tolist(),
