@@ -1,4 +1,4 @@
-"""Parse the next JSONL block on a thread while the reader converts the current one.
+"""Parse the next JSONL blocks on threads while the reader converts the current one.
 
 The byte checks (numpy) and pyarrow's parse hold no GIL, so they run beside the conversion
 (Python and pyarrow.compute) and the Parquet encoder: the reader uses the second core.
@@ -14,14 +14,14 @@ from tdxray.ingest.jsonl.table import plain_table
 
 
 class ParseAhead:
-    """plain_table of the blocks `start`ed, in order, on one thread; `table` waits for one.
+    """plain_table of the blocks `start`ed, on `threads` threads; `table` waits for one.
 
     A block not started (a piece of a block that is not plain) is parsed on the caller's
     thread.
     """
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="tdxray-jsonl")
+    def __init__(self, threads: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="tdxray-jsonl")
         self._started: dict[int, tuple[bytes, Future[pa.Table | None]]] = {}
 
     def start(self, block: bytes) -> None:
