@@ -87,6 +87,15 @@ class FastLane:
         bad = np.append(np.flatnonzero(~self.plain), len(self.plain))
         self.run_end = bad[np.searchsorted(bad, np.arange(len(self.plain)))]
         self.slow_until = 0
+        self._first_run: tuple[int, tuple[np.ndarray, int]] | None = None
+
+    def lay_out_first_run(self) -> None:
+        """The layers of the plain run at row 0, computed now (a batch ahead, on a thread of
+        its own): once the pace has grown, a conversion-heavy batch is that one run, applied
+        in one attempt."""
+        stop = int(self.run_end[0]) if len(self.plain) else 0
+        if stop >= MIN_RUN:
+            self._first_run = (stop, layers(self.lo[:stop], self.hi[:stop]))
 
     def open(self) -> bool:
         """The core's state lets plain conversions through (nothing pending to judge)."""
@@ -126,7 +135,11 @@ class FastLane:
         """Apply rows j..stop-1, or a prefix: the rows applied, and whether an ACCEPT that is
         not plain cut them (else where their layers stop being exact may have)."""
         pages = self.model.pages
-        level, exact = layers(self.lo[j:stop], self.hi[j:stop])
+        laid_out = self._first_run
+        if laid_out is not None and j == 0 and stop == laid_out[0]:
+            level, exact = laid_out[1]
+        else:
+            level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
         saved = pages.snapshot()
         run = islands(pages, self.lo[j:stop], self.hi[j:stop])

@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tdxray import __version__
+from tdxray.model.ahead import ahead
 from tdxray.model.bulk import BulkChecks
 from tdxray.model.columns import BatchView
 from tdxray.model.core import ACCOUNTING_OFF, NR_SHARED, Model
@@ -169,7 +172,7 @@ def _replay(trace: Rows, history: PageHistoryWriter | None, progress: Progress |
     batches = trace.iter_batches(columns, batch_size=BATCH_ROWS, prefetch=True,
                                  threads=read_ahead, deferred=MAPGPA_OPERANDS)
     try:
-        return _replay_batches(trace, batches, history, progress)
+        return _replay_batches(trace, batches, history, progress, read_ahead)
     finally:
         close = getattr(batches, "close", None)
         if close is not None:  # a decoding thread stops even when the replay does early
@@ -198,8 +201,8 @@ def _r14_beyond_gpaw(trace: Rows) -> bool:
 
 
 def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
-                    history: PageHistoryWriter | None,
-                    progress: Progress | None) -> ReplayResult:
+                    history: PageHistoryWriter | None, progress: Progress | None,
+                    read_ahead: bool = True) -> ReplayResult:
     try:
         scan = prescan(trace)
         model = Model(trace.header.td, record_history=history is not None)
@@ -216,19 +219,26 @@ def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
     marker_seqs = np.array(sorted(markers), dtype=np.uint64)
     pace = Pace()  # the fast lane's attempts grow across batches
     done = 0
-    for batch in batches:
-        view = BatchView(batch)
-        observe(scan, view)
-        replay_batch(model, view, markers, marker_seqs, pace)
-        bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
-                 np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
-        bulk.mmio_beyond_gpaw(view, np.array(model.gen_starts, dtype=np.uint64),
-                              model.k.dead_seq)
-        if history is not None:
-            history.add(model.pages.take_history())
-        done += batch.num_rows
-        if progress is not None:
-            progress(done, trace.num_rows)
+
+    def set_up(batch: pa.RecordBatch) -> Prepared:
+        return prepare_batch(model, BatchView(batch), marker_seqs, first_layers=read_ahead)
+
+    # read ahead, each batch's set-up runs on a thread of its own while the model replays the
+    # batch before
+    with closing(ahead(batches, set_up, read_ahead)) as prepared:
+        for ready in prepared:
+            view = ready.view
+            observe(scan, view)
+            replay_batch(model, view, markers, marker_seqs, pace, ready)
+            bulk.run(view.seq, view.ts, view.vcpu, np.array(model.boot_seqs, dtype=np.uint64),
+                     np.array(model.gen_starts, dtype=np.uint64), model.k.dead_seq)
+            bulk.mmio_beyond_gpaw(view, np.array(model.gen_starts, dtype=np.uint64),
+                                  model.k.dead_seq)
+            if history is not None:
+                history.add(model.pages.take_history())
+            done += view.rows
+            if progress is not None:
+                progress(done, trace.num_rows)
     model.end(scan.last)
     rules_run, rules_skipped = plan(scan.observed(), judged=model.judged_by_effect())
     if history is not None:
@@ -289,15 +299,46 @@ def _pylist(column: pa.Array) -> list:
     return column.to_pylist()
 
 
-def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
-                 marker_seqs: np.ndarray, pace: Pace | None = None) -> None:
+@dataclass(frozen=True)
+class Prepared:
+    """What the replay of a batch computes before the model reads it, none of which model
+    state changes (only the TD and the plan made before the main pass): the rows the core
+    must see, those rows alone, and the fast lane over them."""
+
+    view: BatchView
+    rows: np.ndarray
+    core: pa.RecordBatch | None  # None: no row for the core
+    lane: FastLane | None
+
+
+def prepare_batch(model: Model, view: BatchView, marker_seqs: np.ndarray,
+                  first_layers: bool = False) -> Prepared:
+    """A batch's set-up (`first_layers`: the fast lane's first run laid out too, work the
+    replay may not use: for a thread beside it)."""
     rows = np.flatnonzero(_core_mask(view, marker_seqs, model.death_seqs))
+    if not len(rows):
+        return Prepared(view, rows, None, None)
+    batch = view.batch
+    core = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows))
+    lane = FastLane(model, BatchView(core))
+    if first_layers:
+        lane.lay_out_first_run()
+    return Prepared(view, rows, core, lane)
+
+
+def replay_batch(model: Model, view: BatchView, markers: dict[int, str],
+                 marker_seqs: np.ndarray, pace: Pace | None = None,
+                 prepared: Prepared | None = None) -> None:
+    """Replay one batch (`prepared`: its set-up, done already)."""
+    ready = prepared or prepare_batch(model, view, marker_seqs)
+    rows = ready.rows
     batch = view.batch
     all_ts = view.ts
     prev = -1
-    if len(rows):
-        core = batch if len(rows) == batch.num_rows else batch.take(pa.array(rows))
-        lane = FastLane(model, BatchView(core), pace)
+    if ready.core is not None and ready.lane is not None:
+        core, lane = ready.core, ready.lane
+        if pace is not None:
+            lane.pace = pace
         columns: list[list] = []
         row_list = rows.tolist()
         j, m = 0, len(row_list)
