@@ -18,7 +18,7 @@ import pyarrow as pa
 from tdxray.analyses.escape import EscapingWriter
 from tdxray.cli.progress import EventProgress
 from tdxray.export.ftrace import guest_lines, host_lines
-from tdxray.export.jsonl import write_jsonl
+from tdxray.export.jsonl import recorded_header, write_jsonl
 from tdxray.export.loss import dropped_line, nothing, refusal
 from tdxray.export.text import console_lines, qemu_lines
 from tdxray.ingest.materialize import trace_file_for
@@ -104,6 +104,6 @@ def _export(render: Render | None, trace_file: TraceFile, output: str, quiet: bo
 def _write(render: Render | None, header: TraceHeader, batches: Iterable[pa.RecordBatch],
            out: IO[str]) -> None:
     if render is None:
-        write_jsonl(header, batches, out)
+        write_jsonl(recorded_header(header), batches, out)
         return
     out.writelines(render(header, batches, Counter()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import IO, Any
 
 import numpy as np
@@ -43,6 +44,18 @@ HEX_OUT = frozenset({
 TEXT_OUT = frozenset({"site", "field", "action", "phase", "text"})
 BOOL_OUT = frozenset({"to_private", "write"})
 INT_MAILBOX_FIELDS = frozenset({"command", "apic_id"})
+
+
+def recorded_header(header: TraceHeader) -> TraceHeader:
+    """The header as the trace came in (FORMATS §1: an export of an ingested trace gives the same
+    header): the store's own records of its ingests (provenance "ingest": which files, when,
+    which tdxray) stay in the store's metadata. The rest of the provenance is the trace's, and
+    is kept: the recorder's keys, and a text source's files, what they observe and their
+    losses (a replay's coverage depends on them)."""
+    if "ingest" not in header.provenance:
+        return header
+    provenance = {k: v for k, v in header.provenance.items() if k != "ingest"}
+    return replace(header, provenance=provenance)
 
 
 def write_jsonl(header: TraceHeader, batches: Iterable[pa.RecordBatch], out: IO[str]) -> int:
