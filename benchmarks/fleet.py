@@ -91,11 +91,15 @@ class FleetRun:
     busy meanwhile (their CPU time over the wall time: a worker's Arrow and writer threads can
     make one worker use more than one core, which caps what a second one can add), and the
     cores this process kept busy (the client, and a LocalCluster's scheduler and nannies: it
-    takes its share of the same cores)."""
+    takes its share of the same cores). `others`: the cores every other process of the host
+    kept busy meanwhile, `steal`: the cores the hypervisor gave to other guests (/proc/stat:
+    a shared host's load the load average does not show)."""
 
     seconds: float
     cores: float
     client: float
+    others: float = 0.0
+    steal: float = 0.0
 
 
 def fleet_run(paths: Sequence[Path], workers: int) -> FleetRun:
@@ -120,10 +124,17 @@ def fleet_run(paths: Sequence[Path], workers: int) -> FleetRun:
 
         _clear(paths)
         client.run(_forget_checked)  # the workers check each trace again, as a new cluster
-        cpu, own, start = busy(), mine(), time.perf_counter()
+        cpu, own, host, start = busy(), mine(), psutil.cpu_times(), time.perf_counter()
         replay_all(client, pairs)
         wall = time.perf_counter() - start
-        return FleetRun(wall, (busy() - cpu) / wall, (mine() - own) / wall)
+        cores, client_cores = (busy() - cpu) / wall, (mine() - own) / wall
+        after = psutil.cpu_times()
+        everyone = sum(getattr(after, k) - getattr(host, k) for k in _BUSY) / wall
+        return FleetRun(wall, cores, client_cores, everyone - cores - client_cores,
+                        (after.steal - host.steal) / wall)
+
+
+_BUSY = ("user", "nice", "system", "irq", "softirq")  # /proc/stat's busy columns (not steal)
 
 
 def _cpu_s(proc: object) -> float:
@@ -245,9 +256,12 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
                [(w1.seconds - args.traces * s) / args.traces * 1e3 for s, w1, _ in rounds], "")
         cores = [statistics.median(r[1].cores for r in rounds),
                  statistics.median(r[2].cores for r in rounds)]
+        others = [statistics.median(r[1].others + r[1].steal for r in rounds),
+                  statistics.median(r[2].others + r[2].steal for r in rounds)]
         yield ("workers_2_vs_1", [w1.seconds / w2.seconds for _, w1, w2 in rounds],
                f"{_pairs_note(count, before)}, {os.cpu_count()} cores; workers kept "
-               f"{cores[0]:.2f} then {cores[1]:.2f} cores busy (medians)")
+               f"{cores[0]:.2f} then {cores[1]:.2f} cores busy, the host's other processes "
+               f"and steal {others[0]:.2f} then {others[1]:.2f} (medians)")
         subset = paths[: args.s3_traces]
         before = _load()
         s3 = s3_ratios(subset, Path(scratch), count, log)
@@ -255,7 +269,8 @@ def measure(args: argparse.Namespace, log: Callable[[str], None]) -> Iterator[Ro
 
 
 def _pairs_note(count: int, before: str) -> str:
-    return f"{count} pairs, load average {before} before, {_load()} after"
+    return (f"{count} pair{'s' if count != 1 else ''}, load average {before} before, "
+            f"{_load()} after")
 
 
 def _round(paths: Sequence[Path], sample: Sequence[Path],
@@ -269,21 +284,22 @@ def _round(paths: Sequence[Path], sample: Sequence[Path],
     runs = []
     for workers in (1, 2):
         runs.append(fleet_run(paths, workers))
-        log(_cluster_cpu(f"{workers} worker{'s' if workers > 1 else ''}", runs[-1].seconds,
-                         runs[-1].cores, runs[-1].client, len(paths), cpu_ms))
+        log(_cluster_cpu(f"{workers} worker{'s' if workers > 1 else ''}", runs[-1],
+                         len(paths), cpu_ms))
     return one, runs[0], runs[1]
 
 
-def _cluster_cpu(what: str, seconds: float, cores: float, client: float, traces: int,
-                 in_process_ms: float) -> str:
+def _cluster_cpu(what: str, run: FleetRun, traces: int, in_process_ms: float) -> str:
     """A cluster run's log line: wall time, cores busy, CPU per trace (the workers', and this
-    process's), and the CPU per trace beyond the in-process replay: the overhead, by CPU time
-    (it does not depend on the load as the wall-time figure does)."""
-    workers_ms = seconds * cores / traces * 1e3
-    client_ms = seconds * client / traces * 1e3
-    return (f"{what}: {seconds:.2f} s, {cores:.2f} cores busy ({workers_ms:.1f} ms of CPU per "
-            f"trace; the client process {client_ms:.1f} ms; "
-            f"{workers_ms + client_ms - in_process_ms:+.1f} ms over in-process)")
+    process's), the CPU per trace beyond the in-process replay: the overhead, by CPU time (it
+    does not depend on the load as the wall-time figure does), and what the rest of the host
+    took of its cores meanwhile (other processes; the hypervisor's steal)."""
+    workers_ms = run.seconds * run.cores / traces * 1e3
+    client_ms = run.seconds * run.client / traces * 1e3
+    return (f"{what}: {run.seconds:.2f} s, {run.cores:.2f} cores busy ({workers_ms:.1f} ms of "
+            f"CPU per trace; the client process {client_ms:.1f} ms; "
+            f"{workers_ms + client_ms - in_process_ms:+.1f} ms over in-process); the host's "
+            f"other processes {run.others:.2f} cores, steal {run.steal:.2f}")
 
 
 def _min_median(values: Sequence[float]) -> tuple[float, float]:

@@ -69,9 +69,9 @@ def test_the_tasks_shrink_towards_the_end_so_the_workers_finish_together() -> No
 
 
 def test_a_cluster_runs_line_gives_its_cpu_per_trace_and_the_overhead_by_cpu() -> None:
-    from tdxray.benchmarks.fleet import _cluster_cpu
+    from tdxray.benchmarks.fleet import FleetRun, _cluster_cpu
 
     # 100 traces in 4 s at 0.8 cores: 32 ms of the workers' CPU per trace, 0.05 cores: 2 ms
-    assert _cluster_cpu("2 workers", 4.0, 0.8, 0.05, 100, 30.5) == (
+    assert _cluster_cpu("2 workers", FleetRun(4.0, 0.8, 0.05, 0.3, 0.125), 100, 30.5) == (
         "2 workers: 4.00 s, 0.80 cores busy (32.0 ms of CPU per trace; the client process "
-        "2.0 ms; +3.5 ms over in-process)")
+        "2.0 ms; +3.5 ms over in-process); the host's other processes 0.30 cores, steal 0.12")
