@@ -77,6 +77,9 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
         Binding("s", "sql", "SQL"),
         Binding("w", "filter_sql", "Filter as SQL", show=False),
     ]
+    # the actions on the side panel: off until it is mounted (a key before the first rows)
+    SIDE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"divergence", "cause", "tab", "zoom", "zoom_all", "zoom_range"})
     DEFAULT_CSS = """
     #titlebar { height: 1; background: $primary; color: $text; padding: 0 1; }
     #left { width: 1fr; }
@@ -102,6 +105,7 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
         self._cause_at = -1
         self._summary = "replaying…"
         self._started = False
+        self._side_mounted = False
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), id="titlebar")
@@ -123,12 +127,14 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
     def on_mount(self) -> None:
         self.query_one(EventTable).focus()
 
-    def _start_background(self) -> None:
-        """Once the first rows are on screen: the filter index and the replay results, then
-        the model state."""
+    async def _start_background(self) -> None:
+        """Once the first rows are on screen: the side panel, then the filter index and the
+        replay results, then the model state. The loaders' messages go to the panel's widgets:
+        they start once it is mounted (a replay already on disk is posted at once)."""
         if not self._started:
             self._started = True
-            self.query_one("#main", Horizontal).mount(self._side_panel())
+            await self.query_one("#main", Horizontal).mount(self._side_panel())
+            self._side_mounted = True
             self.load_index(self.ref)
             self.load_replay(self.ref)
 
@@ -177,11 +183,11 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
 
     # --- the table and the panels -------------------------------------------------------------
 
-    def on_event_table_cursor_moved(self, message: EventTable.CursorMoved) -> None:
+    async def on_event_table_cursor_moved(self, message: EventTable.CursorMoved) -> None:
         if message.row is None:
             return
         if not self._started:
-            self._start_background()
+            await self._start_background()
             return
         self.query_one(TracePlots).follow(int(message.row["seq"]))
         gpa = event_gpa(message.row, self.sbit)
@@ -281,6 +287,9 @@ class TraceScreen(Loaders, PlotLoader, Screen[None]):
             self.query_one(FilterBar).summary(escape_control(message.error), error=True)
 
     # --- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._side_mounted or action not in self.SIDE_ACTIONS
 
     def action_divergence(self, delta: int) -> None:
         self.query_one(DivergencePanel).step(delta)
