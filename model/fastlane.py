@@ -36,6 +36,29 @@ for _level, _size in ACCEPT_LEVEL_SIZES.items():
     _LEVEL_SIZE[_level] = _size
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One layer of a run: its rows, by start, and what `PageMap.apply` takes of them."""
+
+    at: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    accepts: np.ndarray
+    change: np.ndarray
+    seq: np.ndarray
+    ts: np.ndarray
+
+
+@dataclass(frozen=True)
+class LaidOut:
+    """A run's layers, computed before it is applied: its rows j..stop-1 (j = 0)."""
+
+    stop: int
+    level: np.ndarray
+    exact: int
+    layers: list[Layer] | None  # when every row got an exact layer
+
+
 @dataclass
 class Pace:
     """How many events the lane tries next: kept from batch to batch of one replay, so a long
@@ -87,7 +110,7 @@ class FastLane:
         bad = np.append(np.flatnonzero(~self.plain), len(self.plain))
         self.run_end = bad[np.searchsorted(bad, np.arange(len(self.plain)))]
         self.slow_until = 0
-        self._first_run: tuple[int, tuple[np.ndarray, int]] | None = None
+        self._first_run: LaidOut | None = None
 
     def lay_out_first_run(self) -> None:
         """The layers of the plain run at row 0, computed now (a batch ahead, on a thread of
@@ -95,7 +118,9 @@ class FastLane:
         in one attempt."""
         stop = int(self.run_end[0]) if len(self.plain) else 0
         if stop >= MIN_RUN:
-            self._first_run = (stop, layers(self.lo[:stop], self.hi[:stop]))
+            level, exact = layers(self.lo[:stop], self.hi[:stop])
+            self._first_run = LaidOut(stop, level, exact,
+                                      self._layer_list(0, level) if exact == stop else None)
 
     def open(self) -> bool:
         """The core's state lets plain conversions through (nothing pending to judge)."""
@@ -136,14 +161,16 @@ class FastLane:
         not plain cut them (else where their layers stop being exact may have)."""
         pages = self.model.pages
         laid_out = self._first_run
-        if laid_out is not None and j == 0 and stop == laid_out[0]:
-            level, exact = laid_out[1]
+        planned = None
+        if laid_out is not None and j == 0 and stop == laid_out.stop:
+            level, exact, planned = laid_out.level, laid_out.exact, laid_out.layers
         else:
             level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
         saved = pages.snapshot()
         run = islands(pages, self.lo[j:stop], self.hi[j:stop])
-        failed = self._layers(pages if run is None else run.small, j, stop, level[:exact])
+        failed = self._layers(pages if run is None else run.small, j, stop, level[:exact],
+                              planned)
         if failed is not None:
             pages.restore(saved)
             stop = failed
@@ -155,22 +182,31 @@ class FastLane:
             self.model.k.ops.pop(vcpu, None)
         return stop - j, failed is not None
 
-    def _layers(self, pages: PageMap, j: int, stop: int, level: np.ndarray) -> int | None:
-        """Apply the layers in order; the row of the first ACCEPT found not plain, if any."""
-        gen = np.full(stop - j, self.model.k.generation, dtype=np.int64)  # one value: sliced
-        failed: int | None = None
+    def _layer_list(self, j: int, level: np.ndarray) -> list[Layer]:
+        """The layers of rows j.. (`level`: each row's), in order."""
+        out = []
         for lv in range(int(level.max()) + 1 if len(level) else 0):
             rows = np.flatnonzero(level == lv)
             lo = self.lo[j + rows]
             order = np.argsort(lo)  # disjoint: distinct starts
             rows, lo = rows[order], lo[order]
             at = j + rows
-            hi = self.hi[at]
-            accepts = self.is_accept[at]
-            if accepts.any():
-                ok = pages.pending_whole(lo, hi) | ~accepts
+            out.append(Layer(at, lo, self.hi[at], self.is_accept[at], self.change[at],
+                             self.seq[at], self.ts[at]))
+        return out
+
+    def _layers(self, pages: PageMap, j: int, stop: int, level: np.ndarray,
+                planned: list[Layer] | None = None) -> int | None:
+        """Apply the layers in order (`planned`: laid out already); the row of the first
+        ACCEPT found not plain, if any."""
+        gen = np.full(stop - j, self.model.k.generation, dtype=np.int64)  # one value: sliced
+        failed: int | None = None
+        for layer in planned if planned is not None else self._layer_list(j, level):
+            if layer.accepts.any():
+                ok = pages.pending_whole(layer.lo, layer.hi) | ~layer.accepts
                 if not ok.all():
-                    first = int(at[~ok].min())
+                    first = int(layer.at[~ok].min())
                     failed = first if failed is None else min(failed, first)
-            pages.apply(lo, hi, self.change[at], self.seq[at], self.ts[at], gen[:len(rows)])
+            pages.apply(layer.lo, layer.hi, layer.change, layer.seq, layer.ts,
+                        gen[:len(layer.at)])
         return failed
