@@ -89,6 +89,12 @@ class AcceptRules(ModelBase):
             why = "no page of it was accepted (expected TDX_SUCCESS)"
         elif cls == TDX_PAGE_SIZE_MISMATCH and level == 0:
             why = "a 4 KiB ACCEPT cannot meet a smaller host page"
+        elif cls == TDX_OPERAND_INVALID and self.accept_statuses_recorded and (private or pending):
+            # the module refuses only bad operands (a level outside 0-2, an unaligned or a
+            # shared GPA: judged above); a text trace's failed ACCEPT carries no status
+            expected = "TDX_SUCCESS" if not private else "TDX_PAGE_ALREADY_ACCEPTED" \
+                if not pending else "TDX_SUCCESS or an error for its accepted part"
+            why = f"its operands are valid (expected {expected})"
         else:
             return
         self.emit("G004", f"ACCEPT of {hex_range(gpa, end)} answered {tdx_status_name(status)} but "

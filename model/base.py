@@ -70,6 +70,10 @@ class ModelBase:
         self.k = Kernel()
         self.enabled = set(enabled) if enabled is not None else None
         self.found: list[Divergence] = []
+        # whether an ACCEPT's status is the TDX module's: not in a trace read from text sources,
+        # where a guest probe's failed tdx_accept_memory() stands as TDX_OPERAND_INVALID
+        # (ingest/kprobe/decode.py: the function drops the status); replay sets it
+        self.accept_statuses_recorded = True
         self.boot_seqs: list[int] = []   # every boot: the guest clock may restart there (T001)
         # From the pre-scan (plan_phases): explicit jump events and every boot, by seq. A
         # relocate_kernel CR4 write stands for the jump only in a generation without one.

@@ -206,6 +206,7 @@ def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
     try:
         scan = prescan(trace)
         model = Model(trace.header.td, record_history=history is not None)
+        model.accept_statuses_recorded = not scan.declared  # text sources: no TDX status
         markers = scan.console_markers()
         model.plan_phases(scan.phase_items, markers)
         model.plan_deaths(scan.deaths, scan.observed().cr4_write)
