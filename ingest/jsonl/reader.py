@@ -27,7 +27,7 @@ from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
 BATCH_ROWS = 1 << 12  # small enough that one batch of parsed lines stays in cache
-BLOCK_BYTES = 2 << 20  # one block for pyarrow's JSON reader (about 16,000 lines of a trace)
+BLOCK_BYTES = 1 << 20  # one block for pyarrow's JSON reader (about 8,000 lines of a trace)
 # blocks parsed at once on threads, ahead of the one converted: the parse is the larger half of
 # the work (pyarrow ~0.9 s per 1e6 lines of an export against ~0.6 s of conversion)
 PARSE_THREADS = 2
