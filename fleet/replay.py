@@ -8,6 +8,7 @@ into a scratch directory and its new results are published beside it (store/mirr
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -20,6 +21,7 @@ from tdxray.store.scratch import scratch_dir
 
 if TYPE_CHECKING:
     from tdxray.store.fs import Listing, Location
+    from tdxray.store.layout import TraceRef
 
 
 @dataclass(frozen=True)
@@ -50,20 +52,29 @@ def _replay_local(path: Path, results_dir: Path | None, want_lines: bool) -> Rep
             stamp.read_text() if stamp is not None and stamp.is_file() else None)
 
 
-def _replay_remote(url: str, options: dict[str, str], want_lines: bool,
-                   listing: Listing | None) -> Replayed:
+def _remote(url: str, options: dict[str, str], listing: Listing | None) -> Location:
     from tdxray.store.fs import Location, locate
-    from tdxray.store.mirror import CHECK_RESULTS, fetch, publish
 
     where = locate(url, options)
     if listing is not None:  # the client listed the store: no request to find what exists
         where = Location(where.url, where.fs, where.path, listing)
+    return where
+
+
+def _replay_fetched(ref: TraceRef, url: str, want_lines: bool) -> Replayed:
+    try:
+        return _replay_local(ref.path, ref.results_dir, want_lines)
+    except InputError as exc:  # named by its URL, not the scratch copy
+        raise InputError(exc.message, url, exc.line, exc.where) from None
+
+
+def _replay_remote(url: str, options: dict[str, str], want_lines: bool,
+                   listing: Listing | None) -> Replayed:
+    from tdxray.store.mirror import CHECK_RESULTS, fetch, publish
+
     with scratch_dir("tdxray-task-") as scratch:
-        ref = fetch(where, Path(scratch), results=CHECK_RESULTS)
-        try:
-            done = _replay_local(ref.path, ref.results_dir, want_lines)
-        except InputError as exc:  # named by its URL, not the scratch copy
-            raise InputError(exc.message, url, exc.line, exc.where) from None
+        ref = fetch(_remote(url, options, listing), Path(scratch), results=CHECK_RESULTS)
+        done = _replay_fetched(ref, url, want_lines)
         publish(ref, options)
     return done
 
@@ -117,9 +128,59 @@ Item = tuple[str, str | None, "Listing | None"]  # trace, results dir, its listi
 
 def replay_chunk(items: Sequence[Item], options: dict[str, str] | None,
                  want_lines: bool) -> list[TraceOutcome]:
-    """Runs on a worker: the traces of one task, one after the other."""
+    """Runs on a worker: the traces of one task, one after the other; s3:// ones pipelined."""
+    from tdxray.store.fs import is_url
+
+    if len(items) > 1 and all(is_url(path) for path, _, _ in items):
+        return _remote_chunk(items, options or {}, want_lines)
     return [replay_task(path, rdir, options, want_lines, listing)
             for path, rdir, listing in items]
+
+
+def _remote_chunk(items: Sequence[Item], options: dict[str, str],
+                  want_lines: bool) -> list[TraceOutcome]:
+    """s3:// traces replayed one after the other while the next one is fetched and the one
+    before is published, each on a thread of its own (as a sequential check does): a worker
+    waits for a round trip only when a replay is quicker than it. At most three traces are on
+    local disk at once. A trace whose fetch, replay or upload fails is its own outcome."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from tdxray.store.mirror import CHECK_RESULTS, fetch, publish
+
+    def fetched(item: Item) -> TraceRef:
+        url, _, listing = item
+        return fetch(_remote(url, options, listing), Path(scratch), results=CHECK_RESULTS)
+
+    def published(ref: TraceRef) -> None:
+        try:
+            publish(ref, options)
+        finally:
+            shutil.rmtree(ref.path.parent, ignore_errors=True)  # its own scratch directory
+
+    outcomes: list[TraceOutcome] = []
+    uploads: list[tuple[int, Future[None]]] = []
+    with scratch_dir("tdxray-task-") as scratch, \
+            ThreadPoolExecutor(1, thread_name_prefix="tdxray-task-fetch") as fetches, \
+            ThreadPoolExecutor(1, thread_name_prefix="tdxray-task-publish") as publisher:
+        ahead = fetches.submit(fetched, items[0])
+        for k, item in enumerate(items):
+            current = ahead
+            if k + 1 < len(items):
+                ahead = fetches.submit(fetched, items[k + 1])
+            try:
+                ref = current.result()
+                result, events, lines, stamp = _replay_fetched(ref, item[0], want_lines)
+            except InputError as exc:
+                outcomes.append(TraceOutcome(item[0], None, str(exc), 0))
+                continue
+            uploads.append((k, publisher.submit(published, ref)))
+            outcomes.append(TraceOutcome(item[0], result, None, events, lines, stamp))
+        for k, upload in uploads:
+            try:
+                upload.result()
+            except InputError as exc:
+                outcomes[k] = TraceOutcome(outcomes[k].path, None, str(exc), 0)
+    return outcomes
 
 
 def _items(traces: Sequence[tuple[Path | str | Location, Path | None]]) -> list[Item]:
