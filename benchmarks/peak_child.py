@@ -2,7 +2,8 @@
 
     python -m tdxray.benchmarks.peak_child JOB ARGS...
 
-Jobs: `tdxray ARGS...` (the CLI in this process, as the console script runs it),
+Jobs: `tdxray ARGS...` (the CLI in this process, as the console script runs it, and ending as
+it ends: atexit hooks, streams flushed, no interpreter teardown; cli/failures.exit_now),
 `replay TRACE` (in process), `duckdb-scan PARQUET`, `duckdb-json JSONL OUT.parquet` and
 `polars-json JSONL OUT.parquet` (the baselines). The peak is /proc's VmHWM, which starts afresh
 with the exec'd image (rss_child says why ru_maxrss does not).
@@ -95,6 +96,10 @@ def main(argv: list[str]) -> None:
     job(args)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "peak_kib": memory_kib("VmHWM")}))
+    if argv[0] == "tdxray":
+        from tdxray.cli.failures import exit_now
+
+        exit_now(0)
 
 
 if __name__ == "__main__":

@@ -82,3 +82,40 @@ def test_speed_table_has_every_row_of_the_issue(tmp_path: Path) -> None:
     assert len(profile.splitlines()) == 6
     # the scratch results and stores of the runs are gone
     assert not list(tmp_path.glob("speed-*"))
+
+
+CHILD = """
+import atexit, pathlib, sys
+from tdxray.benchmarks import peak_child
+out = pathlib.Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").touch())
+class Teardown:
+    def __del__(self):  # runs when the interpreter tears its modules down
+        (out / "teardown").touch()
+kept = Teardown()
+peak_child.main(sys.argv[2:])
+"""
+
+
+def test_the_commands_child_ends_as_the_console_script_does(tmp_path: Path) -> None:
+    """peak_child's `tdxray` job ends as `tdxray` itself does (cli/failures.exit_now): the
+    atexit hooks run and the streams are flushed (its figures reach the pipe), and the
+    interpreter's teardown is skipped, which the command never pays."""
+    import os
+    import subprocess
+    import sys
+
+    from tdxray.tests.support import write_trace
+
+    trace = write_trace(tmp_path / "t.parquet", [{"kind": "map_gpa", "gpa": 0x1000,
+                                                  "size": 0x1000, "status": 0}])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path), "tdxray", "replay",
+                           str(trace), "-o", str(tmp_path / "results"), "-q"],
+                          capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(figures) == {"seconds", "peak_kib"}
+    assert (tmp_path / "results" / "divergences.parquet").exists()
+    assert (tmp_path / "atexit").exists()
+    assert not (tmp_path / "teardown").exists()
