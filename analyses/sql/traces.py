@@ -88,34 +88,29 @@ def _td_row(td: TdConfig) -> dict[str, object]:
     }
 
 
-def _header_row(header: TraceHeader) -> dict[str, object]:
-    expected = header.expected_rules
-    return {**_td_row(header.td),
-            "expected_rules": list(expected) if expected is not None else None,
-            "provenance": json.dumps(header.provenance, sort_keys=True)}
-
-
 MANIFEST_COLUMNS = ("kernel_version", "td_config_hash", "ingested_at", "replay_stamp")
 _PER_TRACE = ("trace_id", "events", "file")
 _HEADER_SCHEMA = pa.schema([f for f in TRACES_SCHEMA if f.name not in _PER_TRACE])
+_TD_SCHEMA = pa.schema([f for f in _HEADER_SCHEMA if f.name not in ("expected_rules",
+                                                                   "provenance")])
 
 
 def traces_table(traces: Sequence[TraceEntry], manifest: pa.Table | None = None) -> pa.Table:
     """The rows of the `traces` table (trace_id is the store's name for the trace), with the
     store's merged manifest's kernel version, TD config hash, ingest time and replay stamp
-    (NULL for a trace the manifest does not list). Built column by column: the header's
-    columns once per distinct header, then taken for every trace."""
+    (NULL for a trace the manifest does not list). Built column by column: the TD
+    configuration's columns once per distinct configuration, a header's own (expected rules,
+    provenance) once per distinct header, then taken for every trace."""
     index: dict[int, int] = {}  # by TraceHeader identity: shared ones once
-    rows: list[dict[str, object]] = []
+    headers: list[TraceHeader] = []
     take = []
     for t in traces:
         i = index.get(id(t.header))
         if i is None:
-            i = index[id(t.header)] = len(rows)
-            rows.append(_header_row(t.header))
+            i = index[id(t.header)] = len(headers)
+            headers.append(t.header)
         take.append(i)
-    per_header = pa.Table.from_pylist(rows, schema=_HEADER_SCHEMA).take(
-        pa.array(take, pa.int64()))
+    per_header = _header_columns(headers).take(pa.array(take, pa.int64()))
     ids = [t.trace_id for t in traces]
     per_trace = {"trace_id": pa.array(ids, pa.string()),
                  "events": pa.array([t.events for t in traces], pa.uint64()),
@@ -133,6 +128,27 @@ def traces_table(traces: Sequence[TraceEntry], manifest: pa.Table | None = None)
         table = table.append_column(MANIFEST_SCHEMA.field(name),
                                     pa.array(values, MANIFEST_SCHEMA.field(name).type))
     return table
+
+
+def _header_columns(headers: Sequence[TraceHeader]) -> pa.Table:
+    """One row per header: its TD configuration's columns (each configuration's row built once:
+    a fleet's traces share a few), its expected rules and its provenance (sorted-key JSON)."""
+    by_td: dict[int, int] = {}
+    td_rows: list[dict[str, object]] = []
+    td_take = []
+    for header in headers:
+        j = by_td.get(id(header.td))
+        if j is None:
+            j = by_td[id(header.td)] = len(td_rows)
+            td_rows.append(_td_row(header.td))
+        td_take.append(j)
+    tds = pa.Table.from_pylist(td_rows, schema=_TD_SCHEMA).take(pa.array(td_take, pa.int64()))
+    expected = [list(h.expected_rules) if h.expected_rules is not None else None
+                for h in headers]
+    provenance = [json.dumps(h.provenance, sort_keys=True) for h in headers]
+    return pa.table([*tds.columns,
+                     pa.array(expected, _HEADER_SCHEMA.field("expected_rules").type),
+                     pa.array(provenance, pa.string())], schema=_HEADER_SCHEMA)
 
 
 _WITH_MANIFEST = pa.schema([*TRACES_SCHEMA, *(MANIFEST_SCHEMA.field(n) for n in MANIFEST_COLUMNS)])
