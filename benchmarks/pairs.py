@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tdxray.benchmarks.figures import timed
 
@@ -23,6 +24,26 @@ class Sample:
 
 
 Run = Callable[[], Sample]
+
+
+def write_bytecode() -> list[str]:
+    """Write the bytecode of tdxray's modules beside them, as installing a package does (pip
+    compiles what it installs): a child then imports them as an installed `tdxray` does. An
+    editable checkout under PYTHONDONTWRITEBYTECODE has none, and every run compiled every
+    module it imports (0.06 s of a replay's main thread at load 8). The directories that
+    could not be written, if any."""
+    import compileall
+
+    import tdxray
+
+    root = Path(tdxray.__file__).parent
+    packages = [p for p in sorted(root.iterdir())
+                if (p / "__init__.py").exists() and p.name != "tests"]
+    failed = []
+    for where, depth in [(root, 0), *((p, 10) for p in packages)]:
+        if not compileall.compile_dir(where, maxlevels=depth, quiet=2):
+            failed.append(str(where))
+    return failed
 
 
 def in_process(fn: Callable[[], object]) -> Run:

@@ -21,7 +21,7 @@ from tdxray.benchmarks.conversions import NOTES, conversion_trace
 from tdxray.benchmarks.figures import fmt_value, size_label, warm
 from tdxray.benchmarks.ingest import export_jsonl
 from tdxray.benchmarks.ladder import Log, event_count, sim_trace
-from tdxray.benchmarks.pairs import Pairs, Sample, child, in_process, pairs
+from tdxray.benchmarks.pairs import Pairs, Sample, child, in_process, pairs, write_bytecode
 from tdxray.benchmarks.profile_top import HEADING, top_functions
 from tdxray.benchmarks.suite import DATA_DIR
 
@@ -207,6 +207,10 @@ def run(opts: Options, log: Log, show: Callable[[str], None] = lambda line: None
         show(line)
 
     out(render(None))
+    unwritten = write_bytecode()  # the commands' children import compiled modules
+    if unwritten:
+        log(f"tdxray's bytecode could not be written in {', '.join(unwritten)}: the child "
+            "processes compile those modules on every run")
     log(f"replay ladder trace of {opts.events:,} events")
     built = sim_trace(opts.events, opts.data_dir, False, log)
     warm(built.path)

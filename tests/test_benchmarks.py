@@ -119,3 +119,17 @@ def test_the_commands_child_ends_as_the_console_script_does(tmp_path: Path) -> N
     assert (tmp_path / "results" / "divergences.parquet").exists()
     assert (tmp_path / "atexit").exists()
     assert not (tmp_path / "teardown").exists()
+
+
+def test_the_bytecode_of_tdxray_is_written_beside_its_modules() -> None:
+    """The speed table writes it first (as an install does), so that its child processes do
+    not compile every module on every run under PYTHONDONTWRITEBYTECODE."""
+    import importlib.util
+
+    import tdxray.model.replay as replay
+    from tdxray.benchmarks.pairs import write_bytecode
+
+    cached = Path(importlib.util.cache_from_source(replay.__file__))
+    cached.unlink(missing_ok=True)
+    assert write_bytecode() == []
+    assert cached.exists()
