@@ -85,3 +85,55 @@ def test_a_simulator_export_ingests_the_same_table(export_1e5: Path, tmp_path: P
     assert column_rows > fast.num_rows * 0.9  # the comparison is not line path against itself
     assert fast.schema == slow.schema
     assert fast.equals(slow)
+
+
+HEADER = ('{"tdxray": 1, "trace_id": "t", "td": {"gpaw": 48, "apic_ids": [0, 1], '
+          '"ram": [["0x0", "0x80000000"]], "memory": "accepted"}}')
+EVENT = ('{"seq": %d, "ts_ns": 7, "vcpu": 0, "kind": "map_gpa", "gpa": "0x1000", '
+         '"size": "0x1000", "status": "0x0"%s}')
+# What a more lenient JSON reader (DuckDB's yyjson: trailing commas, NaN, keys it drops, a
+# string for a number) would take differently: both paths must agree, in the store or in the
+# error. A duplicate key keeps its last value in both (orjson and pyarrow).
+ACCEPTED = {
+    "duplicate key": EVENT % (3, ', "gpa": "0x2000"'),
+    "minus zero": EVENT.replace('"ts_ns": 7', '"ts_ns": -0') % (3, ""),
+    "NUL escape in text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "a\\u0000b"}',
+    "key in upper case": EVENT % (3, ', "GPA": "0x2000"'),
+}
+REFUSED = {
+    "trailing comma": (EVENT % (3, ",")).replace(",}", " , }"),
+    "NaN": EVENT % (3, ', "level": NaN'),
+    "Infinity": EVENT.replace('"size": "0x1000"', '"size": Infinity') % (3, ""),
+    "string for a number": EVENT.replace('"seq": %d', '"seq": "%d"') % (3, ""),
+    "exponent": EVENT.replace('"ts_ns": 7', '"ts_ns": 7e3') % (3, ""),
+    "beyond 64 bits": EVENT.replace('"ts_ns": 7', '"ts_ns": 99999999999999999999') % (3, ""),
+}
+
+
+def _hostile(tmp_path: Path, line: str) -> Path:
+    path = tmp_path / "hostile.jsonl"
+    events = [EVENT % (1, ""), EVENT % (2, ""), line, EVENT % (4, ""), EVENT % (5, "")]
+    path.write_text("\n".join([HEADER, *events]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED))
+def test_lenient_json_is_read_the_same(name: str, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow, _ = by_both_paths(_hostile(tmp_path, ACCEPTED[name]), tmp_path, monkeypatch)
+    assert fast.num_rows == 5
+    assert fast.equals(slow)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_lenient_json_is_refused_the_same(name: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _hostile(tmp_path, REFUSED[name])
+    args = ["ingest", str(path), "-o", str(tmp_path / "store")]
+    fast = CliRunner().invoke(cli, args)
+    monkeypatch.setattr(JsonlReader, "__init__",
+                        partialmethod(JsonlReader.__init__, block_bytes=0))
+    slow = CliRunner().invoke(cli, args)
+    assert (fast.exit_code, slow.exit_code) == (2, 2)
+    assert fast.output == slow.output
+    assert f"{path}:4: " in fast.output
