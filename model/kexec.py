@@ -174,9 +174,11 @@ class KexecRules(ModelBase):
                       causes=[off[0]] if off else [], pages=model, location="accounting")
 
     def _settle_accounting(self, seq: int, ts: int, vcpu: int) -> None:
-        """"shared page accounting is off" with no nr_shared line after it: K007 on its own,
-        revealed where that is known (the jump, the TD's death, another such line, the last
-        event: §5), caused by the line."""
+        """"shared page accounting is off" with no nr_shared line after it: K007 on its own
+        (§5: "or the guest prints ... alone"), revealed by the line itself, which is no cause
+        of it. That it is alone is known here (`seq`: the jump, the TD's death, another such
+        line, the last event), but the finding is the line's: the catalogue's when is the
+        print, not the jump (K001's is "at `jump`")."""
         off = self.k.accounting_off
         if off is None:
             return
@@ -184,10 +186,9 @@ class KexecRules(ModelBase):
         model = self.k.shared_at_finish
         if model is None:
             model = self.pages.count(PageState.SHARED)
-        self.emit("K007", f"the guest reports \"shared page accounting is off\" (seq {off[0]}) "
-                  f"with no nr_shared line after it; the model holds {_pages(model)} shared at "
-                  "kexec_finish", seq, ts, vcpu, causes=[off[0]], pages=model,
-                  location="accounting")
+        self.emit("K007", "the guest reports \"shared page accounting is off\" with no "
+                  f"nr_shared line after it; the model holds {_pages(model)} shared at "
+                  "kexec_finish", *off, pages=model, location="accounting")
 
     # --- end of trace --------------------------------------------------------------------------
 

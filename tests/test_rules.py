@@ -199,8 +199,8 @@ def test_k007_accounting_mismatch(replay: Replay) -> None:
 def test_k007_accounting_off_alone(replay: Replay) -> None:
     r = replay([boot(), phase("begin"), phase("finish"),
                 ev("log", text="tdx: shared page accounting is off"), phase("jump")])
-    assert found(r) == {("K007", 5)}  # known to be alone at the jump (§5); caused by the line
-    assert [d.cause_seqs for d in r.divergences if d.rule == "K007"] == [[4]]
+    assert found(r) == {("K007", 4)}  # the line reveals it (known to be alone at the jump)
+    assert [d.cause_seqs for d in r.divergences if d.rule == "K007"] == [[]]
 
 
 def test_k007_near_miss_ordinary_console_lines(replay: Replay) -> None:

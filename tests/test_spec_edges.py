@@ -111,8 +111,8 @@ def test_k005_cause_is_the_begin_that_stopped_conversions(replay: Replay) -> Non
 def test_k007_accounting_off_alone_then_a_fatal_event(replay: Replay) -> None:
     r = replay([boot(), share(BUF, PAGE), ev("log", text="tdx: shared page accounting is off"),
                 ev("mem_access", gpa=BUF, write=False)])
-    assert found(r) == {("K007", 4), ("A001", 4)}  # settled at the death, caused by the line
-    assert (only(r, "K007").pages, only(r, "K007").cause_seqs) == (1, [3])
+    assert found(r) == {("K007", 3), ("A001", 4)}  # alone: known at the death, the line's
+    assert (only(r, "K007").pages, only(r, "K007").cause_seqs) == (1, [])
 
 
 # --- mailbox: an acknowledgement is the named AP's write of 0 (or an OS read of 0) -------------
