@@ -103,6 +103,8 @@ def read_result(path: Path) -> ReplayResult:
         generations=info["generations"], kind_counts=info["kind_counts"])
 
 
+JOIN_PARTS = 64  # more parts than this are joined once, not a column at a time
+
 _SPLIT_COLUMNS = [f.name for f in PAGE_HISTORY_SCHEMA if pa.types.is_integer(f.type)]
 _STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState])
 
@@ -132,9 +134,14 @@ class PageHistoryWriter:
 
     def add(self, rows: np.ndarray) -> None:
         """Rows of (n, 9) int64 (HistoryRow's columns), buffered into large row groups."""
-        if len(rows):
-            self._rows.append(rows)
-            self._pending += len(rows)
+        self.add_parts([rows])
+
+    def add_parts(self, parts: list[np.ndarray]) -> None:
+        """Rows in parts, as `add` takes them: joined on the writer thread, column by column."""
+        for rows in parts:
+            if len(rows):
+                self._rows.append(rows)
+                self._pending += len(rows)
         if self._pending >= self.FLUSH_ROWS:
             self.flush()
 
@@ -150,6 +157,9 @@ class PageHistoryWriter:
         self._rows, self._pending = [], 0
 
     def _write(self, parts: list[np.ndarray], n: int) -> None:
+        if len(parts) > JOIN_PARTS:  # many small parts (the core's, a change at a time)
+            parts = [np.concatenate(parts)]
+
         def column(i: int, kind: pa.DataType) -> pa.Array:
             # column by column: a column-major part (open_intervals) is read contiguously
             values = parts[0][:, i] if len(parts) == 1 else np.concatenate([r[:, i] for r in parts])

@@ -445,9 +445,15 @@ class PageMap:
         columns[5:7] = NO_SEQ
         return columns.T
 
+    def take_history_parts(self) -> list[np.ndarray]:
+        """The history rows closed since the last call, as the (k, 9) int64 parts they were
+        made in (each a column-major array's transpose: a column is contiguous)."""
+        parts, self.history = self.history, []
+        return parts
+
     def take_history(self) -> np.ndarray:
         """The history rows closed since the last call (an (n, 9) int64 array)."""
-        parts, self.history = self.history, []
+        parts = self.take_history_parts()
         if len(parts) == 1:
             return parts[0]
         # built column-major (one contiguous copy per part's column), handed out as rows

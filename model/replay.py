@@ -236,14 +236,14 @@ def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
             bulk.mmio_beyond_gpaw(view, np.array(model.gen_starts, dtype=np.uint64),
                                   model.k.dead_seq)
             if history is not None:
-                history.add(model.pages.take_history())
+                history.add_parts(model.pages.take_history_parts())
             done += view.rows
             if progress is not None:
                 progress(done, trace.num_rows)
     model.end(scan.last)
     rules_run, rules_skipped = plan(scan.observed(), judged=model.judged_by_effect())
     if history is not None:
-        history.add(model.pages.take_history())
+        history.add_parts(model.pages.take_history_parts())
         history.add(model.pages.open_intervals())
     found = [d for d in model.found + bulk.found if d.rule in set(rules_run)]
     found += _info_findings(scan, rules_skipped, losses_of(trace.header))
