@@ -143,7 +143,7 @@ def _remote_chunk(items: Sequence[Item], options: dict[str, str],
     before is published, each on a thread of its own (as a sequential check does): a worker
     waits for a round trip only when a replay is quicker than it. At most three traces are on
     local disk at once. A trace whose fetch, replay or upload fails is its own outcome."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor, wait
 
     from tdxray.store.mirror import CHECK_RESULTS, fetch, publish
 
@@ -173,6 +173,8 @@ def _remote_chunk(items: Sequence[Item], options: dict[str, str],
             except InputError as exc:
                 outcomes.append(TraceOutcome(item[0], None, str(exc), 0))
                 continue
+            if uploads:  # the one before is up first: at most three traces on disk
+                wait([uploads[-1][1]])
             uploads.append((k, publisher.submit(published, ref)))
             outcomes.append(TraceOutcome(item[0], result, None, events, lines, stamp))
         for k, upload in uploads:
