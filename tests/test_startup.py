@@ -38,3 +38,16 @@ def test_a_replay_of_a_parquet_file_imports_only_what_it_uses(tmp_path: Path) ->
     assert heavy_imports(["replay", str(trace), "-o", str(out)], REPLAY_UNUSED) == []
     assert (out / "divergences.parquet").exists()
 
+
+
+# what a JSONL ingest has no use for: the text sources' readers and their merge
+JSONL_INGEST_UNUSED = ("textual", "numba", "polars", "tdxray.ingest.ftrace.reader",
+                       "tdxray.ingest.console.reader", "tdxray.ingest.qemu.reader",
+                       "tdxray.ingest.dedupe", "tdxray.ingest.merge")
+
+
+def test_a_jsonl_ingest_imports_no_text_reader(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    assert heavy_imports(["ingest", str(SAMPLE), "-o", str(store), "-q"],
+                         JSONL_INGEST_UNUSED) == []
+    assert len(list(store.glob("*.parquet"))) == 1

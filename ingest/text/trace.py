@@ -17,9 +17,6 @@ from typing import IO
 import pyarrow as pa
 
 from tdxray.ingest.bad_lines import BadLines, Warn
-from tdxray.ingest.dedupe import deduplicated
-from tdxray.ingest.losses import with_losses_numbered
-from tdxray.ingest.merge import merged_batches
 from tdxray.ingest.text.source import SourceContext
 from tdxray.ingest.text.sources import SOURCE_FORMATS
 from tdxray.schema.errors import InputError
@@ -87,6 +84,10 @@ def _default_id(arg: str) -> str:
 def text_batches(sources: Sequence[OpenSource], header: TraceHeader, options: TextOptions,
                  warn: Warn, losses: list[Loss]) -> Iterator[pa.RecordBatch]:
     """The merged events; `losses` gets the buffer markers' losses once they are consumed."""
+    from tdxray.ingest.dedupe import deduplicated  # a JSONL ingest loads none of these
+    from tdxray.ingest.losses import with_losses_numbered
+    from tdxray.ingest.merge import merged_batches
+
     streams, noted = [], []
     for s in sources:
         ctx = SourceContext(header.td, BadLines(s.name, warn, options.skip_bad_lines),
