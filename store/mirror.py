@@ -268,9 +268,13 @@ class Publisher:
     def publish(self, ref: TraceRef, options: Mapping[str, str] | None = None,
                 drop: bool = False) -> None:
         """`drop`: the ref's local copy (a fetched trace's own directory: fetch_ahead's) is
-        removed once its results are up, so a long check mirrors a window, not the store."""
+        removed once its results are up, so a long check mirrors a window, not the store; the
+        upload before it is waited for first (it ran during this trace's replay), so uploads
+        slower than replays cannot pile up copies."""
         if ref.remote is None:
             return
+        if drop and self._pending:
+            concurrent.futures.wait([self._pending[-1][1]])  # its outcome: __exit__'s to report
         stamp = ref.results_dir / STAMP_FILE
         if not stamp.is_file() or stamp.read_bytes() == ref.fetched_stamp:
             if drop:
