@@ -56,13 +56,21 @@ _BANNER = re.compile(re.escape(LOG_BOOT_MARKER) + r"(\S+)")
 
 
 def kernel_version(trace: TraceFile) -> str | None:
-    """The release in the first console banner ("Linux version 6.12.0-... (") of the trace."""
-    table = trace.read(["kind", "text"])
-    logs = table.filter(pc.equal(table.column("kind").cast(pa.string()), "log"))
-    for text in logs.column("text").to_pylist():
-        found = _BANNER.search(text or "")
-        if found:
-            return found.group(1)
+    """The release in the first console banner ("Linux version 6.12.0-... (") of the trace:
+    row group by row group until it is found (a boot's first line: seldom past the first), and
+    only the log lines that hold the marker are matched in Python."""
+    for group in range(trace.num_row_groups):
+        try:
+            table = trace.parquet.read_row_group(group, columns=["kind", "text"])
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"corrupt Parquet: {exc}", str(trace.path)) from exc
+        text = table.column("text")
+        marked = pc.and_(pc.equal(table.column("kind").cast(pa.string()), "log"),
+                         pc.match_substring(text, LOG_BOOT_MARKER))
+        for row in pc.indices_nonzero(pc.fill_null(marked, False)).to_pylist():
+            found = _BANNER.search(text[row].as_py())
+            if found:
+                return found.group(1)
     return None
 
 

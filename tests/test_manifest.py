@@ -193,3 +193,24 @@ def test_merge_takes_each_column_s_latest_non_null_value() -> None:
          "replay_stamp": "a1", "recorded_at": at(4)},
         {**empty, "trace_id": "b", "sources": ["b.jsonl"], "size": 2, "replay_stamp": "b2",
          "recorded_at": at(5)}]
+
+
+def test_kernel_version_is_the_first_banners_release_in_any_row_group(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Row groups of 4 events: the banner is in the third; before it a line that names the
+    marker with nothing after it, and other lines and events."""
+    from tdxray.store import write
+    from tdxray.store.manifest import kernel_version
+    from tdxray.store.read import open_trace
+    from tdxray.tests.support import write_trace
+
+    monkeypatch.setattr(write, "ROW_GROUP_ROWS", 4)
+    events = [{"kind": "log", "text": "hello"}, {"kind": "kexec", "phase": "boot"},
+              {"kind": "log", "text": "Linux version "}, {"kind": "log", "text": "Linux"},
+              *[{"kind": "log", "text": f"line {i}"} for i in range(4)],
+              {"kind": "log", "text": "x Linux version 6.12.38+deb13-amd64 (debian-kernel@)"},
+              {"kind": "log", "text": "Linux version 6.1.0-37-amd64 (debian-kernel@)"}]
+    trace = open_trace(write_trace(tmp_path / "t.parquet", events))
+    assert trace.num_row_groups == 3
+    assert kernel_version(trace) == "6.12.38+deb13-amd64"
+    assert kernel_version(open_trace(write_trace(tmp_path / "u.parquet", events[:8]))) is None
