@@ -259,6 +259,10 @@ class PageMap:
         if not keep.all():
             kept = np.flatnonzero(keep)  # a gather by index: cheaper than a mask over rows
             starts, table = starts[kept], take_rows(table, kept)
+        self._put(w, starts, table)
+
+    def _put(self, w: _Window, starts: np.ndarray, table: np.ndarray) -> None:
+        """Put maximal `starts`/`table` in place of the window's pieces a..b-1."""
         if len(w.starts) - (w.b - w.a) > SPLICE_COPY:
             # a long region: the untouched pieces before and after stay where they are (views
             # of chunks nobody changes), so the cost is the window's, not the region's
@@ -294,6 +298,9 @@ class PageMap:
             # the few pieces around the window join it: cut with it (one gather), not
             # concatenated after (never compared: a change's first piece follows piece a)
             w = _Window(w.ca, w.cb, w.starts, w.table, 0, len(w.starts), w.stop, w.stop)
+        whole = self._apply_to_pieces(w, lo, hi, change, seq, ts, gen)
+        if whole is not None:
+            return whole
         starts, table, first, last = self._cut(w.starts[w.a:w.b], w.table[w.a:w.b], lo, hi)
         # every bound is a piece start now: change k covers the pieces first[k]..last[k]-1
         count = last - first
@@ -321,6 +328,45 @@ class PageMap:
         cuts = np.concatenate([first, last])
         self._splice(w, starts, table, np.concatenate([idx, idx + 1, cuts]))
         np.add.at(moved, cj, (ends - starts[idx]) >> PAGE_SHIFT)
+        return moved
+
+    def _apply_to_pieces(self, w: _Window, lo: np.ndarray, hi: np.ndarray, change: np.ndarray,
+                         seq: np.ndarray, ts: np.ndarray, gen: np.ndarray) -> np.ndarray | None:
+        """`apply` when each change is exactly one piece of the window (a run's later layers
+        over the ranges its first cut): nothing to cut, and the pieces changed merge with no
+        neighbour (checked: their cause is their own event's), so the pieces stay as they are,
+        rewritten in one copy. None, and nothing done, in any other case."""
+        starts = w.starts[w.a:w.b]
+        at = np.searchsorted(starts, lo)
+        if int(at[-1]) >= len(starts) or not np.array_equal(starts[at], lo):
+            return None
+        after = at + 1
+        ends = np.where(after < len(starts), starts[np.minimum(after, len(starts) - 1)], w.end)
+        if not np.array_equal(ends, hi):
+            return None
+        table = w.table[w.a:w.b]
+        state = table[at, STATE]
+        new = CHANGE_TABLE[change, state]
+        cj = np.flatnonzero(new != state)
+        idx = at[cj]
+        values = np.empty((len(idx), table.shape[1]), dtype=np.int64)
+        values[:, STATE], values[:, CAUSE] = new[cj], seq[cj]
+        values[:, SINCE], values[:, SINCE_TS], values[:, GEN] = values[:, CAUSE], ts[cj], gen[cj]
+        out = table.copy()
+        put_rows(out, idx, values)
+        near = np.concatenate([idx, idx + 1])
+        near = near[(near > 0) & (near < len(out))]
+        pieces = rows(out)
+        if (pieces[near] == pieces[near - 1]).any():  # a merge after all: the general way
+            return None
+        if self.record_history and len(idx):
+            old = take_rows(table, idx).T
+            self.history.append(np.stack([
+                starts[idx], ends[cj], old[STATE], old[SINCE], old[SINCE_TS], seq[cj], ts[cj],
+                old[GEN], old[CAUSE]]).T)
+        self._put(w, starts, out)
+        moved = np.zeros(len(lo), dtype=np.int64)
+        moved[cj] = (ends[cj] - lo[cj]) >> PAGE_SHIFT
         return moved
 
     def transition(self, start: int, end: int, change: tuple[int, ...], cause: int,

@@ -219,3 +219,53 @@ def test_restore_undoes_every_change_since_the_snapshot(before: list[tuple[str, 
         assert _pieces(pmap) == pieces
         assert [h.tolist() for h in pmap.history] == history
         _assert_chunks_well_formed(pmap)
+
+
+def _whole_pieces_apply(pmap: PageMap, picks: list[bool], change: int, seq: int,
+                        same_seq: bool) -> np.ndarray:
+    """apply over some of the map's pieces, each change one whole piece."""
+    starts = pmap.starts
+    ends = np.append(starts[1:], pmap.limit)
+    chosen = np.flatnonzero(np.array(picks[:len(starts)] + [False] * (len(starts) - len(picks)),
+                                     dtype=bool))
+    lo, hi = starts[chosen], ends[chosen]
+    seqs = np.full(len(lo), seq) if same_seq else seq + np.arange(len(lo))
+    return pmap.apply(lo, hi, np.full(len(lo), change), seqs, seqs * 10,
+                      np.ones(len(lo), dtype=np.int64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations, st.lists(st.booleans(), max_size=80), st.integers(0, 2), st.booleans(),
+       st.sampled_from([0, 4096]))
+def test_changes_of_whole_pieces_equal_the_general_apply(
+        ops: list[tuple[str, int, int]], picks: list[bool], change: int, same_seq: bool,
+        splice: int) -> None:
+    """apply's case of changes that are each one whole piece (no cut; its pieces merge with
+    none, else it leaves them to the general way: one seq for every change makes neighbours
+    equal) against the general way: same pieces, same history rows in the same order."""
+    with mock.patch.object(pagemap, "SPLICE_COPY", splice):
+        fast, general = replayed(ops, PageState.PRIVATE), replayed(ops, PageState.PRIVATE)
+        fast.take_history()
+        general.take_history()
+        moved = _whole_pieces_apply(fast, picks, change, 5000, same_seq)
+        with mock.patch.object(PageMap, "_apply_to_pieces", lambda self, *a: None):
+            expected = _whole_pieces_apply(general, picks, change, 5000, same_seq)
+    assert moved.tolist() == expected.tolist()
+    assert fast.starts.tolist() == general.starts.tolist()
+    assert fast.attrs.tolist() == general.attrs.tolist()
+    assert fast.take_history().tolist() == general.take_history().tolist()
+
+
+def test_whole_pieces_that_would_merge_take_the_general_way() -> None:
+    pmap = PageMap(LIMIT, RAM, PageState.PRIVATE)
+    for page in range(8):  # pieces of one page: each shared by an event of its own
+        pmap.transition(page * PAGE, (page + 1) * PAGE, TO_SHARED, 10 + page, 100, 1)
+    pmap.take_history()
+    lo = np.arange(0, 8, dtype=np.int64) * PAGE
+    unshare, one = np.ones(8, np.int64), np.full(8, 20, dtype=np.int64)
+    # all made pending by one event: they would merge into one piece
+    assert pmap._apply_to_pieces(pmap._window(0, 8 * PAGE), lo, lo + PAGE, unshare, one, one,
+                                 one) is None
+    assert pmap.history == []
+    pmap.apply(lo, lo + PAGE, unshare, one, one, one)
+    assert pmap.starts.tolist()[:2] == [0, 8 * PAGE]
