@@ -43,7 +43,8 @@ def _writable(results_dir: Path) -> bool:
     where = str(results_dir)  # os.path, not pathlib: called for every trace of a store
     if os.path.isdir(where):
         return os.access(where, os.W_OK | os.X_OK)
-    return os.access(os.path.dirname(where), os.W_OK | os.X_OK)
+    # a bare name (a trace named from its own directory) lies in the current directory
+    return os.access(os.path.dirname(where) or ".", os.W_OK | os.X_OK)
 
 
 def _stand_in_root() -> Path:

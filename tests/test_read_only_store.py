@@ -85,3 +85,18 @@ def test_info_and_export_of_a_read_only_store_say_no_note(store: Path, tmp_path:
     export = _read_only(store, "export", str(store), "-o", str(out))
     assert (export.returncode, export.stderr) == (0, "")
     assert out.read_text().splitlines()[1:] == SAMPLE.read_text().splitlines()[1:]
+
+
+def test_a_trace_named_from_its_own_directory_keeps_its_results_beside_it(
+        tmp_path: Path) -> None:
+    """`tdxray replay t.parquet` run where t.parquet is: the directory is writable, so the
+    results stay beside the trace (a bare name's directory is the current one, not '')."""
+    from tdxray.tests.support import write_trace
+
+    write_trace(tmp_path / "t.parquet", [{"kind": "map_gpa", "gpa": 0x1000, "size": 0x1000,
+                                          "status": 0}])
+    done = subprocess.run([sys.executable, "-m", "tdxray", "replay", "t.parquet", "-q"],
+                          capture_output=True, text=True, timeout=PATIENCE, check=False,
+                          cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "t.replay" / "divergences.parquet").exists()
