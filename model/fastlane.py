@@ -16,7 +16,7 @@ import numpy as np
 
 from tdxray.model.columns import BatchView, distinct
 from tdxray.model.core import Model
-from tdxray.model.islands import islands, write_back
+from tdxray.model.islands import Bounds, islands, sorted_bounds, write_back
 from tdxray.model.layers import layers
 from tdxray.model.pagemap import ACCEPT, SHARE, UNSHARE, PageMap
 from tdxray.schema.constants import (
@@ -57,6 +57,7 @@ class LaidOut:
     level: np.ndarray
     exact: int
     layers: list[Layer] | None  # when every row got an exact layer
+    bounds: Bounds | None  # islands' sorted bounds of the run (with `layers`)
 
 
 @dataclass
@@ -119,8 +120,11 @@ class FastLane:
         stop = int(self.run_end[0]) if len(self.plain) else 0
         if stop >= MIN_RUN:
             level, exact = layers(self.lo[:stop], self.hi[:stop])
-            self._first_run = LaidOut(stop, level, exact,
-                                      self._layer_list(0, level) if exact == stop else None)
+            whole = exact == stop
+            self._first_run = LaidOut(
+                stop, level, exact, self._layer_list(0, level) if whole else None,
+                sorted_bounds(self.lo[:stop], self.hi[:stop], self.model.pages.limit)
+                if whole else None)
 
     def open(self) -> bool:
         """The core's state lets plain conversions through (nothing pending to judge)."""
@@ -161,14 +165,15 @@ class FastLane:
         not plain cut them (else where their layers stop being exact may have)."""
         pages = self.model.pages
         laid_out = self._first_run
-        planned = None
+        planned, bounds = None, None
         if laid_out is not None and j == 0 and stop == laid_out.stop:
-            level, exact, planned = laid_out.level, laid_out.exact, laid_out.layers
+            level, exact = laid_out.level, laid_out.exact
+            planned, bounds = laid_out.layers, laid_out.bounds
         else:
             level, exact = layers(self.lo[j:stop], self.hi[j:stop])
         stop = j + exact
         saved = pages.snapshot()
-        run = islands(pages, self.lo[j:stop], self.hi[j:stop])
+        run = islands(pages, self.lo[j:stop], self.hi[j:stop], bounds)
         failed = self._layers(pages if run is None else run.small, j, stop, level[:exact],
                               planned)
         if failed is not None:

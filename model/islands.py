@@ -39,21 +39,31 @@ class Islands:
     outer: tuple[bool, bool]  # a sentinel before them, and one after (the other pieces)
 
 
-def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray) -> Islands | None:
+# The starts and the ends of a run's changes, each sorted (ends clipped to the map's limit,
+# changes left empty by it left out): all islands reads of them
+Bounds = tuple[np.ndarray, np.ndarray]
+
+
+def sorted_bounds(lo: np.ndarray, hi: np.ndarray, limit: int) -> Bounds:
+    hi = np.minimum(hi, limit)
+    real = lo < hi
+    return np.sort(lo[real]), np.sort(hi[real])
+
+
+def islands(pages: PageMap, lo: np.ndarray, hi: np.ndarray,
+            bounds: Bounds | None = None) -> Islands | None:
     """The pieces of `pages` that the changes [lo, hi) cover, with a neighbour each side; None
     when they are most of the pieces between the first and the last (the map itself is then
-    as cheap)."""
-    hi = np.minimum(hi, pages.limit)
-    real = lo < hi
-    lo, hi = lo[real], hi[real]
-    if not len(lo):
+    as cheap). `bounds`: sorted_bounds of the changes, computed already."""
+    starts_lo, ends_hi = bounds if bounds is not None else sorted_bounds(lo, hi, pages.limit)
+    if not len(starts_lo):
         return None
     chunks = pages.chunks
-    ca, cb = chunks.span(int(lo.min()), int(hi.max()))
+    ca, cb = chunks.span(int(starts_lo[0]), int(ends_hi[-1]))
     starts, attrs, end = chunks.get(ca, cb)
     # sorted keys: each search starts where the last ended (the order of lo and hi is not used)
-    first = starts.searchsorted(np.sort(lo), side="right") - 1  # the pieces holding a lo ...
-    after = starts.searchsorted(np.sort(hi), side="left")  # ... through those before a hi
+    first = starts.searchsorted(starts_lo, side="right") - 1  # the pieces holding a lo ...
+    after = starts.searchsorted(ends_hi, side="left")  # ... through those before a hi
     a, b = max(int(first.min()) - 1, 0), min(int(after.max()) + 1, len(starts))
     n = b - a
     depth = np.bincount(np.maximum(first - 1 - a, 0), minlength=n + 1)
