@@ -101,7 +101,11 @@ def replay_figure(work: Path) -> Figure:
 
 def startup_figures(work: Path, compile_kernels: bool = True) -> list[Figure]:
     """`--help`, a small `check` and a small `replay`; with `compile_kernels` the numba
-    first-compile figures."""
+    first-compile figures. tdxray's bytecode is written first where it can be, as an install
+    writes it (under PYTHONDONTWRITEBYTECODE a checkout compiles every module on every run)."""
+    from tdxray.benchmarks.pairs import write_bytecode
+
+    write_bytecode()
     work.mkdir(parents=True, exist_ok=True)
     help_args, check_args = ["--help"], ["check", str(SAMPLE)]
     figures = [Figure("startup.help.seconds", _command_seconds(help_args), "s", _note(help_args)),
