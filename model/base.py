@@ -74,6 +74,9 @@ class ModelBase:
         # where a guest probe's failed tdx_accept_memory() stands as TDX_OPERAND_INVALID
         # (ingest/kprobe/decode.py: the function drops the status); replay sets it
         self.accept_statuses_recorded = True
+        # whether the trace can show conversions (MapGPA or convert events, or sources that
+        # see them): K007's count is the model's only then; replay sets it
+        self.counts_shared = True
         self.boot_seqs: list[int] = []   # every boot: the guest clock may restart there (T001)
         # From the pre-scan (plan_phases): explicit jump events and every boot, by seq. A
         # relocate_kernel CR4 write stands for the jump only in a generation without one.

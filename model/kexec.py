@@ -16,6 +16,9 @@ from tdxray.model.base import (
 from tdxray.model.pagemap import PageState
 from tdxray.model.state import CpuState, Kernel
 
+# K007 where the trace's sources cannot show a conversion (a plain dmesg: only `log`)
+NO_COUNT = "the trace shows no conversions, so the model has no count of its own"
+
 
 class KexecRules(ModelBase):
     # --- kexec phases --------------------------------------------------------------------------
@@ -163,15 +166,30 @@ class KexecRules(ModelBase):
         if match is None:
             return
         nr_shared, nr_found = int(match.group(1)), int(match.group(2))
-        k = self.k
-        model = k.shared_at_finish if k.shared_at_finish is not None else \
-            self.pages.count(PageState.SHARED)
-        off = k.accounting_off
-        k.accounting_off = None
+        model = self._shared_at_finish()
+        off = self.k.accounting_off
+        self.k.accounting_off = None
+        causes = [off[0]] if off else []
+        if model is None:
+            if nr_shared != nr_found:  # the guest's own counts disagree: the kernel's test
+                self.emit("K007", f"the guest counted nr_shared = {nr_shared}, nr_found = "
+                          f"{nr_found}; {NO_COUNT}", seq, ts, vcpu, causes=causes,
+                          location="accounting")
+            return
         if nr_shared != model or nr_found != model:
             self.emit("K007", f"the guest counted nr_shared = {nr_shared}, nr_found = {nr_found}; "
                       f"the model holds {_pages(model)} shared at kexec_finish", seq, ts, vcpu,
-                      causes=[off[0]] if off else [], pages=model, location="accounting")
+                      causes=causes, pages=model, location="accounting")
+
+    def _shared_at_finish(self) -> int | None:
+        """The pages the model holds shared when finish starts (or now, before it), K007's
+        count; None when the trace's sources cannot show a conversion (a plain dmesg): then
+        the model has no count to hold against the guest's."""
+        if not self.counts_shared:
+            return None
+        k = self.k
+        return k.shared_at_finish if k.shared_at_finish is not None else \
+            self.pages.count(PageState.SHARED)
 
     def _settle_accounting(self, seq: int, ts: int, vcpu: int) -> None:
         """"shared page accounting is off" with no nr_shared line after it: K007 on its own
@@ -183,12 +201,11 @@ class KexecRules(ModelBase):
         if off is None:
             return
         self.k.accounting_off = None
-        model = self.k.shared_at_finish
-        if model is None:
-            model = self.pages.count(PageState.SHARED)
+        model = self._shared_at_finish()
+        held = NO_COUNT if model is None else \
+            f"the model holds {_pages(model)} shared at kexec_finish"
         self.emit("K007", "the guest reports \"shared page accounting is off\" with no "
-                  f"nr_shared line after it; the model holds {_pages(model)} shared at "
-                  "kexec_finish", *off, pages=model, location="accounting")
+                  f"nr_shared line after it; {held}", *off, pages=model, location="accounting")
 
     # --- end of trace --------------------------------------------------------------------------
 

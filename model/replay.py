@@ -207,9 +207,11 @@ def _replay_batches(trace: Rows, batches: Iterator[pa.RecordBatch],
         scan = prescan(trace)
         model = Model(trace.header.td, record_history=history is not None)
         model.accept_statuses_recorded = not scan.declared  # text sources: no TDX status
+        seen = scan.observed()
+        model.counts_shared = not scan.declared or seen.map_gpa or seen.convert  # K007
         markers = scan.console_markers()
         model.plan_phases(scan.phase_items, markers)
-        model.plan_deaths(scan.deaths, scan.observed().cr4_write)
+        model.plan_deaths(scan.deaths, seen.cr4_write)
     except Exception:
         # rows not checked yet (the main pass checks them as it reads) may be what the
         # prescan stumbled on: the trace's check names the defect, as at open
