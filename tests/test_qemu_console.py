@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tdxray.cli.main import cli
 from tdxray.ingest.bad_lines import BadLines
 from tdxray.ingest.console.reader import looks_like_console, read_console
 from tdxray.ingest.qemu.reader import looks_like_qemu, read_qemu
@@ -42,6 +45,26 @@ def test_qemu_log_with_and_without_stamps() -> None:
                                                                         False)
     assert convert["ts_ns"] == 1732540800_000150000
     assert events[4]["ts_ns"] == events[3]["ts_ns"] and events[4]["to_private"] is True
+
+
+def test_qemu_threads_out_of_time_order(tmp_path: Path) -> None:
+    """Each QEMU thread takes its stamp before qemu_log() takes the log's lock, so two threads'
+    lines can land out of time order: the later line keeps the time of the line above, and
+    `check` reports no T001 (a QEMU log names no vCPU; it failed --fail-on warning)."""
+    log = ("1289@1.000010:kvm_convert_memory start 0x100000 size 0x1000 private_to_shared\n"
+           "1290@1.000004:kvm_convert_memory start 0x200000 size 0x1000 private_to_shared\n"
+           "1290@1.000020:kvm_convert_memory start 0x300000 size 0x1000 private_to_shared\n")
+    assert [(e["gpa"], e["ts_ns"]) for e in read("qemu", log)] == [
+        (0x100000, 1_000_010_000), (0x200000, 1_000_010_000), (0x300000, 1_000_020_000)]
+    (tmp_path / "q.log").write_text(log)
+    (tmp_path / "td.json").write_text('{"gpaw": 48, "apic_ids": [0], "memory": "accepted", '
+                                      '"ram": [["0x0", "0x80000000"]]}')
+    res = CliRunner().invoke(cli, ["check", str(tmp_path / "q.log"), "--td",
+                                   str(tmp_path / "td.json"), "--format", "json",
+                                   "--fail-on", "warning"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert [d["rule"] for d in report["traces"][0]["divergences"] if d["rule"] != "T003"] == []
 
 
 @pytest.mark.parametrize("bad", ["kvm_convert_memory start 0x7de size 0x200000\n",

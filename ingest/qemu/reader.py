@@ -3,7 +3,12 @@
 `<pid>@<sec>.<usec>:<event> <fields>` or `<event> <fields>` (a line without a stamp takes the
 time of the line before). `kvm_convert_memory` is a `convert` event; every other event,
 `kvm_hc_map_gpa_range` included (the host's view of MapGPA), is kept with its fields in `extra`.
-QEMU stamps with the wall clock: give the host's offset with --clock-offset.
+QEMU stamps with the wall clock: give the host's offset with --clock-offset. Each thread takes
+its stamp (gettimeofday()) before qemu_log() takes the log's lock (the log backend's generated
+trace functions, scripts/tracetool/backend/log.py), so two threads' lines can land a few
+microseconds out of time order: a line stamped before the line above takes that line's time,
+as on the console. The log's time never goes backwards: T001 is about a vCPU's clock, and a
+QEMU log names no vCPU (its events are on vCPU 0).
 
 Without `-trace file=` (or `-D`) the trace goes to QEMU's stderr, between QEMU's own messages
 (error_report(): `qemu-system-x86_64: warning: …`, after an ISO 8601 UTC stamp with `-msg
@@ -65,7 +70,7 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                 continue
             if (message := MESSAGE_RE.fullmatch(line)) is not None:
                 if message["iso"] is not None:
-                    ts = _utc_ns(message["iso"], message["usec"])
+                    ts = max(ts, _utc_ns(message["iso"], message["usec"]))
                 builder.add("text", message["text"])
                 builder.end_row(0, ts, 0, "log", number)
                 continue
@@ -86,7 +91,7 @@ def read_qemu(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator[pa
                 if stamp > TS_NS_MAX:
                     ctx.bad.bad(number, TS_TOO_LARGE, chunk.tail and i == len(lines) - 1)
                     continue
-                ts = stamp
+                ts = max(ts, stamp)
             if m["event"] == "kvm_convert_memory":
                 c = CONVERT_RE.fullmatch(fields)
                 assert c is not None
