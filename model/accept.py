@@ -108,6 +108,7 @@ class AcceptRules(ModelBase):
         end = gpa + size
         causes = self._causes_in(gpa, end, (PageState.PENDING, PageState.SHARED,
                                             PageState.PRIVATE))
-        self.emit("K003", f"kexec_finish could not accept {hex_range(gpa, end)} even at 4 KiB "
-                  f"({tdx_status_name(status)}): the range stays unusable", seq, ts, vcpu,
+        named = f" ({tdx_status_name(status)})" if self.accept_statuses_recorded else ""
+        self.emit("K003", f"kexec_finish could not accept {hex_range(gpa, end)} even at 4 KiB"
+                  f"{named}: the range stays unusable", seq, ts, vcpu,
                   gpa=(gpa, end), causes=causes)

@@ -72,7 +72,8 @@ class ModelBase:
         self.found: list[Divergence] = []
         # whether an ACCEPT's status is the TDX module's: not in a trace read from text sources,
         # where a guest probe's failed tdx_accept_memory() stands as TDX_OPERAND_INVALID
-        # (ingest/kprobe/decode.py: the function drops the status); replay sets it
+        # (ingest/kprobe/decode.py: the function drops the status); replay sets it.
+        # K003's messages name a status only when it is the module's or the host's
         self.accept_statuses_recorded = True
         # whether the trace can show conversions (MapGPA or convert events, or sources that
         # see them): K007's count is the model's only then; replay sets it

@@ -129,8 +129,9 @@ class MapGpaRules(ModelBase):
             return
         if status != TDVMCALL_RETRY:
             op.open = False
-            self._unshare_failed(op, seq, ts, vcpu, start, end,
-                                 f"MapGPA to private failed with {tdvmcall_status_name(status)}")
+            # a text source's failed tdx_map_gpa() call carries no status of its own
+            named = f" with {tdvmcall_status_name(status)}" if self.accept_statuses_recorded else ""
+            self._unshare_failed(op, seq, ts, vcpu, start, end, f"MapGPA to private failed{named}")
             return
         op.open = True
         op.last_retry_seq = seq

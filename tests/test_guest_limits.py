@@ -98,3 +98,24 @@ def test_a_failed_accept_in_kexec_finish_is_k003_at_its_first_page(tmp_path: Pat
     assert k003 == [(6, BUF, BUF + 0x1000)]
     assert {(d.rule, d.seq) for d in r.divergences if d.severity != "info"} == {
         ("K003", 6), ("K002", 7)}
+    # the probe saw only that tdx_accept_memory() failed: the message names no TDX status
+    [message] = [d.message for d in r.divergences if d.rule == "K003"]
+    assert message == (f"kexec_finish could not accept [{BUF:#x}, {BUF + 0x1000:#x}) even at "
+                       "4 KiB: the range stays unusable")
+
+
+def test_a_failed_tdx_map_gpa_in_kexec_finish_names_no_status(tmp_path: Path) -> None:
+    """tdx_map_gpa() returns a bool: the reader spells a failure INVALID_OPERAND, but K003 does
+    not claim the host answered that (a JSONL trace's status is the host's, and is named)."""
+    checked = check(tmp_path, guest_lines(
+        ("map_gpa", f"(tdx_map_gpa+0x4/0x1d0) start={BUF:#x} end={BUF + 0x2000:#x} enc=0"),
+        ("map_gpa_ret", "(set_memory_decrypted+0x9c/0x1a0 <- tdx_map_gpa) ret=1"),
+        ("kexec_begin", "(tdx_kexec_begin+0x4/0x80)"),
+        ("kexec_finish", "(tdx_kexec_finish+0x4/0x1b0)"),
+        ("map_gpa", f"(tdx_map_gpa+0x4/0x1d0) start={BUF:#x} end={BUF + 0x2000:#x} enc=1"),
+        ("map_gpa_ret", "(tdx_kexec_finish+0x9c/0x1b0 <- tdx_map_gpa) ret=0"),
+        ("machine_kexec", "(machine_kexec+0x4/0x210) image=0x1")))
+    [k003] = [d for d in checked["divergences"] if d["rule"] == "K003"]  # type: ignore[union-attr]
+    assert (k003["seq"], k003["message"]) == (  # type: ignore[index]
+        4, f"kexec_finish could not make [{BUF:#x}, {BUF + 0x2000:#x}) private: "
+           "MapGPA to private failed")
