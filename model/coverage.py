@@ -33,6 +33,10 @@ class Observed:
     # no source declared what it can observe (a JSONL or Parquet trace): its kinds are all
     # the evidence there is, so a missing kind is not taken as a blind spot
     undeclared: bool = True
+    # the guest's probe script placed its tdx_map_gpa / tdx_accept_memory probes (it says in the
+    # console which it could not: `tdxray-probes: not seen: …`), or their events occur
+    mapgpa_placed: bool = True
+    accept_placed: bool = True
 
 
 def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
@@ -88,6 +92,12 @@ _AFTER_STOP = ("a guest's trace_pipe stops at stop_other_cpus(); only the consol
                "shows what follows")
 FINISH_SEEN: Need = (("finish_seen", "undeclared", "log"), f"no kexec_finish seen: {_AFTER_STOP}")
 JUMP_SEEN: Need = (("jump_seen", "undeclared", "log"), f"no jump seen: {_AFTER_STOP}")
+_UNPLACED = "probe was not placed (the console's `tdxray-probes: not seen:` line)"
+MAPGPA_PLACED: Need = (("mapgpa_placed",), f"the tdx_map_gpa {_UNPLACED}: no conversion back to "
+                       "private or failed one can be seen")
+MAPGPA_OR_HOST: Need = (("mapgpa_placed", "convert"), MAPGPA_PLACED[1])
+ACCEPT_PLACED: Need = (("accept_placed",), f"the tdx_accept_memory {_UNPLACED}: no ACCEPT can be "
+                       "seen, so every page converted back would look unaccepted")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -96,8 +106,8 @@ LOG: Need = (("log",), "no log events")
 
 _NEEDS: dict[str, list[Need]] = {
     "K001": [KEXEC, CONVERSIONS, JUMP_SEEN],
-    "K002": [KEXEC, GUEST_CONVERSIONS, JUMP_SEEN],
-    "K003": [KEXEC, GUEST_CONVERSIONS, FINISH_SEEN],
+    "K002": [KEXEC, GUEST_CONVERSIONS, JUMP_SEEN, MAPGPA_OR_HOST, ACCEPT_PLACED],
+    "K003": [KEXEC, GUEST_CONVERSIONS, FINISH_SEEN, MAPGPA_PLACED, ACCEPT_PLACED],
     "K004": [KEXEC, CONVERSIONS, JUMP_SEEN],
     "K005": [KEXEC, MAPGPA],
     "K006": [KEXEC, MAPGPA, RETRY, FINISH_SEEN],
@@ -113,7 +123,7 @@ _NEEDS: dict[str, list[Need]] = {
     "G006": [ACCEPT, ACCEPT_STATUS],
     "A001": [ACCESS],
     "A002": [ACCESS],
-    "A003": [ACCESS, ACCEPT_STATE],
+    "A003": [ACCESS, ACCEPT_STATE, ACCEPT_PLACED],
 }
 
 

@@ -6,6 +6,7 @@ console lines act as kexec phase markers (FORMATS.md §1–§2), and the T002 fi
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -55,9 +56,11 @@ class Prescan:
     last: tuple[int, int, int] | None = None  # seq, ts, vcpu of the last event
     declared: frozenset[str] = frozenset()  # kinds the sources could observe (ingest provenance)
     deaths: dict[int, str] = field(default_factory=dict)  # the TD's death as the host saw it
+    # kinds the guest's probe script says it could not place (`tdxray-probes: not seen: …`)
+    unplaced: set[str] = field(default_factory=set)
 
     def observed(self) -> Observed:
-        declared = with_console_probes(self.declared, self.kind_counts)
+        declared = with_console_probes(self.declared, self.kind_counts) - self.unplaced
         k = Counter({kind: 1 for kind in declared}) + self.kind_counts
         markers = any(not explicit for _, _, explicit in self.phase_items)
         return Observed(
@@ -75,6 +78,8 @@ class Prescan:
             finish_seen=self._jump_seen() or any(p == "finish" for _, p, _ in self.phase_items),
             jump_seen=self._jump_seen(),
             undeclared=not self.declared,
+            mapgpa_placed="map_gpa" not in self.unplaced or k["map_gpa"] > 0,
+            accept_placed="accept" not in self.unplaced or k["accept"] > 0,
         )
 
     def _jump_seen(self) -> bool:
@@ -240,6 +245,7 @@ def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
         boot = pc.fill_null(pc.starts_with(
             pc.utf8_ltrim(pc.replace_substring_regex(text, r"^(\[[^\]]*\]\s*)+", ""), " "),
             LOG_BOOT_MARKER), False)
+        _note_unplaced(scan, text)
         down = shutdown.to_numpy(zero_copy_only=False)
         marked = down | boot.to_numpy(zero_copy_only=False)
         logs, down = logs[marked], down[marked]
@@ -259,6 +265,20 @@ def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
             scan.phase_items.append((seq, phase, True))
         else:
             scan.phase_items.append((seq, "shutdown" if shutdown_at[row] else "boot", False))
+
+
+# `tdxray probes --script` writes what it could not place to /dev/kmsg (ingest/kprobe/script.py):
+# `tdxray-probes: not seen: MapGPA conversions (map_gpa), whether a MapGPA succeeded, …`. A
+# probe the kernel refused or does not have (tdx_map_gpa is static: a compiler may inline it)
+# shows nothing, so its kind is a blind spot, not an absence.
+NOT_SEEN = "tdxray-probes: not seen: "
+UNPLACED_RE = re.compile(r"\((map_gpa|accept|mailbox_write|mailbox_read)\)")
+
+
+def _note_unplaced(scan: Prescan, text: pa.Array) -> None:
+    lines = pc.filter(text, pc.fill_null(pc.match_substring(text, NOT_SEEN), False))
+    for line in lines.to_pylist():
+        scan.unplaced.update(UNPLACED_RE.findall(line.split(NOT_SEEN, 1)[1]))
 
 
 def _is(kinds: pa.Array, name: str) -> np.ndarray:
