@@ -36,8 +36,9 @@ NUMBERS = ("seq", "ts_ns", "vcpu")
 
 
 def _tdxray(args: list[str]) -> None:
-    from tdxray.cli.main import cli
+    from tdxray.cli.main import cli, prepare
 
+    prepare()  # as the console script starts (one BLAS thread, SIGTERM unwinds)
     try:
         cli.main(args=args, prog_name="tdxray", standalone_mode=True)
     except SystemExit as exc:

@@ -11,6 +11,7 @@ import click
 
 from tdxray import __version__
 from tdxray.analyses.escape import escape_control
+from tdxray.cli.blas import one_blas_thread
 from tdxray.cli.failures import (
     EXIT_TERMINATED,
     exit_now,
@@ -102,8 +103,14 @@ def cli(storage: tuple[str, ...]) -> None:
     set_storage_options(parse_storage_options(storage))
 
 
-def main() -> None:
+def prepare() -> None:
+    """What the console script does before its command runs (benchmarks' child does it too)."""
+    one_blas_thread()  # before numpy's import (cli/blas.py)
     handle_sigterm()
+
+
+def main() -> None:
+    prepare()
     try:
         cli(prog_name="tdxray")
     except SystemExit as done:  # click ends every command so, its status in code
