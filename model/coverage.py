@@ -37,6 +37,9 @@ class Observed:
     # console which it could not: `tdxray-probes: not seen: …`), or their events occur
     mapgpa_placed: bool = True
     accept_placed: bool = True
+    # the same for the mailbox's two probes: acpi_wakeup_cpu (WAKEUP), acpi_mp_cpu_die (TEST)
+    wakeup_placed: bool = True
+    test_placed: bool = True
 
 
 def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
@@ -98,6 +101,9 @@ MAPGPA_PLACED: Need = (("mapgpa_placed",), f"the tdx_map_gpa {_UNPLACED}: no con
 MAPGPA_OR_HOST: Need = (("mapgpa_placed", "convert"), MAPGPA_PLACED[1])
 ACCEPT_PLACED: Need = (("accept_placed",), f"the tdx_accept_memory {_UNPLACED}: no ACCEPT can be "
                        "seen, so every page converted back would look unaccepted")
+WAKEUP_PLACED: Need = (("wakeup_placed",), f"the acpi_wakeup_cpu {_UNPLACED}: no WAKEUP can be "
+                       "seen")
+TEST_PLACED: Need = (("test_placed",), f"the acpi_mp_cpu_die {_UNPLACED}: no TEST can be seen")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -114,7 +120,8 @@ _NEEDS: dict[str, list[Need]] = {
     "K007": [LOG],
     "C001": [CR4],
     "C002": [CR4],
-    **{rule: [MAILBOX] for rule in ("M001", "M002", "M003", "M004", "M005", "M006", "M007")},
+    **{rule: [MAILBOX, WAKEUP_PLACED] for rule in ("M001", "M002", "M003", "M004", "M007")},
+    **{rule: [MAILBOX, TEST_PLACED] for rule in ("M005", "M006")},
     "M008": [KEXEC, CPUS, JUMP_SEEN],
     "G001": [MAPGPA, RETRY],
     "G002": [MAPGPA, RETRY],

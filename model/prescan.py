@@ -61,6 +61,7 @@ class Prescan:
 
     def observed(self) -> Observed:
         declared = with_console_probes(self.declared, self.kind_counts) - self.unplaced
+        wakeup, test = "wakeup" not in self.unplaced, "test" not in self.unplaced
         k = Counter({kind: 1 for kind in declared}) + self.kind_counts
         markers = any(not explicit for _, _, explicit in self.phase_items)
         return Observed(
@@ -80,6 +81,8 @@ class Prescan:
             undeclared=not self.declared,
             mapgpa_placed="map_gpa" not in self.unplaced or k["map_gpa"] > 0,
             accept_placed="accept" not in self.unplaced or k["accept"] > 0,
+            wakeup_placed=wakeup or (not test and k["mailbox_write"] > 0),
+            test_placed=test or (not wakeup and k["mailbox_write"] > 0),
         )
 
     def _jump_seen(self) -> bool:
@@ -272,13 +275,16 @@ def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
 # probe the kernel refused or does not have (tdx_map_gpa is static: a compiler may inline it)
 # shows nothing, so its kind is a blind spot, not an absence.
 NOT_SEEN = "tdxray-probes: not seen: "
-UNPLACED_RE = re.compile(r"\((map_gpa|accept|mailbox_write|mailbox_read)\)")
+UNPLACED_RE = re.compile(r"\((map_gpa|accept)\)|mailbox (WAKEUP|TEST) writes")
 
 
 def _note_unplaced(scan: Prescan, text: pa.Array) -> None:
+    """The probes the line names: `map_gpa`, `accept`, `wakeup` (acpi_wakeup_cpu), `test`
+    (acpi_mp_cpu_die)."""
     lines = pc.filter(text, pc.fill_null(pc.match_substring(text, NOT_SEEN), False))
     for line in lines.to_pylist():
-        scan.unplaced.update(UNPLACED_RE.findall(line.split(NOT_SEEN, 1)[1]))
+        for kind, command in UNPLACED_RE.findall(line.split(NOT_SEEN, 1)[1]):
+            scan.unplaced.add(kind or command.lower())
 
 
 def _is(kinds: pa.Array, name: str) -> np.ndarray:

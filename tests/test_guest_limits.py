@@ -119,3 +119,22 @@ def test_a_failed_tdx_map_gpa_in_kexec_finish_names_no_status(tmp_path: Path) ->
     assert (k003["seq"], k003["message"]) == (  # type: ignore[index]
         4, f"kexec_finish could not make [{BUF:#x}, {BUF + 0x2000:#x}) private: "
            "MapGPA to private failed")
+
+
+def test_probes_the_script_could_not_place_are_skipped_on_a_real_61_console() -> None:
+    """Debian's 6.1 kernel has no tdx_map_gpa, tdx_accept_memory, acpi_mp_cpu_die or
+    tdx_kexec_{begin,finish}: the probe script says so on the console (`tdxray-probes: not
+    seen: …`). The rules that need those events are skipped, not reported clean (K001 and K004
+    ran on no conversions before); the WAKEUP rules still run (acpi_wakeup_cpu was placed)."""
+    real = Path(__file__).parent / "data" / "real" / "qemu"
+    res = CliRunner().invoke(cli, ["check", str(real / "6.1-place" / "console.log"), "--td",
+                                   str(real / "td.json"), "--format", "json", "-q"])
+    assert res.exit_code == 0, res.output
+    [checked] = json.loads(res.stdout)["traces"]
+    skipped = {s["rule"]: s["why"] for s in checked["rules_skipped"]}
+    assert set(skipped) == {"K001", "K002", "K003", "K004", "K005", "K006", "C001", "C002",
+                            "M005", "M006", "G001", "G002", "G003", "G004", "G005", "G006",
+                            "A001", "A002", "A003"}
+    assert skipped["M005"] == ("the acpi_mp_cpu_die probe was not placed (the console's "
+                               "`tdxray-probes: not seen:` line): no TEST can be seen")
+    assert [d["rule"] for d in checked["divergences"] if d["rule"] != "T003"] == []
