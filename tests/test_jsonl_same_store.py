@@ -137,3 +137,111 @@ def test_lenient_json_is_refused_the_same(name: str, tmp_path: Path,
     assert (fast.exit_code, slow.exit_code) == (2, 2)
     assert fast.output == slow.output
     assert f"{path}:4: " in fast.output
+
+
+# Shapes around the compiled scan's plain shape (jsonl.scan): the ones it takes must give the
+# store the other paths give; the ones it declines go to pyarrow's path or the line path, which
+# read them as before. Each is one line among plain ones, the scan loaded from the first block.
+SCAN_TAKES = {
+    "compact separators": EVENT.replace(", ", ",").replace(": ", ":") % (3, ""),
+    "another key order": ('{"kind": "map_gpa", "status": "0x0", "gpa": "0x1000", "vcpu": 0, '
+                          '"size": "0x1000", "ts_ns": 7, "seq": 3}'),
+    "upper-case hex digits": EVENT.replace('"0x1000", "status"', '"0xABCDEF", "status"') % (3, ""),
+    "16 hex digits": EVENT.replace('"gpa": "0x1000"', '"gpa": "0xffffffffffffffff"') % (3, ""),
+    "text with brackets and braces": ('{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", '
+                                      '"text": "[vda] {x}: ok, \'q\'"}'),
+}
+SCAN_DECLINES = {
+    "space before a colon": EVENT.replace('"seq": ', '"seq" : ') % (3, ""),
+    "two spaces after a comma": EVENT.replace(', "vcpu"', ',  "vcpu"') % (3, ""),
+    "a tab": EVENT.replace(', "vcpu"', ',\t"vcpu"') % (3, ""),
+    "space after the brace": EVENT.replace('{"seq"', '{ "seq"') % (3, ""),
+    "space before the end": (EVENT % (3, "")).replace("}", " }"),
+    "0X": EVENT.replace('"gpa": "0x1000"', '"gpa": "0X1000"') % (3, ""),
+    "17 hex digits": EVENT.replace('"gpa": "0x1000"', '"gpa": "0x00000000000001000"') % (3, ""),
+    "minus zero": EVENT.replace('"ts_ns": 7', '"ts_ns": -0') % (3, ""),
+    "19 digits": EVENT.replace('"ts_ns": 7', '"ts_ns": 1000000000000000000') % (3, ""),
+    "decimal and hex in one column": EVENT.replace('"vcpu": 0', '"vcpu": "0x0"') % (3, ""),
+    "duplicate key": EVENT % (3, ', "gpa": "0x2000"'),
+    "escape": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "a\\"b\\u00e9"}',
+    "non-ASCII text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "caf\u00e9"}',
+    "null in text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "nullify"}',
+    "a date in text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "2020-01-01"}',
+    "a null": EVENT % (3, ', "resume_gpa": null'),
+    "a key of another kind": EVENT % (3, ', "text": "x"'),
+    "an unknown key": EVENT % (3, ', "GPA": "0x2000"'),
+    "a nested value": EVENT % (3, ', "x": [1]'),
+    "CRLF": (EVENT % (3, "")) + "\r",
+}
+SCAN_REFUSES = {  # declined by the scan, then refused by the other paths as before
+    "leading zero": EVENT.replace('"ts_ns": 7', '"ts_ns": 07') % (3, ""),
+    "exponent": EVENT.replace('"ts_ns": 7', '"ts_ns": 1e3') % (3, ""),
+    "a fraction": EVENT.replace('"ts_ns": 7', '"ts_ns": 1.0') % (3, ""),
+    "true for an integer": EVENT.replace('"vcpu": 0', '"vcpu": true') % (3, ""),
+    "invalid UTF-8": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "\udcff"}',
+}
+
+
+def _scanned_paths(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                   ) -> tuple[pa.Table, pa.Table, int]:
+    """(ingested with the scan from the first block, line by line only, rows it scanned)."""
+    from tdxray.ingest.jsonl import scanned
+
+    rows = 0
+    scan = scanned.scanned_columns
+
+    def counted(block: bytes) -> dict[str, pa.Array] | None:
+        nonlocal rows
+        columns = scan(block)
+        if columns is not None and block.count(b"\n") > 1:  # not the scan's own warm-up
+            rows += len(columns["seq"])
+        return columns
+
+    monkeypatch.setattr(jsonl_reader, "SCAN_AFTER_BLOCKS", 0)
+    monkeypatch.setattr(scanned, "scanned_columns", counted)
+    fast, slow, _ = by_both_paths(path, tmp_path, monkeypatch)
+    return fast, slow, rows
+
+
+@pytest.mark.parametrize("name", sorted(SCAN_TAKES) + sorted(SCAN_DECLINES))
+def test_shapes_around_the_scan_are_read_the_same(name: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    line = SCAN_TAKES.get(name) or SCAN_DECLINES[name]
+    path = _hostile(tmp_path, line)
+    fast, slow, scanned_rows = _scanned_paths(path, tmp_path, monkeypatch)
+    assert fast.num_rows == 5
+    assert fast.equals(slow)
+    assert scanned_rows == (5 if name in SCAN_TAKES else 0)
+
+
+def test_a_missing_final_newline_is_not_scanned(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _hostile(tmp_path, EVENT % (3, ""))
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    fast, slow, scanned_rows = _scanned_paths(path, tmp_path, monkeypatch)
+    assert (fast.num_rows, scanned_rows) == (5, 4)  # the last line is read by line
+    assert fast.equals(slow)
+
+
+@pytest.mark.parametrize("name", sorted(SCAN_REFUSES))
+def test_shapes_the_scan_declines_are_refused_the_same(name: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _hostile(tmp_path, SCAN_REFUSES[name].replace("\udcff", "@"))
+    path.write_bytes(path.read_bytes().replace(b'"@"', b'"\xff"'))
+    args = ["ingest", str(path), "-o", str(tmp_path / "store")]
+    monkeypatch.setattr(jsonl_reader, "SCAN_AFTER_BLOCKS", 0)
+    fast = CliRunner().invoke(cli, args)
+    monkeypatch.setattr(JsonlReader, "__init__",
+                        partialmethod(JsonlReader.__init__, block_bytes=0))
+    slow = CliRunner().invoke(cli, args)
+    assert (fast.exit_code, slow.exit_code) == (2, 2)
+    assert fast.output == slow.output
+    assert f"{path}:4: " in fast.output
+
+
+def test_the_export_is_scanned_into_the_same_table(export_1e5: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow, scanned_rows = _scanned_paths(export_1e5, tmp_path, monkeypatch)
+    assert scanned_rows > fast.num_rows * 0.5  # blocks with an escaped quote are not
+    assert fast.schema == slow.schema
+    assert fast.equals(slow)

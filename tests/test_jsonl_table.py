@@ -179,6 +179,7 @@ def test_blocks_are_parsed_ahead_on_a_thread_that_ends_with_the_read(
         return plain_table(block)
 
     monkeypatch.setattr(jsonl_ahead, "plain_table", recorded)
+    monkeypatch.setattr(jsonl_reader, "SCAN_AFTER_BLOCKS", 1 << 30)  # pyarrow's parse only
     data = trace()
     assert isinstance(outcome(data, 150), pa.Table)
     assert len(threads) >= 10  # 20 lines of about 80 bytes, in blocks of 150

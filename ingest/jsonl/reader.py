@@ -22,7 +22,7 @@ from tdxray.ingest.inputs import DECOMPRESSION_ERRORS
 from tdxray.ingest.jsonl.ahead import ParseAhead
 from tdxray.ingest.jsonl.event import check_lines, exact
 from tdxray.ingest.jsonl.fast import BulkInvalid, FastColumns
-from tdxray.ingest.jsonl.table import CHUNK_BYTES, SMALL_BYTES, block_batch, plain_table
+from tdxray.ingest.jsonl.table import CHUNK_BYTES, SMALL_BYTES, Parsed, block_batch, plain_table
 from tdxray.schema.errors import InputError
 from tdxray.schema.td import HeaderError, TraceHeader
 
@@ -31,6 +31,9 @@ BLOCK_BYTES = 1 << 20  # one block for pyarrow's JSON reader (about 8,000 lines 
 # blocks parsed at once on threads, ahead of the one converted: the parse is the larger half of
 # the work (pyarrow ~0.9 s per 1e6 lines of an export against ~0.6 s of conversion)
 PARSE_THREADS = 2
+# blocks read before the compiled scan (jsonl.scanned) is loaded: numba costs ~0.5 s CPU and
+# ~125 MB to import and load its kernels, which a small trace never pays
+SCAN_AFTER_BLOCKS = 4
 SPLIT_BYTES = 1 << 15  # a block that is not plain is halved down to this, then read by line
 
 Warn = Callable[[str], None]
@@ -56,7 +59,7 @@ class JsonlReader:
         self._batch_rows = batch_rows
         self._record_source = record_source
         self._last_seq: int | None = None
-        self._parsed: Callable[[bytes], pa.Table | None] = plain_table
+        self._parsed: Callable[[bytes], Parsed] = plain_table
         self.line_count = 0
         self._content_iter = self._content(enumerate(stream, 1))
         self.header = self._read_header()
@@ -113,8 +116,12 @@ class JsonlReader:
         self._parsed = ahead.table
         pending = b""
         started: deque[bytes] = deque()
+        blocks = 0
         try:
             while True:
+                if blocks == SCAN_AFTER_BLOCKS:
+                    ahead.load_scan()
+                blocks += 1
                 try:
                     chunk = self._stream.read(self._block_bytes)
                 except DECOMPRESSION_ERRORS as exc:

@@ -141,18 +141,34 @@ def plain_table(block: bytes) -> pa.Table | None:
     return table.combine_chunks()
 
 
+# A block as parsed: pyarrow's table, the compiled scan's columns (jsonl.scanned), or None.
+Parsed = pa.Table | dict[str, pa.Array] | None
+
+
 def block_batch(block: bytes, first_line: int, source: str | None, last_seq: int | None,
-                parsed: Callable[[bytes], pa.Table | None] = plain_table
-                ) -> pa.RecordBatch | None:
+                parsed: Callable[[bytes], Parsed] = plain_table) -> pa.RecordBatch | None:
     """The events of `block` (whole lines, the first numbered `first_line`), or None.
-    `parsed` gives its plain_table (the reader's may have parsed it ahead, on a thread)."""
+    `parsed` gives its plain_table or its scanned columns (the reader's may have parsed it
+    ahead, on a thread)."""
     table = parsed(block)
     if table is None:
         return None
     try:
+        if isinstance(table, dict):
+            return _finish(table, first_line, source, last_seq)
         return _convert(table, first_line, source, last_seq)
     except (BulkInvalid, *CONVERSION_ERRORS):
         return None
+
+
+def _finish(arrays: dict[str, pa.Array], first_line: int, source: str | None,
+            last_seq: int | None) -> pa.RecordBatch:
+    """The scanned columns with the ones that depend on the blocks before."""
+    n = len(arrays["seq"])
+    check_seq(arrays["seq"].slice(0, 1), last_seq)  # the scan checked the rest
+    arrays = dict(arrays, line=pa.array(np.arange(first_line, first_line + n, dtype=np.uint64)),
+                  source=source_column(source, n))
+    return assemble(arrays)
 
 
 def _convert(table: pa.Table, first_line: int, source: str | None,
