@@ -40,6 +40,7 @@ class Observed:
     # the same for the mailbox's two probes: acpi_wakeup_cpu (WAKEUP), acpi_mp_cpu_die (TEST)
     wakeup_placed: bool = True
     test_placed: bool = True
+    stop_placed: bool = True  # stop_this_cpu or acpi_mp_stop_this_cpu
 
 
 def declared_kinds(provenance: dict[str, Any]) -> frozenset[str]:
@@ -104,6 +105,9 @@ ACCEPT_PLACED: Need = (("accept_placed",), f"the tdx_accept_memory {_UNPLACED}: 
 WAKEUP_PLACED: Need = (("wakeup_placed",), f"the acpi_wakeup_cpu {_UNPLACED}: no WAKEUP can be "
                        "seen")
 TEST_PLACED: Need = (("test_placed",), f"the acpi_mp_cpu_die {_UNPLACED}: no TEST can be seen")
+STOP_PLACED: Need = (("stop_placed",), "the stop_this_cpu and acpi_mp_stop_this_cpu probes were "
+                     "not placed (the console's `tdxray-probes: not seen:` line): an AP's stop "
+                     "cannot be seen, so every AP would look online at the jump")
 CR4: Need = (("cr4_write",), "no cr4_write events")
 MAILBOX: Need = (("mailbox",), "no mailbox_write events")
 CPUS: Need = (("cpu", "mailbox"), "no cpu or mailbox events")
@@ -122,7 +126,7 @@ _NEEDS: dict[str, list[Need]] = {
     "C002": [CR4],
     **{rule: [MAILBOX, WAKEUP_PLACED] for rule in ("M001", "M002", "M003", "M004", "M007")},
     **{rule: [MAILBOX, TEST_PLACED] for rule in ("M005", "M006")},
-    "M008": [KEXEC, CPUS, JUMP_SEEN],
+    "M008": [KEXEC, CPUS, JUMP_SEEN, STOP_PLACED],
     "G001": [MAPGPA, RETRY],
     "G002": [MAPGPA, RETRY],
     "G003": [MAPGPA],

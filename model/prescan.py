@@ -62,6 +62,7 @@ class Prescan:
     def observed(self) -> Observed:
         declared = with_console_probes(self.declared, self.kind_counts) - self.unplaced
         wakeup, test = "wakeup" not in self.unplaced, "test" not in self.unplaced
+        writes = self.kind_counts["mailbox_write"]  # seen, not declared
         k = Counter({kind: 1 for kind in declared}) + self.kind_counts
         markers = any(not explicit for _, _, explicit in self.phase_items)
         return Observed(
@@ -81,8 +82,10 @@ class Prescan:
             undeclared=not self.declared,
             mapgpa_placed="map_gpa" not in self.unplaced or k["map_gpa"] > 0,
             accept_placed="accept" not in self.unplaced or k["accept"] > 0,
-            wakeup_placed=wakeup or (not test and k["mailbox_write"] > 0),
-            test_placed=test or (not wakeup and k["mailbox_write"] > 0),
+            wakeup_placed=wakeup or (not test and writes > 0),
+            test_placed=test or (not wakeup and writes > 0),
+            # stop_this_cpu alone shows every AP's stop (parked on a v1 mailbox)
+            stop_placed=not {"stopped", "parked"} <= self.unplaced or self.kind_counts["cpu"] > 0,
         )
 
     def _jump_seen(self) -> bool:
@@ -275,16 +278,17 @@ def scan_phases(scan: Prescan, batch: pa.RecordBatch, kinds: pa.Array) -> None:
 # probe the kernel refused or does not have (tdx_map_gpa is static: a compiler may inline it)
 # shows nothing, so its kind is a blind spot, not an absence.
 NOT_SEEN = "tdxray-probes: not seen: "
-UNPLACED_RE = re.compile(r"\((map_gpa|accept)\)|mailbox (WAKEUP|TEST) writes")
+UNPLACED_RE = re.compile(r"\((map_gpa|accept)\)|mailbox (WAKEUP|TEST) writes|"
+                         r"APs (stopped|parked) before the jump")
 
 
 def _note_unplaced(scan: Prescan, text: pa.Array) -> None:
     """The probes the line names: `map_gpa`, `accept`, `wakeup` (acpi_wakeup_cpu), `test`
-    (acpi_mp_cpu_die)."""
+    (acpi_mp_cpu_die), `stopped` (stop_this_cpu), `parked` (acpi_mp_stop_this_cpu)."""
     lines = pc.filter(text, pc.fill_null(pc.match_substring(text, NOT_SEEN), False))
     for line in lines.to_pylist():
-        for kind, command in UNPLACED_RE.findall(line.split(NOT_SEEN, 1)[1]):
-            scan.unplaced.add(kind or command.lower())
+        for kind, command, stop in UNPLACED_RE.findall(line.split(NOT_SEEN, 1)[1]):
+            scan.unplaced.add(kind or command.lower() or stop)
 
 
 def _is(kinds: pa.Array, name: str) -> np.ndarray:

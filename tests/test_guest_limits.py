@@ -9,12 +9,14 @@ saying at which page.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from tdxray.cli.main import cli
 from tdxray.ingest.kprobe.decode import GuestDecoder
+from tdxray.model.prescan import Prescan
 from tdxray.schema.constants import TDVMCALL_RETRY, TDX_OPERAND_INVALID
 from tdxray.tests.support import td_config
 from tdxray.tests.test_death import GUEST, guest_trace
@@ -138,3 +140,17 @@ def test_probes_the_script_could_not_place_are_skipped_on_a_real_61_console() ->
     assert skipped["M005"] == ("the acpi_mp_cpu_die probe was not placed (the console's "
                                "`tdxray-probes: not seen:` line): no TEST can be seen")
     assert [d["rule"] for d in checked["divergences"] if d["rule"] != "T003"] == []
+
+
+def test_unplaced_probes_count_events_seen_not_kinds_declared() -> None:
+    """A console with probes declares every probe kind; what the script could not place is
+    judged from the events that occurred (none here), never from the declared kinds."""
+    scan = Prescan(declared=frozenset({"log", "kexec"}), kind_counts=Counter({"log": 2,
+                                                                              "map_gpa": 1}))
+    scan.unplaced = {"wakeup", "test", "stopped", "parked"}
+    seen = scan.observed()
+    assert (seen.wakeup_placed, seen.test_placed, seen.stop_placed, seen.mapgpa_placed) == (
+        False, False, False, True)
+    scan.kind_counts["mailbox_write"] = 3  # writes seen: one of the two probes was placed
+    seen = scan.observed()
+    assert (seen.wakeup_placed, seen.test_placed) == (True, True)
