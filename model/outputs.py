@@ -106,7 +106,7 @@ def read_result(path: Path) -> ReplayResult:
 JOIN_PARTS = 64  # more parts than this are joined once, not a column at a time
 
 _SPLIT_COLUMNS = [f.name for f in PAGE_HISTORY_SCHEMA if pa.types.is_integer(f.type)]
-_STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState])
+_STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState], pa.string())
 
 
 class PageHistoryWriter:
@@ -171,7 +171,7 @@ class PageHistoryWriter:
 
         table = pa.table({
             "trace_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                                       pa.array([self.trace_id])),
+                                                       pa.array([self.trace_id], pa.string())),
             "gpa_start": column(0, pa.uint64()),
             "gpa_end": column(1, pa.uint64()),
             "state": pa.DictionaryArray.from_arrays(column(2, pa.int32()), _STATE_DICTIONARY),

@@ -103,11 +103,12 @@ def _outside(rows: dict[str, np.ndarray], read: Read) -> list[Found]:
     for name, allowed in ENUMS.items():
         kinds = [k for k in rows if name in ORDER[k]]
         column = read(name) if kinds else None
-        if column is None or pc.all(pc.is_in(column.dictionary, pa.array(allowed))).as_py() \
+        vocabulary = pa.array(allowed, pa.string())  # typed: inferring imports dateutil
+        if column is None or pc.all(pc.is_in(column.dictionary, vocabulary)).as_py() \
                 is not False:
             continue  # every value the column can hold is allowed
         values = column.cast(pa.string())
-        outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, pa.array(allowed))))
+        outside = pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, vocabulary)))
         bad = outside.fill_null(False).to_numpy(zero_copy_only=False)  # a null is "missing"
         for kind in kinds:
             row = _first(rows[kind], bad)
