@@ -11,6 +11,7 @@ import click
 
 from tdxray import __version__
 from tdxray.analyses.escape import escape_control
+from tdxray.cli.allocator import system_allocator
 from tdxray.cli.blas import one_blas_thread
 from tdxray.cli.failures import (
     EXIT_TERMINATED,
@@ -58,6 +59,8 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
+        if cmd_name == "ingest":
+            system_allocator()  # before pyarrow's import (cli/allocator.py)
         module = importlib.import_module(COMMANDS[cmd_name][0])
         command: click.Command = module.command
         return command
