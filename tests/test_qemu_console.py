@@ -67,6 +67,21 @@ def test_qemu_threads_out_of_time_order(tmp_path: Path) -> None:
     assert [d["rule"] for d in report["traces"][0]["divergences"] if d["rule"] != "T003"] == []
 
 
+def test_console_names_a_tdx_map_gpa_that_never_returned() -> None:
+    """A crash stops an AP inside tdx_map_gpa, or the capture ends: its entry line has no
+    return line. It makes no event (what it converted is unknown), and ingest says so; a call
+    that returned makes no warning."""
+    warnings: list[str] = []
+    events = read("console", "[    1.000000] map_gpa: (tdx_map_gpa+0x4/0x1d0) start=0x100000 "
+                  "end=0x102000 enc=0\n[    1.000100] map_gpa_ret: (tdx_enc_status_changed+0x4a/"
+                  "0x90 <- tdx_map_gpa) ret=1\n[    5.000000] map_gpa: (tdx_map_gpa+0x4/0x1d0) "
+                  "start=0x300000 end=0x301000 enc=0\n", warnings)
+    assert [e["kind"] for e in events] == ["map_gpa"]
+    assert warnings == ["f.log:3: tdx_map_gpa [0x300000, 0x301000) never returned (the capture "
+                        "ends, or a crash stopped its CPU): it makes no event, so what it "
+                        "converted is unknown"]
+
+
 @pytest.mark.parametrize("bad", ["kvm_convert_memory start 0x7de size 0x200000\n",
                                  "@@ kvm_convert_memory start 0x1\n",
                                  "12@1.5:kvm_convert_memory start 0x1 size 0x1 "

@@ -158,6 +158,8 @@ def read_console(stream: IO[bytes], source: str, ctx: SourceContext) -> Iterator
                 builder.end_row(0, ts, vcpu, "kexec", number)
         if len(builder):
             yield builder.take()
+    for number, what in guest.unreturned():
+        ctx.bad.warn(f"{source}:{number}: {what}")
     yield from unfinished_batches(guest, source)
     ctx.bad.finish()
 

@@ -107,6 +107,7 @@ class GuestDecoder:
         self.covered: set[tuple[int, str]] = set()  # function calls seen call by call
         self.cr4: dict[int, int] = {}
         self.lines: dict[int, int] = {}  # the line of each CPU's open acpi_wakeup_cpu
+        self.entries: dict[tuple[int, str], int] = {}  # the line of each open call's entry
         self.parking: set[int] = set()   # CPUs in stop_this_cpu that a v1 mailbox parks
         self.parks = parks_aps(td)       # stop_this_cpu ends in acpi_mp_stop_this_cpu
 
@@ -132,6 +133,7 @@ class GuestDecoder:
             return self._cpu_action(name, cpu)
         if name in ("map_gpa", "accept", "cpu_die", "mapgpa_call", "accept_call"):
             self.open[(cpu, name)] = (ts, args)
+            self.entries[(cpu, name)] = line
             self.covered.discard((cpu, name))
         if name in ("mapgpa_call_ret", "accept_call_ret"):
             return self._call_returned(name[:-4], args, cpu)
@@ -177,6 +179,20 @@ class GuestDecoder:
             if name == "wakeup_cpu":
                 out += [(e, ts, self.lines.get(cpu, 0)) for e in self._woken(cpu, None)]
         return out
+
+    def unreturned(self) -> list[tuple[int, str]]:
+        """At the end of the trace: (line, what) of each tdx_map_gpa / tdx_accept_memory call
+        whose return never came (the capture ends, or a crash stopped its CPU mid-call): it
+        makes no event, since whether it converted anything is unknown."""
+        out = []
+        for (cpu, name), (_, args) in sorted(self.open.items()):
+            if name in ("map_gpa", "accept") and (cpu, name) not in self.covered:
+                fn = "tdx_map_gpa" if name == "map_gpa" else "tdx_accept_memory"
+                out.append((self.entries.get((cpu, name), 0),
+                            f"{fn} [{args['start']:#x}, {args['end']:#x}) never returned (the "
+                            "capture ends, or a crash stopped its CPU): it makes no event, so "
+                            "what it converted is unknown"))
+        return sorted(out)
 
     def _woken(self, cpu: int, ret: int | None) -> list[Event]:
         """acpi_wakeup_cpu (arch/x86/kernel/acpi/madt_wakeup.c) returns -EOPNOTSUPP before it
