@@ -150,6 +150,8 @@ SCAN_TAKES = {
     "16 hex digits": EVENT.replace('"gpa": "0x1000"', '"gpa": "0xffffffffffffffff"') % (3, ""),
     "text with brackets and braces": ('{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", '
                                       '"text": "[vda] {x}: ok, \'q\'"}'),
+    "escapes in text": ('{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", '
+                        '"text": "comm=\\"systemd\\" a\\\\b\\/c\\td\\ne"}'),
 }
 SCAN_DECLINES = {
     "space before a colon": EVENT.replace('"seq": ', '"seq" : ') % (3, ""),
@@ -164,6 +166,10 @@ SCAN_DECLINES = {
     "decimal and hex in one column": EVENT.replace('"vcpu": 0', '"vcpu": "0x0"') % (3, ""),
     "duplicate key": EVENT % (3, ', "gpa": "0x2000"'),
     "escape": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "a\\"b\\u00e9"}',
+    "escape near the start": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "a\\"b"}',
+    "escaped backslash, u": ('{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", '
+                             '"text": "abcdef\\\\u"}'),
+    "escape in a kind": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "lo\\/g"}',
     "non-ASCII text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "caf\u00e9"}',
     "null in text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "nullify"}',
     "a date in text": '{"seq": 3, "ts_ns": 7, "vcpu": 0, "kind": "log", "text": "2020-01-01"}',
@@ -242,6 +248,7 @@ def test_shapes_the_scan_declines_are_refused_the_same(name: str, tmp_path: Path
 def test_the_export_is_scanned_into_the_same_table(export_1e5: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     fast, slow, scanned_rows = _scanned_paths(export_1e5, tmp_path, monkeypatch)
-    assert scanned_rows > fast.num_rows * 0.5  # blocks with an escaped quote are not
+    # all but the blocks mixing decimal and hex values of a column (pyarrow's path splits them)
+    assert scanned_rows > fast.num_rows * 0.8
     assert fast.schema == slow.schema
     assert fast.equals(slow)

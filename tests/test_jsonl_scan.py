@@ -22,8 +22,13 @@ from tdxray.ingest.jsonl.table import block_batch
 from tdxray.schema.events import BOOL_COLUMNS, INT_BOUNDS, KIND_FIELDS
 from tdxray.schema.rules import ENUMS
 
-TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126,
-                             blacklist_characters='"\\'), max_size=12)
+PLAIN = st.text(st.characters(min_codepoint=32, max_codepoint=126,
+                              blacklist_characters='"\\'), max_size=12)
+# escapes after the first five characters (the scan leaves a string with one nearer its start
+# to pyarrow's path: a date there may be typed as a timestamp)
+ESCAPED = st.text(st.sampled_from('ab"\\/\n\t\r\b\f'), max_size=6)
+TEXT = st.one_of(PLAIN, st.tuples(st.text("abcde ", min_size=5, max_size=5), ESCAPED, PLAIN
+                                  ).map("".join))
 KINDS = sorted(KIND_FIELDS)
 
 

@@ -3,10 +3,11 @@
 The plain shape is what `tdxray export` writes: `{"key": value, "key": value}` (one space or none
 after each colon and comma, nothing else), each key a column of EVENT_SCHEMA at most once, each
 value an unsigned decimal of at most 18 digits, a "0x…" string of 1 to 16 hex digits, true,
-false, or a string of printable ASCII without a backslash. Any block holding a line of another
-shape is declined as a whole and read by pyarrow's path (jsonl.table) as before, which accepts
-the rarer spellings or reports the error. So this file decides speed, never meaning: what it
-accepts is a strict subset of what that path accepts as one batch, with the same values.
+false, or a string of printable ASCII (its escapes but \\u decoded; none in a kind). Any block
+holding a line of another shape is declined as a whole and read by pyarrow's path (jsonl.table)
+as before, which accepts the rarer spellings or reports the error. So this file decides speed,
+never meaning: what it accepts is a strict subset of what that path accepts as one batch, with
+the same values.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ INT, BOOL, STR = 0, 1, 2
 NUMBERS, HEX = 1, 2
 MAX_DIGITS = 18  # below 2**63: every decimal that fits is an int64 for pyarrow
 MAX_HEX = 16
-QUOTE, COLON, COMMA, SPACE, OPEN, CLOSE, NEWLINE = 34, 58, 44, 32, 123, 125, 10
+QUOTE, COLON, COMMA, SPACE, OPEN, CLOSE, NEWLINE, BACKSLASH = 34, 58, 44, 32, 123, 125, 10, 92
+ESCAPED = np.zeros(256, np.uint8)  # the byte a JSON escape stands for; 0: not taken here
+for _escape, _byte in zip(b'"\\/bfnrt', b'"\\/\b\f\n\r\t', strict=True):
+    ESCAPED[_escape] = _byte
 
 
 @kernel
@@ -75,11 +79,21 @@ def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarra
             if c == QUOTE:
                 a = p + 1
                 q = a
-                while q < end and buf[q] != QUOTE and 32 <= buf[q] < 127 and buf[q] != 92:
+                escapes = 0
+                first_escape = -1
+                while q < end and buf[q] != QUOTE and 32 <= buf[q] < 127:
+                    if buf[q] == BACKSLASH:
+                        if q + 2 >= end or ESCAPED[buf[q + 1]] == 0 \
+                                or (buf[q + 1] == BACKSLASH and buf[q + 2] == 117):
+                            return row + 1  # \u (pyarrow's path declines it), or invalid
+                        if first_escape < 0:
+                            first_escape = q - a
+                        escapes += 1
+                        q += 1
                     q += 1
                 if q >= end or buf[q] != QUOTE:
                     return row + 1
-                length = q - a
+                length = q - a - escapes
                 p = q + 1
                 if cls == INT:
                     if modes[k] == NUMBERS or length < 3 or length > MAX_HEX + 2 \
@@ -102,7 +116,8 @@ def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarra
                     modes[k] = HEX
                     ints[k, row] = value
                 elif cls == STR:
-                    if _not_plain_text(buf, a, q):
+                    if _not_plain_text(buf, a, q) or 0 <= first_escape < 5 \
+                            or (escapes and k == kind_key):
                         return row + 1
                     starts[k, row] = a
                     lens[k, row] = length
@@ -213,10 +228,16 @@ def _kind(buf: np.ndarray, a: int, length: int, names: np.ndarray, lens: np.ndar
 @kernel
 def gather(buf: np.ndarray, starts: np.ndarray, lens: np.ndarray, present: np.ndarray,
            offsets: np.ndarray, data: np.ndarray) -> None:
-    """One string column's bytes end to end (offsets from the caller's running sum)."""
+    """One string column's bytes end to end, escapes decoded (offsets from the caller's
+    running sum of the decoded lengths)."""
     for row in range(len(lens)):
         if present[row]:
             at = offsets[row]
-            a = starts[row]
-            for i in range(lens[row]):
-                data[at + i] = buf[a + i]
+            i = starts[row]
+            for j in range(at, at + lens[row]):
+                c = buf[i]
+                if c == BACKSLASH:
+                    i += 1
+                    c = ESCAPED[buf[i]]
+                data[j] = c
+                i += 1
