@@ -210,8 +210,9 @@ MEMORY_MODES = ("accepted", "lazy")
 
 # Console lines the model reads (TDX-KEXEC.md §3, FORMATS.md §2).
 # Host tracepoints of the TDVMCALL exits KVM handles itself (FORMATS.md §2): background
-# traffic of the TDVMCALL class, kept as events of their own name, never unmodeled (T002)
-HOST_TDVMCALL_KINDS = ("kvm_mmio", "kvm_pio", "kvm_msr", "kvm_cpuid")
+# traffic of the TDVMCALL class, kept as events of their own name, never unmodeled (T002).
+# kvm_hypercall is a TD's KVM hypercall: a TDVMCALL with R10 != 0, known in JSONL too
+HOST_TDVMCALL_KINDS = ("kvm_mmio", "kvm_pio", "kvm_msr", "kvm_cpuid", "kvm_hypercall")
 # QEMU trace events of FORMATS.md §3 the model knows ("other lines are kept as unmodeled
 # events"): the MapGPA hypercall and the memory fault QEMU receives, each followed by the
 # kvm_convert_memory that is the model's `convert` event; kept as is, never unmodeled (T002)

@@ -160,13 +160,15 @@ def test_a_host_trace_s_mapgpa_chunks_never_make_the_mapgpa_rules_look_clean(
 def test_kvm_mmio_pio_msr_cpuid_are_tdvmcall_class_never_unmodeled(tmp_path: Path) -> None:
     """FORMATS.md §2: kept as events of their own name, background like the TDVMCALLs they
     trace (T002 counts only what the model does not know: here the sched_switch). Shapes:
-    the TP_printk formats of arch/x86/kvm/trace.h."""
+    the TP_printk formats of arch/x86/kvm/trace.h. kvm_hypercall ("a TD's VMCALL path only")
+    is a KVM hypercall, a TDVMCALL with R10 != 0, which a JSONL trace's model knows too."""
     text = (line("kvm_mmio", "mmio write len 4 gpa 0xfee000b0 val 0x0", ts="141.000001")
             + line("kvm_pio", "pio_write at 0x3f8 size 1 count 1 val 0x41", ts="141.000002")
             + line("kvm_msr", "msr_write 6e0 = 0x2cf5d5a2c", ts="141.000003")
             + line("kvm_cpuid", "func 1 idx 0 rax 806f8 rbx 800 rcx fffab223 rdx 1f8bfbff, "
                    "cpuid entry found", ts="141.000004")
-            + line("sched_switch", "prev_comm=a prev_pid=1 ==> next_comm=b", ts="141.000005"))
+            + line("kvm_hypercall", "nr 0xc a0 0x0 a1 0x0 a2 0x0 a3 0x0", ts="141.000005")
+            + line("sched_switch", "prev_comm=a prev_pid=1 ==> next_comm=b", ts="141.000006"))
     trace = tmp_path / "host.trace"
     trace.write_text(text)
     report = tmp_path / "r.json"
