@@ -31,14 +31,15 @@ for _escape, _byte in zip(b'"\\/bfnrt', b'"\\/\b\f\n\r\t', strict=True):
 
 @kernel
 def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarray,
-               key_class: np.ndarray, key_max: np.ndarray, kind_key: int,
+               key_class: np.ndarray, key_slot: np.ndarray, key_max: np.ndarray, kind_key: int,
                kind_names: np.ndarray, kind_lens: np.ndarray, allowed: np.ndarray,
                required: np.ndarray, ints: np.ndarray, starts: np.ndarray, lens: np.ndarray,
                present: np.ndarray, modes: np.ndarray) -> int:
     """Fill the columns of the block's n lines; 0 when every line is plain, else the 1-based
     number of the first line that is not (the caller declines the block). `lookup[length,
     first byte]` lists the ids of the keys so spelled (-1 after the last); `key_bytes[id]` is
-    a key's bytes, zero-padded."""
+    a key's bytes, zero-padded; `key_slot[id]` its row of `ints` (numbers, booleans) or of
+    `starts` and `lens` (strings)."""
     p = 0
     end = len(buf)
     for row in range(n):
@@ -114,13 +115,13 @@ def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarra
                     if value > key_max[k]:
                         return row + 1
                     modes[k] = HEX
-                    ints[k, row] = value
+                    ints[key_slot[k], row] = value
                 elif cls == STR:
                     if _not_plain_text(buf, a, q) or 0 <= first_escape < 5 \
                             or (escapes and k == kind_key):
                         return row + 1
-                    starts[k, row] = a
-                    lens[k, row] = length
+                    starts[key_slot[k], row] = a
+                    lens[key_slot[k], row] = length
                     if k == kind_key:
                         kind = _kind(buf, a, length, kind_names, kind_lens)
                 else:
@@ -136,17 +137,17 @@ def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarra
                 if p - a > MAX_DIGITS or (c == 48 and p - a > 1) or value > key_max[k]:
                     return row + 1
                 modes[k] = NUMBERS
-                ints[k, row] = value
+                ints[key_slot[k], row] = value
             elif c == 116 or c == 102:  # true, false
                 if cls != BOOL:
                     return row + 1
                 if c == 116 and p + 4 < end and buf[p + 1] == 114 and buf[p + 2] == 117 \
                         and buf[p + 3] == 101:
-                    ints[k, row] = 1
+                    ints[key_slot[k], row] = 1
                     p += 4
                 elif c == 102 and p + 5 < end and buf[p + 1] == 97 and buf[p + 2] == 108 \
                         and buf[p + 3] == 115 and buf[p + 4] == 101:
-                    ints[k, row] = 0
+                    ints[key_slot[k], row] = 0
                     p += 5
                 else:
                     return row + 1
@@ -169,7 +170,7 @@ def scan_block(buf: np.ndarray, n: int, lookup: np.ndarray, key_bytes: np.ndarra
         p += 1
         if (seen & ~allowed[kind]) or (seen & required[kind]) != required[kind]:
             return row + 1
-        if row and ints[0, row] <= ints[0, row - 1]:  # key 0 is seq
+        if row and ints[0, row] <= ints[0, row - 1]:  # seq: key 0, slot 0
             return row + 1
     return 0 if p == end else n
 

@@ -32,6 +32,7 @@ def _tables() -> dict[str, np.ndarray]:
     lookup = np.full((17, 128, 8), -1, np.int8)
     key_bytes = np.zeros((len(KEYS), 16), np.uint8)
     key_class = np.zeros(len(KEYS), np.int8)
+    key_slot = np.zeros(len(KEYS), np.int64)
     key_max = np.zeros(len(KEYS), np.uint64)
     for i, name in enumerate(KEYS):
         spelled = name.encode()
@@ -43,6 +44,10 @@ def _tables() -> dict[str, np.ndarray]:
         else:
             key_class[i] = BOOL if name in BOOL_COLUMNS else STR
     key_class[[KEY_ID[name] for name in INT_BOUNDS if name in KEY_ID]] = INT
+    strings = np.flatnonzero(key_class == STR)
+    key_slot[strings] = np.arange(len(strings))
+    for name, slot in _number_slots(key_class).items():
+        key_slot[KEY_ID[name]] = slot
     kind_names = np.zeros((len(KINDS), 16), np.uint8)
     for j, kind in enumerate(KINDS):
         kind_names[j, :len(kind)] = np.frombuffer(kind.encode(), np.uint8)
@@ -53,12 +58,38 @@ def _tables() -> dict[str, np.ndarray]:
         allowed[j] |= sum(1 << KEY_ID[name] for name in (*must, *may))
         required[j] |= sum(1 << KEY_ID[name] for name in must)
     return {"lookup": lookup, "key_bytes": key_bytes, "key_class": key_class,
-            "key_max": key_max, "kind_names": kind_names,
+            "key_slot": key_slot, "key_max": key_max, "kind_names": kind_names,
             "kind_lens": np.array([len(kind) for kind in KINDS], np.int64),
             "allowed": allowed, "required": required}
 
 
+def _number_slots(key_class: np.ndarray) -> dict[str, int]:
+    """The row of `ints` of each number and boolean key. uint64 keys of no kind in common
+    share one (a row holds the keys of its kind only: checked by the scan), and then one
+    buffer in the batch: a row group held ~half the memory (8 bytes a row per buffer)."""
+    slots: dict[str, int] = {}
+    shared: list[set[str]] = []  # the kinds of each shared slot's keys
+    own = [name for k, name in enumerate(KEYS) if key_class[k] != STR]
+    for name in own:
+        kinds = KIND_SETS.get(name)
+        if ARROW_TYPES[name] != pa.uint64() or name in COMMON_KEYS or kinds is None:
+            continue
+        free = next((i for i, taken in enumerate(shared) if not taken & kinds), None)
+        if free is None:
+            free = len(shared)
+            shared.append(set())
+        shared[free] |= kinds
+        slots[name] = free
+    # seq first (slot 0: the scan checks its order there), then the keys of their own
+    order = ["seq", *(name for name in own if name not in slots and name != "seq")]
+    slots = {name: slot + len(order) for name, slot in slots.items()}
+    slots.update({name: i for i, name in enumerate(order)})
+    return slots
+
+
 TABLES = _tables()
+STRING_KEYS = int(np.count_nonzero(TABLES["key_class"] == STR))
+NUMBER_KEYS = int(TABLES["key_slot"][TABLES["key_class"] != STR].max()) + 1
 
 
 def scanned_columns(block: bytes) -> dict[str, pa.Array] | None:
@@ -70,13 +101,22 @@ def scanned_columns(block: bytes) -> dict[str, pa.Array] | None:
     ints, starts, lens, present = _scratch(n)
     modes = np.zeros(len(KEYS), np.int8)
     t = TABLES
-    if scan_block(buf, n, t["lookup"], t["key_bytes"], t["key_class"], t["key_max"],
+    if scan_block(buf, n, t["lookup"], t["key_bytes"], t["key_class"], t["key_slot"],
+                  t["key_max"],
                   KEY_ID["kind"], t["kind_names"], t["kind_lens"], t["allowed"],
                   t["required"], ints, starts, lens, present, modes):
         return None
     arrays = {}
+    slot = t["key_slot"]
+    shared: dict[int, pa.Buffer] = {}  # slot -> its buffer, for the uint64 keys that share it
     for k, name in enumerate(KEYS):
-        arrays[name] = _column(name, buf, n, ints[k], starts[k], lens[k], present[k])
+        s = int(slot[k])
+        if t["key_class"][k] == STR:
+            arrays[name] = _column(name, buf, n, ints[0], starts[s], lens[s], present[k])
+        elif ARROW_TYPES[name] == pa.uint64() and name != "seq":
+            arrays[name] = _shared_column(ints, s, present[k], shared)
+        else:
+            arrays[name] = _column(name, buf, n, ints[s], starts[0], lens[0], present[k])
     for name in SPARSE:
         if name not in arrays:
             arrays[name] = nulls(n, ARROW_TYPES[name])
@@ -99,13 +139,14 @@ _LOCAL = threading.local()
 def _scratch(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The kernel's output arrays for n lines, kept per thread (fresh pages cost page faults);
     the columns made from them are copies, so a batch never holds a thread's scratch."""
-    size = len(KEYS) * n
+    rows = (NUMBER_KEYS, STRING_KEYS, STRING_KEYS, len(KEYS))
     arrays = getattr(_LOCAL, "arrays", None)
-    if arrays is None or len(arrays[0]) < size:
-        size_kept = len(KEYS) * max(n, 1 << 13)
-        arrays = _LOCAL.arrays = tuple(np.empty(size_kept, dtype)
-                                       for dtype in (np.uint64, np.int64, np.int64, np.uint8))
-    ints, starts, lens, present = (a[:size].reshape(len(KEYS), n) for a in arrays)
+    if arrays is None or len(arrays[0]) < NUMBER_KEYS * n:
+        kept = max(n, 1 << 13)
+        arrays = _LOCAL.arrays = tuple(np.empty(r * kept, dtype) for r, dtype in zip(
+            rows, (np.uint64, np.int32, np.int32, np.uint8), strict=True))
+    ints, starts, lens, present = (a[:r * n].reshape(r, n)
+                                   for a, r in zip(arrays, rows, strict=True))
     present[:] = 0
     return ints, starts, lens, present
 
@@ -130,6 +171,20 @@ def _column(name: str, buf: np.ndarray, n: int, values: np.ndarray, starts: np.n
     strings = pa.Array.from_buffers(pa.string(), n, [validity, _pool_copy(offsets, np.int32),
                                                      data], n - count)
     return strings if arrow_type == pa.string() else pc.dictionary_encode(strings)
+
+
+def _shared_column(ints: np.ndarray, slot: int, present: np.ndarray,
+                   shared: dict[int, pa.Buffer]) -> pa.Array:
+    """A uint64 column whose values are its slot's where it is present."""
+    n = len(present)
+    count = int(np.count_nonzero(present))
+    if not count:
+        return nulls(n, pa.uint64())
+    data = shared.get(slot)
+    if data is None:
+        data = shared[slot] = _pool_copy(ints[slot])
+    validity = None if count == n else _pool_copy(np.packbits(present, bitorder="little"))
+    return pa.Array.from_buffers(pa.uint64(), n, [validity, data], n - count)
 
 
 def _pool_copy(values: np.ndarray, dtype: type | None = None) -> pa.Buffer:
