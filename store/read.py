@@ -18,7 +18,7 @@ from tdxray.schema.events import META_HEADER, META_SCHEMA_VERSION, SCHEMA_VERSIO
 from tdxray.schema.losses import META_LOSSES, parse_losses, with_losses
 from tdxray.schema.td import HeaderError, TraceHeader
 from tdxray.store.read_ahead import ReadAhead
-from tdxray.store.valid import BatchCheck, Defect, check_layout, check_trace
+from tdxray.store.valid import BatchCheck, Defect, check_layout, check_trace, pool_helps
 
 HANDOFF_BATCHES = 2  # batches decoded per handoff to the reading thread's consumer
 
@@ -186,7 +186,7 @@ class TraceFile:
 
     def _read_group(self, rg: int, columns: list[str] | None) -> pa.Table:
         try:
-            return self.parquet.read_row_group(rg, columns=columns)
+            return self.parquet.read_row_group(rg, columns=columns, use_threads=pool_helps())
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"corrupt Parquet: {exc}", str(self.path),
                              where=f"row group {rg}") from exc

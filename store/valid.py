@@ -91,9 +91,16 @@ def _one_array(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
+def pool_helps() -> bool:
+    """Whether a whole row group's read is worth pyarrow's thread pool: not when it has one
+    thread (a fleet worker's: OMP_NUM_THREADS=1), where the caller would only wait for it, and
+    pay a handoff per column and a second thread's malloc arena (fleet/cluster.py)."""
+    return pa.cpu_count() > 1
+
+
 def _read_group(path: Path, parquet: pq.ParquetFile, rg: int, columns: list[str]) -> pa.Table:
     try:
-        return parquet.read_row_group(rg, columns=columns)
+        return parquet.read_row_group(rg, columns=columns, use_threads=pool_helps())
     except (OSError, pa.ArrowException) as exc:
         raise InputError(f"corrupt Parquet: {exc}", str(path), where=f"row group {rg}") from exc
 
@@ -152,7 +159,7 @@ def _check_dictionary_text(path: Path, source: pa.NativeFile,
     starts = np.cumsum([0] + [probe.metadata.row_group(i).num_rows
                               for i in range(probe.metadata.num_row_groups)])
     for rg in groups:
-        table = probe.read_row_group(rg, columns=list(TEXT_COLUMNS))
+        table = probe.read_row_group(rg, columns=list(TEXT_COLUMNS), use_threads=pool_helps())
         total = 0
         for name in TEXT_COLUMNS:
             lengths = _cell_lengths(table.column(name))

@@ -74,3 +74,35 @@ def test_a_local_clusters_workers_do_not_profile_and_wake_up_less_often() -> Non
         seen = client.run(lambda: tuple(dask.config.get(name) for name in names))
     assert list(seen.values()) == [(False, "1s", "500ms")]
     assert dask.config.get("distributed.worker.profile.enabled") is True  # ours only, not global
+
+
+def test_a_pool_of_one_thread_is_not_used_for_whole_row_groups(simulated: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """A fleet worker's pyarrow pool has one thread (OMP_NUM_THREADS=1): a row group read there
+    would only make the task's thread wait for it, so the prescan's and the check's whole row
+    group reads decode on the caller's thread. The results are the same, file for file."""
+    import pyarrow as pa
+
+    calls: list[object] = []
+    real = pq.ParquetFile.read_row_group
+
+    def spy(self: pq.ParquetFile, *args: object, **kwargs: object) -> pa.Table:
+        calls.append(kwargs.get("use_threads"))
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    kept = pa.cpu_count()
+    pa.set_cpu_count(2)
+    try:
+        pooled = replay_trace(simulated, tmp_path / "pooled", read_ahead=False)
+        assert calls and set(calls) == {True}
+        calls.clear()
+        pa.set_cpu_count(1)
+        one = replay_trace(simulated, tmp_path / "one", read_ahead=False)
+    finally:
+        pa.set_cpu_count(kept)
+    assert calls and set(calls) == {False}
+    assert one.divergences == pooled.divergences and one.divergences
+    for name in ("divergences.parquet", "page_history.parquet", "replay.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "pooled" / name).read_bytes()
