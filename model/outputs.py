@@ -109,6 +109,20 @@ _SPLIT_COLUMNS = [f.name for f in PAGE_HISTORY_SCHEMA if pa.types.is_integer(f.t
 _STATE_DICTIONARY = pa.array([STATE_NAMES[state] for state in PageState], pa.string())
 
 
+def arrow_of(values: np.ndarray, kind: pa.DataType,
+             missing: np.ndarray | None = None) -> pa.Array:
+    """`values` (numbers as wide as `kind`) as an Arrow array, null where `missing`: the same
+    array as pa.array(values, mask=missing, type=kind), built from its buffers; pa.array of a
+    numpy array imports numpy.ma at its first call (16 ms of the history thread's CPU, with
+    the GIL held)."""
+    data = pa.py_buffer(np.ascontiguousarray(values))
+    if missing is None:
+        return pa.Array.from_buffers(kind, len(values), [None, data], null_count=0)
+    valid = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(kind, len(values), [valid, data],
+                                 null_count=int(missing.sum()))
+
+
 class PageHistoryWriter:
     """Streams page-history intervals to Parquet as replay produces them; encoding and
     compressing a row group runs on a writer thread while replay goes on (one at a time, in
@@ -167,10 +181,11 @@ class PageHistoryWriter:
             # the int64 bits as they are (a view, no copy) where the column is as wide
             data = (values.view(np.uint64) if kind == pa.uint64()
                     else values.astype(kind.to_pandas_dtype(), copy=False))
-            return pa.array(data, mask=missing if missing.any() else None, type=kind)
+            return arrow_of(data, kind, missing if missing.any() else None)
 
         table = pa.table({
-            "trace_id": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+            "trace_id": pa.DictionaryArray.from_arrays(arrow_of(np.zeros(n, dtype=np.int32),
+                                                                pa.int32()),
                                                        pa.array([self.trace_id], pa.string())),
             "gpa_start": column(0, pa.uint64()),
             "gpa_end": column(1, pa.uint64()),

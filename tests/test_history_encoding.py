@@ -6,10 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from tdxray.model.outputs import PAGE_HISTORY_FILE
+from tdxray.model.outputs import PAGE_HISTORY_FILE, arrow_of
 from tdxray.model.replay import replay_trace
 
 NUMBERS = ["gpa_start", "gpa_end", "from_seq", "from_ts", "to_seq", "to_ts", "generation",
@@ -32,3 +35,17 @@ def test_history_numbers_are_split_and_read_alike(simulated: Path, tmp_path: Pat
     got = duckdb.sql(f"SELECT {columns} FROM read_parquet('{path}')").fetchall()
     assert got == [tuple(r.values()) for r in rows]
     assert pl.read_parquet(path, columns=NUMBERS).to_dicts() == rows
+
+
+@pytest.mark.parametrize("kind", [pa.uint64(), pa.int64(), pa.int32(), pa.uint32()])
+@pytest.mark.parametrize("nulls", ["none", "some", "all"])
+def test_arrow_of_is_pa_array(kind: pa.DataType, nulls: str) -> None:
+    rng = np.random.default_rng(7)
+    rows = rng.integers(0, 1 << 30, size=(1000, 3)).astype(kind.to_pandas_dtype())
+    values = rows[:, 1]  # a strided column of a row-major part, as the writer takes them
+    missing = {"none": None, "some": rng.random(1000) < 0.3,
+               "all": np.ones(1000, dtype=bool)}[nulls]
+    got = arrow_of(values, kind, missing)
+    assert got.equals(pa.array(values, mask=missing, type=kind))
+    assert got.null_count == (0 if missing is None else int(missing.sum()))
+    got.validate(full=True)
