@@ -40,14 +40,30 @@ def test_sql_removes_its_spill_directory(tmp_path: Path) -> None:
 
 
 def test_check_removes_its_replay_scratch(tmp_path: Path, long_trace: Path) -> None:
+    """A store of eight traces, checked one after another: the window to stop the check in is
+    several replays long (one replay of the long trace takes ~0.3 s, which a loaded machine's
+    scheduling could miss: the check then ended before the signal came)."""
     scratch, env = _scratch(tmp_path)
-    trace = tmp_path / "raced.parquet"
-    os.link(long_trace, trace)
-    proc = start("check", str(trace), env=env)
+    store = tmp_path / "store"
+    store.mkdir()
+    for i in range(8):
+        os.link(long_trace, store / f"raced{i}.parquet")
+    proc = start("check", str(store), env=env)
     wait_until("the replay's scratch directory", lambda: any(scratch.glob("tdxray-replay-*")))
     assert _terminate(proc) == (143, "")
     assert list(scratch.iterdir()) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["raced.parquet", "tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store", "tmp"]
+    # the traces replayed before the signal keep whole results; nothing else was left behind
+    finished = sorted(p.name for p in store.glob("*.replay"))
+    assert len(finished) < 8
+    for name in finished:
+        assert sorted(os.listdir(store / name)) == ["divergences.parquet", "page_history.parquet",
+                                                    "replay.json"], name
+    others = {p.name for p in store.iterdir()} - set(finished)
+    assert others - {"_manifest"} == {f"raced{i}.parquet" for i in range(8)}
+    if (store / "_manifest").exists():
+        assert all(p.name.startswith("part-") and p.suffix == ".parquet"
+                   for p in (store / "_manifest").iterdir())
 
 
 @contextlib.contextmanager
