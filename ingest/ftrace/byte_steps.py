@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdxray.ingest.ftrace.jit import step
+from tdxray.ingest.jit import step
 
 DIGIT = np.zeros(256, np.bool_)
 DIGIT[ord("0"):ord("9") + 1] = True

@@ -29,8 +29,8 @@ from tdxray.ingest.ftrace.byte_steps import (
     table,
     template,
 )
-from tdxray.ingest.ftrace.jit import kernel
 from tdxray.ingest.ftrace.kvm import EXIT_SUBFN, MEM_ATTR_PRIVATE
+from tdxray.ingest.jit import kernel
 from tdxray.schema.constants import PAGE_SHIFT
 
 _VCPU = lit("vcpu ")

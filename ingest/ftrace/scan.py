@@ -32,7 +32,6 @@ from tdxray.ingest.ftrace.fields import (
     fault_fields,
     plain_fields,
 )
-from tdxray.ingest.ftrace.jit import kernel
 from tdxray.ingest.ftrace.scanned import (
     ATTRIBUTES,
     ENTRY,
@@ -42,6 +41,7 @@ from tdxray.ingest.ftrace.scanned import (
     NAME_MAX,
     Scan,
 )
+from tdxray.ingest.jit import kernel
 from tdxray.schema.events import TS_SECONDS_MAX
 
 _JSON_HEAD = lit('{"fields": "')

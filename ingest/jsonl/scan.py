@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tdxray.ingest.ftrace.jit import kernel, step
+from tdxray.ingest.jit import kernel, step
 
 # Value classes of a key (scanned.py builds the tables from the schema).
 INT, BOOL, STR = 0, 1, 2

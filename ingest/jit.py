@@ -1,4 +1,4 @@
-"""The one place numba is configured: compiled byte scanners for the text readers.
+"""The one place numba is configured: compiled byte scanners for the readers (ftrace, JSONL).
 
 A kernel is compiled on first use and cached next to its module (numba's on-disk cache), runs
 without the GIL (the chunk workers of a reader run kernels side by side) and reads only inside the
